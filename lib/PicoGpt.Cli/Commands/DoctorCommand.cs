@@ -1,0 +1,54 @@
+using System.Runtime.InteropServices;
+using PicoGpt.Native;
+using TorchSharp;
+
+namespace PicoGpt.Cli.Commands;
+
+/// <summary>picogpt doctor: is this machine ready? .NET, TorchSharp/libtorch, native load, cuda, threads, weights.</summary>
+public sealed class DoctorCommand : ICommand
+{
+    public string Name => "doctor";
+    public string Help => "check .NET, TorchSharp, the native library, CUDA, threads and downloaded weights";
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
+
+    public int Run(Args args)
+    {
+        bool json = args.Flag("json");
+        args.EnsureAllUsed();
+        var (ts, lt) = TorchRuntime.Versions();
+        var report = new Dictionary<string, object?>
+        {
+            ["dotnet"] = RuntimeInformation.FrameworkDescription,
+            ["os"] = RuntimeInformation.OSDescription,
+            ["torchsharp"] = ts,
+            ["libtorch"] = lt ?? "(bundled with the application)",
+            ["system_libstdcxx_has_GLIBCXX_3.4.32"] = !GlibcxxRepair.SystemNeedsRepair(),
+        };
+        bool ok = true;
+        try
+        {
+            TorchRuntime.Initialize();
+            report["native"] = "loads";
+            report["cuda"] = torch.cuda.is_available();
+            report["cuda_devices"] = torch.cuda.is_available() ? torch.cuda.device_count() : 0;
+            report["threads"] = torch.get_num_threads();
+            report["default_device"] = TorchRuntime.DefaultDevice.ToString();
+        }
+        catch (PicoGptException e)
+        {
+            ok = false;
+            report["native"] = "FAILS: " + e.Message;
+        }
+        foreach (var note in TorchRuntime.Notes) report["note: " + note] = true;
+        report["weights_dir"] = Paths.WeightsDir;
+        report["weights"] = Directory.Exists(Paths.WeightsDir)
+            ? Directory.GetDirectories(Paths.WeightsDir).Where(d => File.Exists(Path.Combine(d, "config.json")))
+                .Select(Path.GetFileName).OrderBy(n => n).ToArray()
+            : Array.Empty<string>();
+        if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(report));
+        else
+            foreach (var (k, v) in report)
+                Console.WriteLine($"{k,-36} {(v is string[] a ? (a.Length == 0 ? "(none)" : string.Join(", ", a)) : v)}");
+        return ok ? 0 : 1;
+    }
+}

@@ -1,0 +1,29 @@
+namespace PicoGpt;
+
+/// <summary>Where the project's folders are: the repository root (found by walking up to global.json + weights/) and weights/.</summary>
+public static class Paths
+{
+    /// <summary>The folder holding weights: $PICOGPT_WEIGHTS, else the repository's weights/, else ./weights.</summary>
+    public static string WeightsDir
+    {
+        get
+        {
+            var env = Environment.GetEnvironmentVariable("PICOGPT_WEIGHTS");
+            if (!string.IsNullOrEmpty(env)) return env;
+            var root = RepoRoot;
+            return root != null ? Path.Combine(root, "weights") : Path.Combine(Environment.CurrentDirectory, "weights");
+        }
+    }
+
+    /// <summary>The repository root, searched upwards from the working directory and then from the program's folder.</summary>
+    public static string? RepoRoot =>
+        FindUp(Environment.CurrentDirectory) ?? FindUp(AppContext.BaseDirectory);
+
+    static string? FindUp(string start)
+    {
+        for (var d = new DirectoryInfo(start); d != null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "global.json")) && Directory.Exists(Path.Combine(d.FullName, "weights")))
+                return d.FullName;
+        return null;
+    }
+}
