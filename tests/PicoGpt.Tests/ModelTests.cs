@@ -1,0 +1,142 @@
+using PicoGpt.Model;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PicoGpt.Tests;
+
+public class ModelTests
+{
+    [Fact]
+    public void Gpt2PresetHas124439808Parameters()
+    {
+        Assert.Equal(124_439_808L, GptConfig.Gpt2.ParameterCount);
+        Assert.Equal(124_439_808L, Gpt.CountParameters(GptConfig.Gpt2)); // the real module, built on the meta device
+        // the published sizes of the larger presets (tied head): 355M, 774M, 1558M
+        Assert.Equal(354_823_168L, Gpt.CountParameters(GptConfig.Gpt2Medium));
+        Assert.Equal(774_030_080L, GptConfig.Gpt2Large.ParameterCount);
+        Assert.Equal(1_557_611_200L, GptConfig.Gpt2Xl.ParameterCount);
+    }
+
+    [Fact]
+    public void ModuleCountMatchesFormulaForSmallConfigs()
+    {
+        foreach (var c in new[] { GptConfig.Tiny, GptConfig.ShakespeareChar, GptConfig.Tiny with { Bias = false } })
+        {
+            using var m = new Gpt(c, CPU, seed: 1);
+            Assert.Equal(c.ParameterCount, m.ParameterCount);
+        }
+    }
+
+    [Fact]
+    public void ReferenceOpsAndModuleGiveTheSameLogits()
+    {
+        using var m = new Gpt(GptConfig.Tiny, CPU, ScalarType.Float64, seed: 3);
+        RandomizeAll(m, 4);
+        var ids = torch.tensor(new long[] { 5, 17, 3, 90, 42, 42, 0, 7 });
+        var fromModule = m.Forward(ids)[0];                                        // [T, V]
+        var fromOps = Ops.Gpt2(ids, m.ToParams(), GptConfig.Tiny.NHead);           // [T, V]
+        Assert.Equal(new long[] { 8, 96 }, fromOps.shape);
+        double maxErr = (fromModule - fromOps).abs().max().item<double>();
+        Assert.True(maxErr < 1e-10, $"max |module - ops| = {maxErr}");
+        Assert.True(fromOps.std().item<double>() > 0.1, "logits should not be degenerate");
+    }
+
+    [Fact]
+    public void CachedForwardEqualsFullRecomputationOver50Steps()
+    {
+        var c = GptConfig.Tiny with { ContextLength = 64 };
+        using var m = new Gpt(c, CPU, seed: 5);
+        RandomizeAll(m, 6);
+        torch.manual_seed(7);
+        var seq = torch.randint(0, c.VocabSize, new long[] { 2, 60 });             // batch 2
+        using var cache = new KvCache(c, 2, 64, ScalarType.Float32, CPU);
+        using var _ = torch.no_grad();
+        // prompt of 7 positions in one step, then single positions: crosses from prompt to generated tokens
+        var first = m.Forward(seq.narrow(1, 0, 7), cache);
+        var full = m.Forward(seq.narrow(1, 0, 7));
+        AssertClose(full, first, 1e-5);
+        double worst = 0;
+        for (int t = 7; t < 60; t++)
+        {
+            using var scope = torch.NewDisposeScope();
+            var step = m.Forward(seq.narrow(1, t, 1), cache);                       // [2, 1, V]
+            var reference = m.Forward(seq.narrow(1, 0, t + 1)).narrow(1, t, 1);     // [2, 1, V]
+            worst = Math.Max(worst, (step - reference).abs().max().item<float>());
+        }
+        Assert.Equal(60, cache.Length);
+        Assert.True(worst < 1e-5, $"max |cached - full| over 53 steps = {worst}");
+        // several positions at once after a prefix (the explicit-mask path)
+        cache.Reset();
+        m.Forward(seq.narrow(1, 0, 10), cache);
+        var chunk = m.Forward(seq.narrow(1, 10, 5), cache);
+        AssertClose(m.Forward(seq.narrow(1, 0, 15)).narrow(1, 10, 5), chunk, 1e-5);
+    }
+
+    [Fact]
+    public void AttentionCaptureIsCausalNormalisedAndDoesNotChangeLogits()
+    {
+        using var m = new Gpt(GptConfig.Tiny, CPU, seed: 9);
+        RandomizeAll(m, 10);
+        var ids = torch.tensor(new long[] { 1, 2, 3, 4, 5, 6 });
+        var maps = new List<Tensor>();
+        var withCapture = m.Forward(ids, attention: maps);
+        AssertClose(m.Forward(ids), withCapture, 1e-5);
+        var w = m.AttentionWeights(ids);                                            // [L, H, T, T]
+        Assert.Equal(new long[] { 2, 4, 6, 6 }, w.shape);
+        AssertClose(torch.ones(2, 4, 6), w.sum(-1), 1e-5);
+        Assert.Equal(0f, w.triu(1).abs().max().item<float>());                      // nothing above the diagonal
+        Assert.Equal(1f, w[0, 0, 0, 0].item<float>(), 5);                           // the first token sees only itself
+    }
+
+    [Fact]
+    public void HalfPrecisionModelsRunAndStayClose()
+    {
+        using var m32 = new Gpt(GptConfig.Tiny, CPU, seed: 11);
+        var ids = torch.tensor(new long[] { 3, 1, 4, 1, 5, 9, 2, 6 });
+        var reference = m32.Forward(ids);
+        foreach (var dt in new[] { ScalarType.Float16, ScalarType.BFloat16 })
+        {
+            using var m = new Gpt(GptConfig.Tiny, CPU, dt, seed: 11);
+            Assert.Equal(dt, m.DType);
+            var logits = m.Forward(ids);
+            Assert.Equal(dt, logits.dtype);
+            double err = (logits.to(ScalarType.Float32) - reference).abs().max().item<float>();
+            Assert.True(err < 0.05, $"{dt}: max error {err}");
+        }
+    }
+
+    [Fact]
+    public void BadIdsAndLengthsGiveClearErrors()
+    {
+        using var m = new Gpt(GptConfig.Tiny, CPU, seed: 1);
+        var e1 = Assert.Throws<PicoGptException>(() => m.Forward(torch.tensor(new long[] { 1, 96 })));
+        Assert.Contains("token id 96 is outside the vocabulary [0, 96)", e1.Message);
+        var e2 = Assert.Throws<PicoGptException>(() => m.Forward(torch.tensor(new long[] { -1 })));
+        Assert.Contains("token id -1", e2.Message);
+        var e3 = Assert.Throws<PicoGptException>(() => m.Forward(torch.zeros(1, 33, dtype: ScalarType.Int64)));
+        Assert.Contains("33 tokens is longer than the context length 32", e3.Message);
+    }
+
+    [Fact]
+    public void ConfigRejectsHeadsThatDoNotDivideTheWidth()
+    {
+        var e = Assert.Throws<PicoGptException>(() => new Gpt(GptConfig.Tiny with { NHead = 5 }, CPU));
+        Assert.Contains("n_embd (32) must be divisible by n_head (5)", e.Message);
+    }
+
+    /// <summary>Random weights of a visible scale (the default init makes logits nearly uniform).</summary>
+    internal static void RandomizeAll(Gpt m, long seed)
+    {
+        torch.manual_seed(seed);
+        using var _ = torch.no_grad();
+        foreach (var p in m.parameters())
+            p.copy_(torch.randn_like(p) * (p.dim() == 1 ? 0.2 : 0.3) + (p.dim() == 1 ? 0.5 : 0));
+    }
+
+    internal static void AssertClose(Tensor expected, Tensor actual, double tol)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        double err = (expected.to(ScalarType.Float64) - actual.to(ScalarType.Float64)).abs().max().item<double>();
+        Assert.True(err <= tol, $"max abs error {err} > {tol}");
+    }
+}
