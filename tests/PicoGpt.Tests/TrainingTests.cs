@@ -1,0 +1,130 @@
+using PicoGpt.Model;
+using PicoGpt.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PicoGpt.Tests;
+
+public class TrainingTests
+{
+    static readonly GptConfig Small = new() { VocabSize = 65, ContextLength = 32, NEmbd = 48, NLayer = 2, NHead = 4, Dropout = 0.1, Tokenizer = "char" };
+
+    /// <summary>The first 60k characters of tinyshakespeare as char ids (vocabulary of the whole text, as the shipped model).</summary>
+    static (int[] Ids, int Vocab) Shakespeare(int chars = 60_000)
+    {
+        var text = File.ReadAllText(Path.Combine(TestPaths.SharedData, "tinyshakespeare.txt"));
+        var vocab = text.Distinct().OrderBy(c => c).Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
+        return (text.Take(chars).Select(c => vocab[c]).ToArray(), vocab.Count);
+    }
+
+    [Fact]
+    public void LrScheduleMatchesHandComputedValues()
+    {
+        var s = new LrSchedule(1e-3, 1e-4, 100, 1000);
+        Assert.Equal(1e-3 * 1 / 101, s.At(0), 12);
+        Assert.Equal(1e-3 * 100 / 101, s.At(99), 12);        // warmup end
+        Assert.Equal(1e-3, s.At(100), 12);                   // peak
+        Assert.Equal(5.5e-4, s.At(550), 12);                 // mid-decay: cos(pi/2) = 0 -> halfway between peak and floor
+        Assert.Equal(1e-4 + 0.5 * (1 + Math.Cos(Math.PI * 0.25)) * 9e-4, s.At(325), 12);
+        Assert.Equal(1e-4, s.At(1000), 12);                  // the floor
+        Assert.Equal(1e-4, s.At(5000), 12);
+    }
+
+    [Fact]
+    public void DecayGroupHoldsExactlyTheTwoDimensionalLinearWeights()
+    {
+        using var m = new Gpt(Small, CPU, seed: 1);
+        var (decay, noDecay) = Trainer.ParameterGroups(m);
+        var expected = Enumerable.Range(0, 2).SelectMany(i => new[]
+            { $"h.{i}.attn.c_attn.weight", $"h.{i}.attn.c_proj.weight", $"h.{i}.mlp.c_fc.weight", $"h.{i}.mlp.c_proj.weight" });
+        Assert.Equal(expected.OrderBy(x => x), decay.Select(p => p.Name).OrderBy(x => x));
+        Assert.All(noDecay, p => Assert.True(p.Param.dim() == 1 || p.Name is "wte.weight" or "wpe.weight", p.Name));
+        Assert.Equal(m.parameters().Count(), decay.Count + noDecay.Count);
+    }
+
+    [Fact]
+    public void TinyRunLowersValidationLossByAtLeastOneNat()
+    {
+        var (ids, vocab) = Shakespeare();
+        using var tmp = TestPaths.Temp();
+        using var m = new Gpt(Small, CPU, seed: 1);
+        using var trainer = new Trainer(m, new TokenDataset(ids, vocab),
+            new TrainOptions { BatchSize = 16, MaxSteps = 300, WarmupSteps = 20, LearningRate = 3e-3, EvalInterval = 100, EvalIters = 8, Seed = 3 }, tmp.Path);
+        var r = trainer.Run();
+        Assert.Equal(4, r.Evals.Count);                                   // steps 0, 100, 200, 300
+        double first = r.Evals[0].ValLoss, last = r.Evals[^1].ValLoss;
+        Assert.InRange(first, Math.Log(65) - 0.3, Math.Log(65) + 0.3);   // ~uniform at init: ln 65 = 4.17
+        Assert.True(last < first - 1.0, $"val loss {first:F3} -> {last:F3}: expected a drop of at least 1.0");
+        Assert.True(File.Exists(Path.Combine(tmp.Path, "model.safetensors")));
+        Assert.Equal(5, File.ReadAllLines(Path.Combine(tmp.Path, "log.csv")).Length);
+    }
+
+    [Fact]
+    public void ResumedRunRepeatsTheUninterruptedRun()
+    {
+        var (ids, vocab) = Shakespeare(20_000);
+        var opts = new TrainOptions { BatchSize = 4, MaxSteps = 24, WarmupSteps = 4, EvalInterval = 8, EvalIters = 2, Seed = 5, GradAccum = 2 };
+        var data = new TokenDataset(ids, vocab);
+        using var a = TestPaths.Temp();
+        using var b = TestPaths.Temp();
+        TrainResult full;
+        using (var m = new Gpt(Small, CPU, seed: 1))
+        using (var t = new Trainer(m, data, opts, a.Path)) full = t.Run();
+
+        using (var m = new Gpt(Small, CPU, seed: 1))
+        using (var t = new Trainer(m, data, opts with { MaxSteps = 24 }, b.Path))
+        {
+            using var cts = new CancellationTokenSource();
+            t.Run(p => { if (p.Step == 13) cts.Cancel(); }, cts.Token);    // "Ctrl+C" after step 13: checkpoint saved
+            Assert.Equal(13, t.Step);
+        }
+        TrainResult resumed;
+        using (var m = new Gpt(Small, CPU, seed: 99))                      // different init: everything must come from the checkpoint
+        using (var t = new Trainer(m, data, opts, b.Path))
+        {
+            Assert.True(t.TryResume());
+            Assert.Equal(13, t.Step);
+            resumed = t.Run();
+        }
+        Assert.Equal(24, resumed.Losses.Count);
+        for (int i = 0; i < 24; i++)
+            Assert.True(Math.Abs(full.Losses[i] - resumed.Losses[i]) < 1e-6, $"step {i}: {full.Losses[i]} vs {resumed.Losses[i]}");
+        Assert.Equal(full.Evals[^1].ValLoss, resumed.Evals[^1].ValLoss, 6);
+    }
+
+    [Fact]
+    public void TruncatedCheckpointIsRefusedAndThePreviousOneIsUsed()
+    {
+        var (ids, vocab) = Shakespeare(20_000);
+        var opts = new TrainOptions { BatchSize = 2, MaxSteps = 6, WarmupSteps = 1, EvalInterval = 2, EvalIters = 1, Seed = 2 };
+        var data = new TokenDataset(ids, vocab);
+        using var dir = TestPaths.Temp();
+        using (var m = new Gpt(Small, CPU, seed: 1))
+        using (var t = new Trainer(m, data, opts, dir.Path)) t.Run();
+        // checkpoint = step 6, checkpoint.prev = step 4; truncate the newest weights
+        var weights = Path.Combine(dir.Path, Trainer.CheckpointDir, "model.safetensors");
+        var bytes = File.ReadAllBytes(weights);
+        File.WriteAllBytes(weights, bytes.Take(bytes.Length / 2).ToArray());
+        using var m2 = new Gpt(Small, CPU, seed: 1);
+        using var t2 = new Trainer(m2, data, opts with { MaxSteps = 8 }, dir.Path);
+        string? warning = null;
+        Assert.True(t2.TryResume(w => warning = w));
+        Assert.Equal(4, t2.Step);
+        Assert.Contains("model.safetensors: truncated or corrupt", warning);
+        Assert.Contains("resumed from", warning);
+    }
+
+    [Fact]
+    public void TokenFileRoundTripsAndRejectsTruncation()
+    {
+        using var tmp = TestPaths.Temp();
+        var path = Path.Combine(tmp.Path, "train.bin");
+        var ids = new[] { 0, 1, 64, 50256, 7 };
+        TokenDataset.WriteIds(path, ids, 50257);
+        var (read, vocab) = TokenDataset.ReadIds(path);
+        Assert.Equal(ids, read);
+        Assert.Equal(50257, vocab);
+        File.WriteAllBytes(path, File.ReadAllBytes(path)[..^1]);
+        Assert.Contains("truncated or corrupt token file", Assert.Throws<PicoGptException>(() => TokenDataset.ReadIds(path)).Message);
+    }
+}
