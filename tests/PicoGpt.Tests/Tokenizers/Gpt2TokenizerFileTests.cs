@@ -1,0 +1,105 @@
+using PicoGpt.Tokenizers;
+
+namespace PicoGpt.Tests.Tokenizers;
+
+/// <summary>Bad GPT-2 tokenizer files give a <see cref="PicoGptException"/> that names the file.</summary>
+public class Gpt2TokenizerFileTests
+{
+    static string SharedVocab => Path.Combine(SharedGpt2.Dir, "vocab.json");
+    static string SharedMerges => Path.Combine(SharedGpt2.Dir, "merges.txt");
+
+    static PicoGptException LoadFails(Action<string> arrange, string expectedFile, params string[] fragments)
+    {
+        using var tmp = TestPaths.Temp();
+        File.Copy(SharedVocab, Path.Combine(tmp.Path, "vocab.json"));
+        File.Copy(SharedMerges, Path.Combine(tmp.Path, "merges.txt"));
+        arrange(tmp.Path);
+        var e = Assert.Throws<PicoGptException>(() => Gpt2Tokenizer.FromFolder(tmp.Path));
+        Assert.Contains(Path.Combine(tmp.Path, expectedFile), e.Message);
+        foreach (var f in fragments) Assert.Contains(f, e.Message);
+        Assert.DoesNotContain('\n', e.Message);
+        return e;
+    }
+
+    [Fact]
+    public void MissingMerges() =>
+        LoadFails(d => File.Delete(Path.Combine(d, "merges.txt")), "merges.txt", "not found");
+
+    [Fact]
+    public void MissingVocab() =>
+        LoadFails(d => File.Delete(Path.Combine(d, "vocab.json")), "vocab.json", "not found");
+
+    [Fact]
+    public void VocabNotJson() =>
+        LoadFails(d => File.WriteAllText(Path.Combine(d, "vocab.json"), "this is not JSON {"), "vocab.json", "not valid JSON");
+
+    [Fact]
+    public void VocabTruncatedJson() =>
+        LoadFails(d => File.WriteAllBytes(Path.Combine(d, "vocab.json"), File.ReadAllBytes(SharedVocab)[..5000]), "vocab.json", "not valid JSON");
+
+    [Fact]
+    public void VocabInvalidUtf8() =>
+        LoadFails(d =>
+        {
+            var bytes = File.ReadAllBytes(SharedVocab);
+            int at = Array.IndexOf(bytes, (byte)'a', 100);
+            bytes[at] = 0xFF;
+            File.WriteAllBytes(Path.Combine(d, "vocab.json"), bytes);
+        }, "vocab.json", "not valid UTF-8", "0xFF");
+
+    [Fact]
+    public void MergesInvalidUtf8() =>
+        LoadFails(d =>
+        {
+            var bytes = File.ReadAllBytes(SharedMerges);
+            bytes[200] = 0xC3; bytes[201] = 0x28;
+            File.WriteAllBytes(Path.Combine(d, "merges.txt"), bytes);
+        }, "merges.txt", "not valid UTF-8");
+
+    [Fact]
+    public void VocabWrongTopLevelType() =>
+        LoadFails(d => File.WriteAllText(Path.Combine(d, "vocab.json"), "[1, 2, 3]"), "vocab.json", "array", "expected a JSON object");
+
+    [Fact]
+    public void VocabIdNotAnInteger() =>
+        LoadFails(d => File.WriteAllText(Path.Combine(d, "vocab.json"),
+            File.ReadAllText(SharedVocab).Replace("\"!\": 0,", "\"!\": \"zero\",")), "vocab.json", "\"!\"", "expected an integer id");
+
+    [Fact]
+    public void VocabIdOutOfRange() =>
+        LoadFails(d => File.WriteAllText(Path.Combine(d, "vocab.json"),
+            File.ReadAllText(SharedVocab).Replace("\"!\": 0,", "\"!\": 99999,")), "vocab.json", "99999", "0..50256");
+
+    [Fact]
+    public void VocabCharacterOutsideByteAlphabet() =>
+        LoadFails(d => File.WriteAllText(Path.Combine(d, "vocab.json"),
+            File.ReadAllText(SharedVocab).Replace("\"!\": 0,", "\"\u4e2d\": 0,")), "vocab.json", "U+4E2D", "byte-to-unicode");
+
+    [Fact]
+    public void MergesBadLine() =>
+        LoadFails(d => File.WriteAllText(Path.Combine(d, "merges.txt"),
+            File.ReadAllText(SharedMerges).Replace("\nĠ t\n", "\nĠt\n")), "merges.txt", "line 2", "two tokens");
+
+    [Fact]
+    public void MergesOutOfOrder() =>
+        LoadFails(d =>
+        {
+            var lines = File.ReadAllLines(SharedMerges);
+            (lines[1], lines[2]) = (lines[2], lines[1]);
+            File.WriteAllLines(Path.Combine(d, "merges.txt"), lines);
+        }, "merges.txt", "line 2", "expected id 256");
+
+    [Fact]
+    public void MissingFolder()
+    {
+        var e = Assert.Throws<PicoGptException>(() => Gpt2Tokenizer.FromFolder("/nonexistent/picogpt-model"));
+        Assert.Contains("/nonexistent/picogpt-model", e.Message);
+    }
+
+    [Fact]
+    public void FromFilesNamesTheMissingFile()
+    {
+        var e = Assert.Throws<PicoGptException>(() => Gpt2Tokenizer.FromFiles(SharedVocab, "/nonexistent/merges.txt"));
+        Assert.Contains("/nonexistent/merges.txt", e.Message);
+    }
+}
