@@ -10,6 +10,11 @@ public static class CliApp
         new DoctorCommand(),
         new InfoCommand(),
         new NextCommand(),
+        new TokenizeCommand(),
+        new DecodeCommand(),
+        new GenerateCommand(),
+        new TrainCommand(),
+        new EvalCommand(),
         // (add commands here, one line each)
     ];
 

@@ -1,0 +1,120 @@
+using System.Text.Json;
+using PicoGpt.Sampling;
+using PicoGpt.Tokenizers;
+using PicoGpt.Weights;
+
+namespace PicoGpt.Cli.Commands;
+
+/// <summary>picogpt tokenize --model DIR (--text S | --file F) [--json]: text to ids.</summary>
+public sealed class TokenizeCommand : ICommand
+{
+    public string Name => "tokenize";
+    public string Help => "text to token ids with a model's tokenizer";
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "allow-special" };
+
+    public int Run(Args args)
+    {
+        var model = args.Get("model");
+        var which = args.OneOf("text", "file");
+        var value = args.Require(which);
+        bool json = args.Flag("json"), special = args.Flag("allow-special");
+        args.EnsureAllUsed();
+        var text = which == "text" ? value : ReadText(value);
+        var ids = Tokenizer.Load(ModelStore.Resolve(model)).Encode(text, special);
+        Console.WriteLine(json ? JsonSerializer.Serialize(new { ids }) : string.Join(",", ids));
+        return 0;
+    }
+
+    internal static string ReadText(string path)
+    {
+        try { return File.ReadAllText(path, new System.Text.UTF8Encoding(false, true)); }
+        catch (FileNotFoundException) { throw new PicoGptException($"{path}: file not found"); }
+        catch (DirectoryNotFoundException) { throw new PicoGptException($"{path}: file not found"); }
+        catch (System.Text.DecoderFallbackException) { throw new PicoGptException($"{path}: not valid UTF-8 text"); }
+    }
+}
+
+/// <summary>picogpt decode --model DIR --ids 1,2,3: ids to text.</summary>
+public sealed class DecodeCommand : ICommand
+{
+    public string Name => "decode";
+    public string Help => "token ids to text with a model's tokenizer";
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
+
+    public int Run(Args args)
+    {
+        var model = args.Get("model");
+        var ids = args.IntList("ids") ?? throw new CliError("missing required option --ids (comma-separated token ids)");
+        bool json = args.Flag("json");
+        args.EnsureAllUsed();
+        var text = Tokenizer.Load(ModelStore.Resolve(model)).Decode(ids);
+        if (json) Console.WriteLine(JsonSerializer.Serialize(new { text }));
+        else Console.WriteLine(text);
+        return 0;
+    }
+}
+
+/// <summary>
+/// picogpt generate [--model DIR] (--prompt S | --ids 1,2,3) --max-new-tokens N [--temperature T] [--top-k K] [--top-p P]
+/// [--seed S] [--stop S] [--no-cache] [--json]: streams text to stdout; --json prints {"ids": [...], "text": "..."}.
+/// </summary>
+public sealed class GenerateCommand : ICommand
+{
+    public string Name => "generate";
+    public string Help => "generate text from a prompt (streams; --temperature 0 is greedy)";
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "no-cache" };
+
+    public int Run(Args args)
+    {
+        var spec = ModelOptions.Read(args);
+        var which = args.OneOf("prompt", "ids");
+        string? prompt = which == "prompt" ? args.Require("prompt") : null;
+        int[]? promptIds = which == "ids" ? args.IntList("ids") : null;
+        var options = new GenerateOptions
+        {
+            MaxNewTokens = args.Int("max-new-tokens", min: 0) ?? 100,
+            Temperature = args.Double("temperature") ?? 1.0,
+            TopK = args.Int("top-k"),
+            TopP = args.Double("top-p"),
+            Seed = args.Long("seed"),
+            StopStrings = args.Get("stop") is string stop ? new[] { stop } : Array.Empty<string>(),
+            UseCache = !args.Flag("no-cache"),
+        };
+        bool json = args.Flag("json");
+        args.EnsureAllUsed();
+        if (options.Temperature < 0) throw new CliError($"--temperature must be >= 0, got {options.Temperature}");
+        if (options.TopK is int k && k < 1) throw new CliError($"--top-k must be at least 1, got {k}");
+        if (options.TopP is double p && !(p > 0 && p <= 1)) throw new CliError($"--top-p must be in (0, 1], got {p}");
+
+        var dir = spec.Dir;
+        var tokenizer = Tokenizer.Load(dir);
+        using var model = spec.Load();
+        if (tokenizer.VocabSize > model.Config.VocabSize)
+            throw new PicoGptException($"{dir}: the tokenizer has {tokenizer.VocabSize} tokens but the model only {model.Config.VocabSize}");
+        var ids = promptIds ?? tokenizer.Encode(prompt!);
+        if (options.StopId == null && tokenizer.EndOfTextId is int eot) options = options with { StopId = eot };
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var newIds = new List<int>();
+            var stream = Generation.StreamText(Generation.Generate(model, ids, options, w => Console.Error.WriteLine("warning: " + w)),
+                tokenizer, options.StopStrings, newIds);
+            var text = new System.Text.StringBuilder();
+            var stdout = Console.Out;
+            if (!json && prompt != null) { stdout.Write(prompt); stdout.Flush(); }
+            foreach (var piece in stream)
+            {
+                text.Append(piece);
+                if (!json) { stdout.Write(piece); stdout.Flush(); }
+                if (cancel.IsCancellationRequested) break;
+            }
+            if (json) stdout.WriteLine(JsonSerializer.Serialize(new { ids = newIds, text = text.ToString() }));
+            else stdout.WriteLine();
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+        return 0;
+    }
+}

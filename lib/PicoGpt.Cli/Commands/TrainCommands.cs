@@ -1,0 +1,164 @@
+using System.Globalization;
+using System.Text.Json;
+using PicoGpt.Model;
+using PicoGpt.Native;
+using PicoGpt.Tokenizers;
+using PicoGpt.Training;
+using PicoGpt.Weights;
+
+namespace PicoGpt.Cli.Commands;
+
+/// <summary>
+/// picogpt train --data FILE --out DIR [--tokenizer char|gpt2] [--preset NAME] [--n-layer L --n-head H --n-embd C
+/// --block-size T --dropout P] [--max-steps N --batch-size B --lr LR --min-lr LR --warmup N --decay-steps N
+/// --weight-decay W --grad-clip G --grad-accum N --eval-interval N --eval-iters N --seed S] [--resume] [--device D]
+/// </summary>
+public sealed class TrainCommand : ICommand
+{
+    public string Name => "train";
+    public string Help => "train a GPT on a text file (char or GPT-2 BPE tokens); Ctrl+C saves a checkpoint";
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "resume", "quiet" };
+
+    public int Run(Args args)
+    {
+        var dataPath = args.Require("data");
+        var outDir = args.Require("out");
+        var tokKind = args.Get("tokenizer") ?? "char";
+        var bpeDir = args.Get("bpe-dir");
+        var preset = args.Get("preset");
+        var baseConfig = preset != null ? GptConfig.FromPreset(preset) : GptConfig.ShakespeareChar;
+        var config = baseConfig with
+        {
+            NLayer = args.Int("n-layer", 1) ?? baseConfig.NLayer,
+            NHead = args.Int("n-head", 1) ?? baseConfig.NHead,
+            NEmbd = args.Int("n-embd", 1) ?? baseConfig.NEmbd,
+            ContextLength = args.Int("block-size", 2) ?? baseConfig.ContextLength,
+            Dropout = args.Double("dropout") ?? baseConfig.Dropout,
+            Tokenizer = tokKind,
+        };
+        var d = new TrainOptions();
+        var options = new TrainOptions
+        {
+            MaxSteps = args.Int("max-steps", 1) ?? d.MaxSteps,
+            BatchSize = args.Int("batch-size", 1) ?? d.BatchSize,
+            LearningRate = args.Double("lr") ?? d.LearningRate,
+            MinLr = args.Double("min-lr") ?? d.MinLr,
+            WarmupSteps = args.Int("warmup", 0) ?? d.WarmupSteps,
+            DecaySteps = args.Int("decay-steps", 1),
+            WeightDecay = args.Double("weight-decay") ?? d.WeightDecay,
+            GradClip = args.Double("grad-clip") ?? d.GradClip,
+            GradAccum = args.Int("grad-accum", 1) ?? d.GradAccum,
+            EvalInterval = args.Int("eval-interval", 1) ?? d.EvalInterval,
+            EvalIters = args.Int("eval-iters", 1) ?? d.EvalIters,
+            Seed = args.Long("seed") ?? d.Seed,
+        };
+        bool resume = args.Flag("resume"), quiet = args.Flag("quiet");
+        var deviceName = args.Get("device");
+        args.EnsureAllUsed();
+        if (tokKind is not ("char" or "gpt2")) throw new CliError($"--tokenizer must be char or gpt2, got '{tokKind}'");
+        options.Validate();
+
+        var text = TokenizeCommand.ReadText(dataPath);
+        ITokenizer tokenizer = tokKind == "char"
+            ? CharTokenizer.FromText(text)
+            : Gpt2Tokenizer.FromFolder(bpeDir ?? ModelStore.Resolve("gpt2"));
+        config = (config with { VocabSize = tokKind == "char" ? tokenizer.VocabSize : Math.Max(config.VocabSize, tokenizer.VocabSize) }).Validate("--preset/--n-*");
+
+        Directory.CreateDirectory(outDir);
+        var idsPath = Path.Combine(outDir, "data.bin");
+        int[] ids;
+        if (resume && File.Exists(idsPath)) ids = TokenDataset.ReadIds(idsPath).Ids;
+        else
+        {
+            ids = tokenizer.Encode(text);
+            TokenDataset.WriteIds(idsPath, ids, tokenizer.VocabSize);
+        }
+        var data = new TokenDataset(ids, tokenizer.VocabSize);
+        Console.Error.WriteLine($"data: {ids.Length:N0} tokens ({data.Train.Length:N0} train, {data.Val.Length:N0} val), vocab {tokenizer.VocabSize}");
+
+        using var model = new Gpt(config, TorchRuntime.ParseDevice(deviceName), seed: options.Seed);
+        Console.Error.WriteLine($"model: {config.NLayer} layers, {config.NHead} heads, {config.NEmbd} wide, context {config.ContextLength}, {model.ParameterCount:N0} parameters on {model.Device}");
+        using var trainer = new Trainer(model, data, options, outDir, tokenizer.Save);
+        if (resume)
+        {
+            if (trainer.TryResume(w => Console.Error.WriteLine("warning: " + w))) Console.Error.WriteLine($"resumed at step {trainer.Step}");
+            else Console.Error.WriteLine("no checkpoint found: starting from step 0");
+        }
+
+        using var cancel = new CancellationTokenSource();
+        ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            var bar = new ProgressLine(quiet);
+            var result = trainer.Run(p =>
+            {
+                if (p.Eval is EvalResult e)
+                    bar.Line(string.Create(CultureInfo.InvariantCulture, $"step {e.Step,6}: train loss {e.TrainLoss:F4}, val loss {e.ValLoss:F4}"));
+                bar.Update(string.Create(CultureInfo.InvariantCulture,
+                    $"step {p.Step}/{p.MaxSteps} | loss {p.Loss:F4} | lr {p.Lr:0.00e0} | {p.TokensPerSecond:N0} tok/s | ETA {p.Eta:hh\\:mm\\:ss}"));
+            }, cancel.Token);
+            bar.Done();
+            if (result.Cancelled)
+            {
+                Console.Error.WriteLine($"interrupted at step {result.Steps}: checkpoint saved in {Path.Combine(outDir, Trainer.CheckpointDir)}; continue with --resume");
+                return 130;
+            }
+            var json = JsonSerializer.Serialize(new { steps = result.Steps, best_val_loss = result.BestValLoss, final_val_loss = result.Evals[^1].ValLoss, seconds = result.Seconds });
+            Console.WriteLine(json);
+        }
+        finally { Console.CancelKeyPress -= onCancel; }
+        return 0;
+    }
+}
+
+/// <summary>A one-line live progress display on stderr (redrawn with \r on a terminal, a line every few seconds otherwise).</summary>
+sealed class ProgressLine(bool quiet)
+{
+    readonly bool _tty = !Console.IsErrorRedirected;
+    DateTime _last = DateTime.MinValue;
+    string _current = "";
+
+    public void Update(string s)
+    {
+        if (quiet) return;
+        _current = s;
+        if (_tty) Console.Error.Write("\r" + s.PadRight(Console.WindowWidth > 0 ? Math.Min(Console.WindowWidth - 1, 120) : 100));
+        else if (DateTime.UtcNow - _last > TimeSpan.FromSeconds(10)) { Console.Error.WriteLine(s); _last = DateTime.UtcNow; }
+    }
+
+    public void Line(string s)
+    {
+        if (quiet) return;
+        if (_tty) Console.Error.Write("\r" + new string(' ', Math.Min(_current.Length, 120)) + "\r");
+        Console.Error.WriteLine(s);
+    }
+
+    public void Done() { if (!quiet && _tty) Console.Error.WriteLine(); }
+}
+
+/// <summary>picogpt eval [--model DIR] --data FILE [--json]: loss on the 90/10 train/val split of a text file.</summary>
+public sealed class EvalCommand : ICommand
+{
+    public string Name => "eval";
+    public string Help => "train and val loss of a model on a text file's 90/10 split";
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
+
+    public int Run(Args args)
+    {
+        var spec = ModelOptions.Read(args);
+        var dataPath = args.Require("data");
+        int? maxTrainBlocks = args.Int("max-train-blocks", 1) ?? 1000;
+        bool json = args.Flag("json");
+        args.EnsureAllUsed();
+        var text = TokenizeCommand.ReadText(dataPath);
+        var tokenizer = Tokenizer.Load(spec.Dir);
+        using var model = spec.Load();
+        var data = new TokenDataset(tokenizer.Encode(text), tokenizer.VocabSize);
+        double val = Evaluation.Loss(model, data.Val);
+        double train = Evaluation.Loss(model, data.Train, maxBlocks: maxTrainBlocks);
+        if (json) Console.WriteLine(JsonSerializer.Serialize(new { val_loss = val, train_loss = train }));
+        else Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"val loss {val:F4}\ntrain loss {train:F4}"));
+        return 0;
+    }
+}
