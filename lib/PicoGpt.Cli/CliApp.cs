@@ -10,6 +10,7 @@ public static class CliApp
         new DoctorCommand(),
         new InfoCommand(),
         new NextCommand(),
+        new DownloadCommand(),
         // (add commands here, one line each)
     ];
 
