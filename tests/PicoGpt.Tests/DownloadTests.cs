@@ -407,7 +407,7 @@ public class DownloadCliTests
         Assert.Equal(Path.GetFullPath(dir), stdout.Trim());
         FakeHub.AssertModelFiles(dir);
         Assert.Single(s.RequestsFor(FakeHub.Repo + "config.json"));
-        if (Console.IsErrorRedirected) Assert.Contains("model.safetensors: 200.1 KB done", err);   // plain progress lines
+        if (Console.IsErrorRedirected) Assert.Contains("model.safetensors: 200.1 KB done", err);   // plain progress lines (as under dotnet test)
 
         (code, _, err) = WithEnv("HF_ENDPOINT", s.Url + "/", () => CliTests.Cli("download", "gpt2", "--to", dir));
         Assert.Equal(0, code);
@@ -435,6 +435,18 @@ public class DownloadCliTests
         var (code, _, err) = WithEnv("PICOGPT_DATA_URL", s.Url + "/data.txt", () => CliTests.Cli("download", "tinyshakespeare", "--to", tmp.Path));
         Assert.Equal(1, code);
         Assert.Contains($"{s.Url}/data.txt: HTTP 404", err);
+    }
+
+    [Fact]
+    public void ADestinationThatIsAFileIsAnError()
+    {
+        using var tmp = TestPaths.Temp();
+        var file = Path.Combine(tmp.Path, "not-a-folder");
+        File.WriteAllText(file, "");
+        var (code, _, err) = CliTests.Cli("download", "tinyshakespeare", "--to", file);
+        Assert.Equal(1, code);
+        Assert.StartsWith($"picogpt download: {file}: cannot create the download folder", err);
+        Assert.Single(err.TrimEnd('\n').Split('\n'));
     }
 
     [Theory]

@@ -153,7 +153,11 @@ public sealed class HubDownloader : IDisposable
     public async Task<DownloadedFile> DownloadFileAsync(DownloadRequest req, string dir, CancellationToken ct = default)
     {
         ct.ThrowIfCancellationRequested();
-        Directory.CreateDirectory(dir);
+        try { Directory.CreateDirectory(dir); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new PicoGptException($"{dir}: cannot create the download folder ({e.Message})");
+        }
         var final = Path.Combine(dir, req.FileName);
         var partial = final + PartialSuffix;
         var expectedSha = req.Sha256?.ToLowerInvariant();
@@ -321,12 +325,14 @@ public sealed class HubDownloader : IDisposable
                             File.Delete(partial);
                             throw new PicoGptException($"{req.Url}: the server sent more than the advertised {limit} bytes (the download was deleted)");
                         }
-                        await fs.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false);
+                        try { await fs.WriteAsync(buffer.AsMemory(0, n), ct).ConfigureAwait(false); }
+                        catch (IOException e) { throw new PicoGptException($"{partial}: cannot write ({e.Message})"); }
                         hash.AppendData(buffer, 0, n);
                         done += n;
                         Report(force: false);
                     }
-                    fs.Flush(flushToDisk: true);
+                    try { fs.Flush(flushToDisk: true); }
+                    catch (IOException e) { throw new PicoGptException($"{partial}: cannot write ({e.Message})"); }
                     if (total is long expected && done < expected)
                         throw new TransientError($"the connection closed after {FormatBytes(done)} of {FormatBytes(expected)}");
                     Report(force: true);
