@@ -15,6 +15,7 @@ public static class CliApp
         new GenerateCommand(),
         new TrainCommand(),
         new EvalCommand(),
+        new DownloadCommand(),
         // (add commands here, one line each)
     ];
 

@@ -1,6 +1,6 @@
 namespace PicoGpt;
 
-/// <summary>Where the project's folders are: the repository root (found by walking up to global.json + weights/) and weights/.</summary>
+/// <summary>Where the project's folders are: the repository root (found by walking up to global.json + weights/), weights/ and data/.</summary>
 public static class Paths
 {
     /// <summary>The folder holding weights: $PICOGPT_WEIGHTS, else the repository's weights/, else ./weights.</summary>
@@ -12,6 +12,16 @@ public static class Paths
             if (!string.IsNullOrEmpty(env)) return env;
             var root = RepoRoot;
             return root != null ? Path.Combine(root, "weights") : Path.Combine(Environment.CurrentDirectory, "weights");
+        }
+    }
+
+    /// <summary>The folder for downloaded data sets (git-ignored): the repository's data/, else ./data.</summary>
+    public static string DataDir
+    {
+        get
+        {
+            var root = RepoRoot;
+            return root != null ? Path.Combine(root, "data") : Path.Combine(Environment.CurrentDirectory, "data");
         }
     }
 
