@@ -15,6 +15,9 @@ public static class AttentionPlot
     /// <summary>Charts hold at most this many weights (about 3 MB of output); larger requests raise a PicoGptException.</summary>
     public const int MaxValues = 500_000;
 
+    /// <summary>Grids are at most this wide in pixels (a notebook output column).</summary>
+    const int MaxWidth = 1000;
+
     /// <summary>One attention matrix.</summary>
     public static Chart Heatmap(Tensor weights, string[] tokens, string title = "Attention weights") // weights: [T, T]
     {
@@ -51,7 +54,7 @@ public static class AttentionPlot
             foreach (var t in traces.ToArray()) { traces.Remove(t); data.Add(t); }
             if (l == 0) (layout, width, height) = (grid, wd, ht + 40);
         }
-        foreach (var (k, v) in BaseLayout(Title(title, w) + " — layer 0", w)) layout[k] = v?.DeepClone();
+        foreach (var (k, v) in BaseLayout(Title(title, w, " — layer 0"), w)) layout[k] = v?.DeepClone();
         var buttons = new JsonArray();
         for (int l = 0; l < nLayer; l++)
         {
@@ -61,15 +64,15 @@ public static class AttentionPlot
             {
                 ["label"] = $"layer {l}",
                 ["method"] = "update",
-                ["args"] = new JsonArray(new JsonObject { ["visible"] = visible }, new JsonObject { ["title.text"] = Title(title, w) + $" — layer {l}" }),
+                ["args"] = new JsonArray(new JsonObject { ["visible"] = visible }, new JsonObject { ["title.text"] = Title(title, w, $" — layer {l}") }),
             });
         }
         layout["updatemenus"] = new JsonArray(new JsonObject
         {
             ["type"] = "dropdown", ["active"] = 0, ["buttons"] = buttons,
-            ["x"] = 0, ["y"] = 1, ["xref"] = "paper", ["yref"] = "container", ["xanchor"] = "left", ["yanchor"] = "top",
+            ["x"] = 0, ["y"] = 1.02, ["xref"] = "paper", ["yref"] = "paper", ["xanchor"] = "left", ["yanchor"] = "bottom",
         });
-        ((JsonObject)layout["margin"]!)["t"] = 130;
+        ((JsonObject)layout["margin"]!)["t"] = 140;
         return new Chart(title, data, layout, width, height);
     }
 
@@ -109,9 +112,9 @@ public static class AttentionPlot
     {
         int nHead = w.GetLength(1), t = w.GetLength(2);
         int cols = (int)Math.Ceiling(Math.Sqrt(nHead)), rows = (nHead + cols - 1) / cols;
-        int cell = Math.Clamp(18 * t + 90, 200, 380);                           // pixels per subplot, labels included
-        int width = cols * cell + 140, height = rows * cell + 120;
-        const double gapX = 0.06, gapY = 0.08;
+        int cell = Math.Min(Math.Clamp(16 * t + 40, 150, 320), (MaxWidth - 200) / cols); // pixels per subplot
+        int width = cols * cell + 200, height = rows * cell + 200;
+        const double gapX = 0.04, gapY = 0.07;
         double cw = (1 - gapX * (cols - 1)) / cols, ch = (1 - gapY * (rows - 1)) / rows;
         var data = new JsonArray();
         var layout = new JsonObject();
@@ -125,10 +128,13 @@ public static class AttentionPlot
             trace["visible"] = visible;
             data.Add(trace);
             double x0 = c * (cw + gapX), y1 = 1 - r * (ch + gapY);
-            var xa = Axis(r == rows - 1 || h + cols >= nHead ? "key" : "", x: true, fontSize);
+            bool bottom = h + cols >= nHead, left = c == 0;                   // token labels on the outer axes only
+            var xa = Axis(bottom ? "key" : "", x: true, fontSize);
+            xa["showticklabels"] = bottom;
             xa["domain"] = new JsonArray(x0, x0 + cw);
             xa["anchor"] = "y" + n;
-            var ya = Axis(c == 0 ? "query" : "", x: false, fontSize);
+            var ya = Axis(left ? "query" : "", x: false, fontSize);
+            ya["showticklabels"] = left;
             ya["domain"] = new JsonArray(y1 - ch, y1);
             ya["anchor"] = "x" + n;
             layout["xaxis" + n] = xa;
@@ -148,7 +154,7 @@ public static class AttentionPlot
         ["title"] = new JsonObject { ["text"] = title, ["font"] = new JsonObject { ["size"] = 15 } },
         ["coloraxis"] = new JsonObject
         {
-            ["colorscale"] = "Blues", ["cmin"] = 0, ["cmax"] = 1,
+            ["colorscale"] = "Blues", ["reversescale"] = true, ["cmin"] = 0, ["cmax"] = 1,   // 0 white, 1 dark blue
             ["colorbar"] = new JsonObject { ["title"] = new JsonObject { ["text"] = "weight" }, ["thickness"] = 12 },
         },
         ["plot_bgcolor"] = "#d8d8d8",
@@ -169,13 +175,13 @@ public static class AttentionPlot
         return a;
     }
 
-    static string Title(string title, double[,,,] w)
+    static string Title(string title, double[,,,] w, string suffix = "")
     {
         bool causal = true;
         for (int l = 0; l < w.GetLength(0) && causal; l++)
             for (int h = 0; h < w.GetLength(1) && causal; h++) causal = IsCausal(Slice(w, l, h));
         var sub = "rows: query token (attending) · columns: key token (attended to)" + (causal ? " · grey: masked future positions" : "");
-        return $"{Html.Escape(title)}<br><sub>{sub}</sub>";
+        return $"{Html.Escape(title)}{suffix}<br><sub>{sub}</sub>";
     }
 
     static bool IsCausal(double[,] m)
