@@ -5,6 +5,7 @@ using PicoGpt.Cli.Commands;
 ICommand[] commands =
 [
     new DoctorCommand(),
+    new NotebooksCommand(),
     // (add commands here, one line each)
 ];
 
