@@ -192,6 +192,10 @@ public sealed class NotebookRunner
                 Flush();
                 _outputs.Add(CellOutput.Error(ename, evalue, [e.Message]));
             }
+            catch (Exception e)                                                // the runner's own failure on this cell
+            {
+                (ename, evalue) = Error(e);
+            }
             Flush();
             return new CellRun(index, ename == null ? CellStatus.Ok : CellStatus.Error, _outputs, ename, evalue, watch.Elapsed);
         }
@@ -214,7 +218,13 @@ public sealed class NotebookRunner
         void Show(object? value, string[] mimeTypes, bool result, int? executionCount)
         {
             Count(value);
-            var formats = Html.Formats(value);
+            IReadOnlyDictionary<string, string> formats;
+            try { formats = Html.Formats(value); }
+            catch (Exception e)                                                // a broken formatter: show the value as text
+            {
+                _pendingErr.Append($"formatter for {value?.GetType().Name} failed: {(e.InnerException ?? e).Message}\n");
+                formats = new Dictionary<string, string> { [Html.PlainMimeType] = value?.ToString() ?? "<null>" };
+            }
             if (mimeTypes.Length > 0) formats = formats.Where(kv => mimeTypes.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
             Flush();
             _outputs.Add(CellOutput.Display(formats, result, executionCount));

@@ -197,8 +197,16 @@ public class ChecksTests
         FailsWith(Checks.Attention((q, k, v, mask) => (Scores(q, k) / k.shape[^1] + mask).softmax(-1).matmul(v)), "not 1/d_k");
 
     [Fact]
-    public void Attention_k_not_transposed_fails_with_shape_hint() =>
-        FailsWith(Checks.Attention((q, k, v, mask) => (q.mm(k) / Math.Sqrt(k.shape[^1]) + mask).softmax(-1).matmul(v)), "q @ kᵀ");
+    public void Attention_k_not_transposed_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => (q.matmul(k) / Math.Sqrt(k.shape[^1]) + mask).softmax(-1).matmul(v)), "transpose k");
+
+    [Fact]
+    public void Attention_shape_exception_gets_a_hint()
+    {
+        var r = Checks.Attention((q, k, v, mask) => (q.mm(k.T) / Math.Sqrt(k.shape[^1]) + mask).softmax(-1).mm(v)); // mm: 2-D only
+        FailsWith(r, "q @ kᵀ");
+        Assert.Contains("batch", r.Message);
+    }
 
     // ---- multi-head attention
 
@@ -318,6 +326,10 @@ public class ChecksTests
 
     [Fact]
     public void Gpt2_without_final_norm_fails() => FailsWith(Checks.Gpt2((ids, p, h) => Gpt(ids, p, h, lnF: false)), "ln_f");
+
+    [Fact]
+    public void Gpt2_untransposed_head_fails() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt(ids, p, h, head: false).matmul(p.Wte)), "not x @ wte");
 
     [Fact]
     public void Gpt2_without_output_head_fails() =>
