@@ -16,6 +16,7 @@ public static class CliApp
         new TrainCommand(),
         new EvalCommand(),
         new DownloadCommand(),
+        new NotebooksCommand(),
         // (add commands here, one line each)
     ];
 

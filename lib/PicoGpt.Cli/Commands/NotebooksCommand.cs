@@ -1,0 +1,128 @@
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using PicoGpt.Notebook;
+using PicoGpt.Notebooks;
+using PicoGpt.Plots;
+
+namespace PicoGpt.Cli.Commands;
+
+/// <summary>
+/// picogpt notebooks run PATH... [--json] [--out DIR] [--stop-on-error]: execute notebooks headlessly (a folder runs
+/// its *.ipynb); exit 1 if any cell errors. A learner's stub throwing NotImplementedException counts as an error too;
+/// the JSON's per-cell "error.ename" (System.NotImplementedException) tells stubs apart.
+/// picogpt notebooks strip [--check] [--dir DIR]: regenerate DIR/*.ipynb (default: the repository's notebooks/)
+/// from DIR/solutions/*.ipynb; --check only compares and exits 1 listing the drifted files.
+/// </summary>
+public sealed class NotebooksCommand : ICommand
+{
+    public string Name => "notebooks";
+    public string Help => "run notebooks headlessly (run PATH... [--json] [--out DIR]) or make learner notebooks from solutions (strip [--check])";
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "check", "stop-on-error" };
+
+    public int Run(Args args)
+    {
+        var sub = args.Positionals.FirstOrDefault() ?? throw new CliError("give a subcommand: run PATH... or strip");
+        return sub switch
+        {
+            "run" => RunNotebooks(args),
+            "strip" => Strip(args),
+            _ => throw new CliError($"unknown subcommand '{sub}' (expected run or strip)"),
+        };
+    }
+
+    static int RunNotebooks(Args args)
+    {
+        bool json = args.Flag("json");
+        bool stop = args.Flag("stop-on-error");
+        var outDir = args.Get("out");
+        args.EnsureAllUsed(args.Positionals.Count);
+        var paths = args.Positionals.Skip(1).SelectMany(Expand).ToList();
+        if (paths.Count == 0) throw new CliError("give at least one notebook (or folder) to run");
+
+        var runner = new NotebookRunner(new RunnerOptions { StopOnError = stop });
+        var report = new JsonArray();
+        bool ok = true;
+        foreach (var path in paths)
+        {
+            var run = runner.Run(path);
+            ok &= run.Succeeded;
+            if (outDir != null)
+            {
+                Directory.CreateDirectory(outDir);
+                var stem = Path.Combine(outDir, Path.GetFileNameWithoutExtension(path));
+                run.Notebook.Save(stem + ".ipynb");
+                NotebookHtml.Save(run.Notebook, stem + ".html");
+            }
+            if (json) report.Add(Json(run));
+            else Print(run);
+        }
+        if (json) Console.WriteLine(new JsonObject { ["notebooks"] = report }.ToJsonString(new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+        return ok ? 0 : 1;
+    }
+
+    static IEnumerable<string> Expand(string path)
+    {
+        if (Directory.Exists(path)) return Directory.GetFiles(path, "*.ipynb").OrderBy(f => f, StringComparer.Ordinal);
+        if (File.Exists(path)) return [path];
+        throw new CliError($"notebook not found: {path}");
+    }
+
+    static void Print(NotebookRun run)
+    {
+        int errors = run.Cells.Count(c => c.Status == CellStatus.Error), stubs = run.Cells.Count(c => c.IsStub);
+        var c = run.Checks;
+        Console.WriteLine($"{run.Path}: {run.Cells.Count} code cells, {run.Cells.Count(x => x.Status == CellStatus.Ok)} ok, {errors} errors" +
+                          (stubs > 0 ? $" ({stubs} NotImplementedException stubs)" : "") +
+                          $"; checks {c.Passed} passed, {c.Failed} failed, {c.NotImplemented} not implemented ({run.Elapsed.TotalSeconds:0.0} s)");
+        foreach (var cell in run.Cells.Where(x => x.Status == CellStatus.Error))
+            Console.WriteLine($"  cell {cell.Index}: {cell.ErrorName}: {cell.ErrorValue?.Split('\n')[0]}");
+    }
+
+    /// <summary>One notebook in the --json report. Inline plotly.js in chart outputs is elided to a comment.</summary>
+    static JsonObject Json(NotebookRun run) => new()
+    {
+        ["path"] = run.Path,
+        ["cells"] = new JsonArray(run.Cells.Select(cell =>
+        {
+            var o = new JsonObject
+            {
+                ["index"] = cell.Index,
+                ["status"] = cell.Status switch { CellStatus.Ok => "ok", CellStatus.Error => "error", _ => "skipped" },
+                ["outputs"] = new JsonArray(cell.Outputs.SelectMany(Outputs).ToArray()),
+            };
+            if (cell.ErrorName != null) o["error"] = new JsonObject { ["ename"] = cell.ErrorName, ["evalue"] = cell.ErrorValue };
+            return (JsonNode)o;
+        }).ToArray()),
+        ["checks"] = new JsonObject { ["passed"] = run.Checks.Passed, ["failed"] = run.Checks.Failed, ["not_implemented"] = run.Checks.NotImplemented },
+    };
+
+    static IEnumerable<JsonNode> Outputs(CellOutput o) => o.OutputType switch
+    {
+        "stream" => [new JsonObject { ["type"] = "stream", ["mime"] = "text/plain", ["name"] = o.Name, ["text"] = o.Text }],
+        "error" => [new JsonObject { ["type"] = "error", ["mime"] = "text/plain", ["text"] = $"{o.EName}: {o.EValue}" }],
+        _ => o.Data.Select(kv => (JsonNode)new JsonObject
+        {
+            ["type"] = o.OutputType, ["mime"] = kv.Key,
+            ["text"] = kv.Key == Html.MimeType ? PlotlyJs.Elide(o.DataText(kv.Key) ?? "") : o.DataText(kv.Key),
+        }),
+    };
+
+    static int Strip(Args args)
+    {
+        bool check = args.Flag("check");
+        var dir = args.Get("dir") ?? (Paths.RepoRoot is { } root ? Path.Combine(root, "notebooks")
+            : throw new CliError("repository root not found: give --dir NOTEBOOKS_DIR"));
+        args.EnsureAllUsed(1);
+        var drifted = NotebookStripper.Sync(Path.Combine(dir, "solutions"), dir, check);
+        if (check)
+        {
+            foreach (var f in drifted) Console.WriteLine($"drifted: {f} (run: picogpt notebooks strip)");
+            if (drifted.Count == 0) Console.WriteLine($"learner notebooks in {dir} match their solutions");
+            return drifted.Count == 0 ? 0 : 1;
+        }
+        foreach (var f in drifted) Console.WriteLine($"wrote {f}");
+        if (drifted.Count == 0) Console.WriteLine($"learner notebooks in {dir} were already up to date");
+        return 0;
+    }
+}

@@ -1,0 +1,90 @@
+using System.Text;
+
+namespace PicoGpt.Notebooks;
+
+/// <summary>
+/// Makes a learner's notebook from a solution notebook: in every code cell, each block from a <c>// BEGIN SOLUTION</c>
+/// line to its <c>// END SOLUTION</c> line (markers included) becomes one <c>throw new NotImplementedException();</c>
+/// at the BEGIN marker's indentation; outputs and execution counts are cleared; ids and metadata are kept, so the
+/// learner file is a pure function of the solution file and can be checked for drift. Write solutions with block
+/// bodies (a method body can hold a throw statement; an expression-bodied member cannot hold a block).
+/// </summary>
+public static class NotebookStripper
+{
+    public const string Begin = "// BEGIN SOLUTION";
+    public const string End = "// END SOLUTION";
+    public const string Stub = "throw new NotImplementedException();";
+
+    /// <summary>The cell source with its solution blocks replaced by the stub. Unbalanced markers are a PicoGptException.</summary>
+    public static string StripSource(string source, string where = "cell")
+    {
+        var lines = source.Split('\n');
+        var sb = new StringBuilder();
+        int? open = null;
+        for (int i = 0; i < lines.Length; i++)
+        {
+            var line = lines[i];
+            var trimmed = line.Trim();
+            bool last = i == lines.Length - 1;
+            if (trimmed.StartsWith(Begin, StringComparison.Ordinal))
+            {
+                if (open != null) throw new PicoGptException($"{where}: line {i + 1} opens a solution block inside the one opened on line {open + 1}");
+                open = i;
+                sb.Append(line[..(line.Length - line.TrimStart().Length)]).Append(Stub);
+                continue;
+            }
+            if (trimmed.StartsWith(End, StringComparison.Ordinal))
+            {
+                if (open == null) throw new PicoGptException($"{where}: line {i + 1} closes a solution block that was not opened");
+                open = null;
+                if (!last) sb.Append('\n');
+                continue;
+            }
+            if (open != null) continue;
+            sb.Append(line);
+            if (!last) sb.Append('\n');
+        }
+        if (open != null) throw new PicoGptException($"{where}: the solution block opened on line {open + 1} has no {End}");
+        return sb.ToString();
+    }
+
+    /// <summary>The learner's notebook for a solution notebook (a new object; the solution is unchanged).</summary>
+    public static NotebookDocument Strip(NotebookDocument solution, string? name = null)
+    {
+        var nb = solution.Clone();
+        for (int i = 0; i < nb.Cells.Count; i++)
+        {
+            var cell = nb.Cells[i];
+            if (!cell.IsCode) continue;
+            cell.Source = StripSource(cell.Source, $"{name ?? "notebook"} cell {i}");
+            cell.Outputs.Clear();
+            cell.ExecutionCount = null;
+        }
+        return nb;
+    }
+
+    /// <summary>The learner file's expected text for a solution file.</summary>
+    public static string Expected(string solutionPath) =>
+        Strip(NotebookDocument.Load(solutionPath), Path.GetFileName(solutionPath)).ToJson();
+
+    /// <summary>
+    /// For every solutions/*.ipynb, the learner notebook of the same name in learnerDir: written (check = false) or
+    /// compared (check = true). Returns the learner files that were out of date (and, when writing, have been rewritten).
+    /// Learner notebooks without a solution are left alone. Solution files are normalised on the way (ids, formatting).
+    /// </summary>
+    public static IReadOnlyList<string> Sync(string solutionsDir, string learnerDir, bool check)
+    {
+        if (!Directory.Exists(solutionsDir)) throw new PicoGptException($"solutions folder not found: {solutionsDir}");
+        var drifted = new List<string>();
+        foreach (var solution in Directory.GetFiles(solutionsDir, "*.ipynb").OrderBy(f => f, StringComparer.Ordinal))
+        {
+            var learner = Path.Combine(learnerDir, Path.GetFileName(solution));
+            var expected = Expected(solution);
+            var actual = File.Exists(learner) ? File.ReadAllText(learner).ReplaceLineEndings("\n") : null;
+            if (actual == expected) continue;
+            drifted.Add(learner);
+            if (!check) { Directory.CreateDirectory(learnerDir); File.WriteAllText(learner, expected); }
+        }
+        return drifted;
+    }
+}

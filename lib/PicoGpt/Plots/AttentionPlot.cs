@@ -1,0 +1,223 @@
+using System.Text.Json.Nodes;
+using PicoGpt.Notebook;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PicoGpt.Plots;
+
+/// <summary>
+/// Attention heatmaps: rows are query tokens (the position that attends), columns are key tokens (the positions it
+/// attends to), colour is the attention weight in [0, 1]. Masked future positions (above the diagonal, weight exactly 0
+/// in a causal model) are left blank and show as grey, so the causal triangle is visible.
+/// </summary>
+public static class AttentionPlot
+{
+    /// <summary>Charts hold at most this many weights (about 3 MB of output); larger requests raise a PicoGptException.</summary>
+    public const int MaxValues = 500_000;
+
+    /// <summary>Grids are at most this wide in pixels (a notebook output column).</summary>
+    const int MaxWidth = 1000;
+
+    /// <summary>One attention matrix.</summary>
+    public static Chart Heatmap(Tensor weights, string[] tokens, string title = "Attention weights") // weights: [T, T]
+    {
+        var w = Read(weights, 2, tokens, "Heatmap", "[T, T]");                // [1, 1, T, T]
+        var labels = Labels(tokens);
+        int size = Math.Clamp(22 * tokens.Length + 160, 360, 760);
+        var layout = BaseLayout(Title(title, w), w);
+        layout["xaxis"] = Axis("key (attended to)", x: true, fontSize: 11);
+        layout["yaxis"] = Axis("query (attending)", x: false, fontSize: 11);
+        return new Chart(title, [Trace(Slice(w, 0, 0), labels, "x", "y", "")], layout, size + 60, size);
+    }
+
+    /// <summary>All heads of one layer, one subplot per head in a grid.</summary>
+    public static Chart Heads(Tensor weights, string[] tokens, string title = "Attention weights per head") // weights: [n_head, T, T]
+    {
+        var w = Read(weights, 3, tokens, "Heads", "[n_head, T, T]");         // [1, n_head, T, T]
+        var (data, layout, width, height) = Grid(w, 0, Labels(tokens), visible: true);
+        foreach (var (k, v) in BaseLayout(Title(title, w), w)) layout[k] = v?.DeepClone();
+        return new Chart(title, data, layout, width, height);
+    }
+
+    /// <summary>Every layer's heads: a dropdown picks the layer, the heads of that layer show as a grid.</summary>
+    public static Chart Layers(Tensor weights, string[] tokens, string title = "Attention weights per layer and head") // [n_layer, n_head, T, T]
+    {
+        var w = Read(weights, 4, tokens, "Layers", "[n_layer, n_head, T, T]"); // [n_layer, n_head, T, T]
+        int nLayer = w.GetLength(0), nHead = w.GetLength(1);
+        var labels = Labels(tokens);
+        var data = new JsonArray();
+        JsonObject layout = null!;
+        int width = 0, height = 0;
+        for (int l = 0; l < nLayer; l++)
+        {
+            var (traces, grid, wd, ht) = Grid(w, l, labels, visible: l == 0);
+            foreach (var t in traces.ToArray()) { traces.Remove(t); data.Add(t); }
+            if (l == 0) (layout, width, height) = (grid, wd, ht + 40);
+        }
+        foreach (var (k, v) in BaseLayout(Title(title, w, " — layer 0"), w)) layout[k] = v?.DeepClone();
+        var buttons = new JsonArray();
+        for (int l = 0; l < nLayer; l++)
+        {
+            var visible = new JsonArray();
+            for (int i = 0; i < nLayer * nHead; i++) visible.Add(i / nHead == l);
+            buttons.Add(new JsonObject
+            {
+                ["label"] = $"layer {l}",
+                ["method"] = "update",
+                ["args"] = new JsonArray(new JsonObject { ["visible"] = visible }, new JsonObject { ["title.text"] = Title(title, w, $" — layer {l}") }),
+            });
+        }
+        layout["updatemenus"] = new JsonArray(new JsonObject
+        {
+            ["type"] = "dropdown", ["active"] = 0, ["buttons"] = buttons,
+            ["x"] = 0, ["y"] = 1.02, ["xref"] = "paper", ["yref"] = "paper", ["xanchor"] = "left", ["yanchor"] = "bottom",
+        });
+        ((JsonObject)layout["margin"]!)["t"] = 140;
+        return new Chart(title, data, layout, width, height);
+    }
+
+    /// <summary>Token labels for the axes: whitespace made visible, duplicates told apart by their position ("the [5]").</summary>
+    public static string[] Labels(IReadOnlyList<string> tokens)
+    {
+        var labels = tokens.Select(Show.TokenLabel).ToArray();
+        var counts = labels.GroupBy(l => l).ToDictionary(g => g.Key, g => g.Count());
+        return labels.Select((l, i) => counts[l] > 1 ? $"{l} [{i}]" : l).ToArray();
+    }
+
+    // ---- figure pieces ----
+
+    /// <summary>One head's heatmap. Above the diagonal, a causal matrix's zeros become null (drawn as the grey background).</summary>
+    static JsonObject Trace(double[,] m, string[] labels, string xaxis, string yaxis, string name)
+    {
+        int t = m.GetLength(0);
+        bool causal = IsCausal(m);
+        var z = new JsonArray();
+        for (int i = 0; i < t; i++)
+        {
+            var row = new JsonArray();
+            for (int j = 0; j < t; j++) row.Add(causal && j > i ? null : JsonValue.Create(Math.Round(m[i, j], 4)));
+            z.Add(row);
+        }
+        return new JsonObject
+        {
+            ["type"] = "heatmap", ["z"] = z, ["x"] = Strings(labels), ["y"] = Strings(labels),
+            ["xaxis"] = xaxis, ["yaxis"] = yaxis, ["coloraxis"] = "coloraxis", ["xgap"] = 1, ["ygap"] = 1,
+            ["name"] = name,
+            ["hovertemplate"] = "query %{y}<br>key %{x}<br>weight %{z:.3f}<extra>" + name + "</extra>",
+        };
+    }
+
+    /// <summary>Subplots for the heads of one layer: returns traces, a layout with axes and head titles, and the size.</summary>
+    static (JsonArray Data, JsonObject Layout, int Width, int Height) Grid(double[,,,] w, int layer, string[] labels, bool visible)
+    {
+        int nHead = w.GetLength(1), t = w.GetLength(2);
+        int cols = (int)Math.Ceiling(Math.Sqrt(nHead)), rows = (nHead + cols - 1) / cols;
+        int cell = Math.Min(Math.Clamp(16 * t + 40, 150, 320), (MaxWidth - 200) / cols); // pixels per subplot
+        int width = cols * cell + 200, height = rows * cell + 200;
+        const double gapX = 0.04, gapY = 0.07;
+        double cw = (1 - gapX * (cols - 1)) / cols, ch = (1 - gapY * (rows - 1)) / rows;
+        var data = new JsonArray();
+        var layout = new JsonObject();
+        var titles = new JsonArray();
+        int fontSize = t > 16 ? 8 : 10;
+        for (int h = 0; h < nHead; h++)
+        {
+            int r = h / cols, c = h % cols;
+            string n = h == 0 ? "" : (h + 1).ToString();
+            var trace = Trace(Slice(w, layer, h), labels, "x" + n, "y" + n, $"head {h}");
+            trace["visible"] = visible;
+            data.Add(trace);
+            double x0 = c * (cw + gapX), y1 = 1 - r * (ch + gapY);
+            bool bottom = h + cols >= nHead, left = c == 0;                   // token labels on the outer axes only
+            var xa = Axis(bottom ? "key" : "", x: true, fontSize);
+            xa["showticklabels"] = bottom;
+            xa["domain"] = new JsonArray(x0, x0 + cw);
+            xa["anchor"] = "y" + n;
+            var ya = Axis(left ? "query" : "", x: false, fontSize);
+            ya["showticklabels"] = left;
+            ya["domain"] = new JsonArray(y1 - ch, y1);
+            ya["anchor"] = "x" + n;
+            layout["xaxis" + n] = xa;
+            layout["yaxis" + n] = ya;
+            titles.Add(new JsonObject
+            {
+                ["text"] = $"head {h}", ["showarrow"] = false, ["xref"] = "paper", ["yref"] = "paper",
+                ["x"] = x0 + cw / 2, ["y"] = y1, ["xanchor"] = "center", ["yanchor"] = "bottom", ["font"] = new JsonObject { ["size"] = 12 },
+            });
+        }
+        layout["annotations"] = titles;
+        return (data, layout, width, height);
+    }
+
+    static JsonObject BaseLayout(string title, double[,,,] w) => new()
+    {
+        ["title"] = new JsonObject { ["text"] = title, ["font"] = new JsonObject { ["size"] = 15 } },
+        ["coloraxis"] = new JsonObject
+        {
+            ["colorscale"] = "Blues", ["reversescale"] = true, ["cmin"] = 0, ["cmax"] = 1,   // 0 white, 1 dark blue
+            ["colorbar"] = new JsonObject { ["title"] = new JsonObject { ["text"] = "weight" }, ["thickness"] = 12 },
+        },
+        ["plot_bgcolor"] = "#d8d8d8",
+        ["paper_bgcolor"] = "#ffffff",
+        ["margin"] = new JsonObject { ["l"] = 90, ["r"] = 40, ["t"] = 90, ["b"] = 90 },
+    };
+
+    static JsonObject Axis(string title, bool x, int fontSize)
+    {
+        var a = new JsonObject
+        {
+            ["type"] = "category", ["tickfont"] = new JsonObject { ["size"] = fontSize }, ["automargin"] = true,
+            ["showgrid"] = false, ["zeroline"] = false,
+        };
+        if (title != "") a["title"] = new JsonObject { ["text"] = title, ["font"] = new JsonObject { ["size"] = 11 } };
+        if (x) a["tickangle"] = -45;
+        else a["autorange"] = "reversed";                                        // first token at the top
+        return a;
+    }
+
+    static string Title(string title, double[,,,] w, string suffix = "")
+    {
+        bool causal = true;
+        for (int l = 0; l < w.GetLength(0) && causal; l++)
+            for (int h = 0; h < w.GetLength(1) && causal; h++) causal = IsCausal(Slice(w, l, h));
+        var sub = "rows: query token (attending) · columns: key token (attended to)" + (causal ? " · grey: masked future positions" : "");
+        return $"{Html.Escape(title)}{suffix}<br><sub>{sub}</sub>";
+    }
+
+    static bool IsCausal(double[,] m)
+    {
+        for (int i = 0; i < m.GetLength(0); i++)
+            for (int j = i + 1; j < m.GetLength(1); j++)
+                if (Math.Abs(m[i, j]) > 1e-9) return false;
+        return true;
+    }
+
+    static double[,] Slice(double[,,,] w, int l, int h)
+    {
+        int t = w.GetLength(2);
+        var m = new double[t, t];
+        for (int i = 0; i < t; i++) for (int j = 0; j < t; j++) m[i, j] = w[l, h, i, j];
+        return m;
+    }
+
+    static JsonArray Strings(string[] s) => new(s.Select(x => (JsonNode?)JsonValue.Create(x)).ToArray());
+
+    /// <summary>Checks the shape against the tokens and copies the weights out as [n_layer, n_head, T, T] doubles.</summary>
+    static double[,,,] Read(Tensor weights, int dims, string[] tokens, string method, string expected)
+    {
+        if (weights is null) throw new PicoGptException($"AttentionPlot.{method}: weights are null");
+        if (tokens is null) throw new PicoGptException($"AttentionPlot.{method}: tokens are null");
+        var shape = weights.shape;
+        int t = tokens.Length;
+        if (shape.Length != dims || shape[^1] != t || shape[^2] != t)
+            throw new PicoGptException($"AttentionPlot.{method}: weights must be {expected} with T = {t} tokens, got [{string.Join(", ", shape)}]");
+        if (weights.numel() > MaxValues)
+            throw new PicoGptException($"AttentionPlot.{method}: {weights.numel():N0} weights is too many for one chart (limit {MaxValues:N0}): use fewer tokens, or plot one layer with Heads");
+        using var scope = torch.NewDisposeScope();
+        var w = weights.detach().cpu().to(ScalarType.Float64).reshape(-1, dims >= 3 ? shape[^3] : 1, t, t); // [n_layer, n_head, T, T]
+        var flat = w.data<double>().ToArray();
+        var result = new double[w.shape[0], w.shape[1], t, t];
+        Buffer.BlockCopy(flat, 0, result, 0, flat.Length * sizeof(double));
+        return result;
+    }
+}

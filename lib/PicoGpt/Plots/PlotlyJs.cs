@@ -1,0 +1,58 @@
+using System.IO.Compression;
+using System.Text.RegularExpressions;
+
+namespace PicoGpt.Plots;
+
+/// <summary>
+/// plotly.js, embedded in this library (copied at build time from the Plotly.NET 6.0.0 package, which ships
+/// plotly.min.js v2.28.0, 3.6 MB; stored gzipped, about 1.1 MB). Charts need it in the page, offline included:
+/// the first chart rendered after <see cref="ResetPage"/> (that is, the first chart of a notebook session) carries it
+/// inline, guarded by <c>if (!window.Plotly)</c>; later charts reuse window.Plotly. Standalone pages embed it once.
+/// </summary>
+public static class PlotlyJs
+{
+    const string ResourceName = "PicoGpt.Plots.plotly.min.js.gz";
+    static readonly Lazy<string> _source = new(Load);
+    static int _pageHasIt;
+
+    /// <summary>The library's text (plotly.min.js).</summary>
+    public static string Source => _source.Value;
+
+    /// <summary>plotly.js's version, read from the library's header comment, e.g. "2.28.0".</summary>
+    public static string Version => Regex.Match(Source[..Math.Min(200, Source.Length)], @"plotly\.js v([0-9.]+)").Groups[1].Value;
+
+    /// <summary>
+    /// A script element that defines window.Plotly unless the page already has it. define/exports/module are hidden so the
+    /// UMD bundle sets window.Plotly even where RequireJS is loaded (classic Jupyter).
+    /// </summary>
+    public static string ScriptTag() =>
+        $"<script data-plotlyjs=\"{Version}\">if (!window.Plotly) {{ (function (define, exports, module) {{\n{Source}\n}}).call(window); }}</script>";
+
+    /// <summary>The next chart rendered carries plotly.js again (the runner calls this at the start of every notebook).</summary>
+    public static void ResetPage() => Interlocked.Exchange(ref _pageHasIt, 0);
+
+    /// <summary>True the first time it is called after <see cref="ResetPage"/> (or ever): the caller must include plotly.js.</summary>
+    internal static bool ClaimPage() => Interlocked.Exchange(ref _pageHasIt, 1) == 0;
+
+    static readonly Regex Inline = new("<script data-plotlyjs=\"[^\"]*\">.*?</script>", RegexOptions.Singleline | RegexOptions.Compiled);
+
+    /// <summary>True when the HTML carries an inline copy of plotly.js.</summary>
+    public static bool HasInlineCopy(string html) => html.Contains("<script data-plotlyjs=", StringComparison.Ordinal);
+
+    /// <summary>The HTML without its inline copies of plotly.js (a page that embeds the library once, in its head, uses this).</summary>
+    public static string RemoveInlineCopies(string html) => HasInlineCopy(html) ? Inline.Replace(html, "") : html;
+
+    /// <summary>The HTML with each inline copy of plotly.js replaced by a short comment (for logs and JSON reports).</summary>
+    public static string Elide(string html) => HasInlineCopy(html)
+        ? Inline.Replace(html, $"<script data-plotlyjs=\"{Version}\">/* plotly.js {Version} inline ({Source.Length:N0} characters) elided */</script>")
+        : html;
+
+    static string Load()
+    {
+        using var stream = typeof(PlotlyJs).Assembly.GetManifestResourceStream(ResourceName)
+            ?? throw new PicoGptException($"plotly.js is missing from {typeof(PlotlyJs).Assembly.GetName().Name}.dll (resource {ResourceName}): rebuild the library");
+        using var gz = new GZipStream(stream, CompressionMode.Decompress);
+        using var reader = new StreamReader(gz);
+        return reader.ReadToEnd();
+    }
+}

@@ -1,0 +1,113 @@
+using System.Text.RegularExpressions;
+using PicoGpt.Notebook;
+using PicoGpt.Plots;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace PicoGpt.Tests;
+
+/// <summary>Charts are plotly figures we write ourselves; plotly.js comes from the library, once per page.</summary>
+[Collection("plotly page")] // PlotlyJs's page state is process-wide
+public class PlotTests
+{
+    static readonly string[] Tokens = ["The", " cat", " sat", " on", " the", " mat", " the"];
+
+    static Tensor Causal(int heads, int t) // [heads, t, t] causal attention weights
+    {
+        var scores = torch.randn(heads, t, t, generator: new torch.Generator(7));
+        return (scores + Ops.CausalMask(t)).softmax(-1);
+    }
+
+    [Fact]
+    public void Plotly_js_is_embedded_in_the_library()
+    {
+        Assert.Equal("2.28.0", PlotlyJs.Version);
+        Assert.True(PlotlyJs.Source.Length > 3_000_000, $"plotly.js is {PlotlyJs.Source.Length} characters");
+        Assert.DoesNotContain("</script", PlotlyJs.Source, StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public void Heatmap_has_token_labels_title_causal_blanks_and_newPlot()
+    {
+        var chart = AttentionPlot.Heatmap(Causal(1, 7)[0], Tokens, "Layer 0, head 3");
+        var html = chart.ToDiv(includePlotlyJs: false);
+        Assert.Contains("Plotly.newPlot", html);
+        Assert.Matches("<div id=\"picogpt-plot-[0-9a-f]+\"", html);
+        foreach (var label in new[] { "\"The\"", "\"·cat\"", "\"·the [4]\"", "\"·the [6]\"" }) Assert.Contains(label, html);
+        Assert.Contains("Layer 0, head 3", html);
+        Assert.Contains("rows: query token", html);
+        Assert.Contains("grey: masked future positions", html);
+        Assert.Contains("[1,null,null,null,null,null,null]", html);              // first row: only itself is visible
+        Assert.Contains("\"autorange\":\"reversed\"", html);
+        Assert.DoesNotContain("data-plotlyjs", html);
+        Assert.True(html.Length < 20_000, $"{html.Length} characters");
+    }
+
+    [Fact]
+    public void First_chart_of_a_page_carries_plotly_js_later_ones_reuse_it()
+    {
+        PlotlyJs.ResetPage();
+        var first = Html.Formats(AttentionPlot.Heatmap(Causal(1, 3)[0], ["a", "b", "c"]))["text/html"];
+        var second = Html.Render(AttentionPlot.Heatmap(Causal(1, 3)[0], ["a", "b", "c"]));
+        Assert.Contains("<script data-plotlyjs=\"2.28.0\">if (!window.Plotly)", first);
+        Assert.True(first.Length > 3_000_000);
+        Assert.DoesNotContain("data-plotlyjs", second);
+        Assert.Contains("Plotly.newPlot", second);
+        Assert.True(second.Length < 10_000);
+        Assert.DoesNotContain("data-plotlyjs", PlotlyJs.RemoveInlineCopies(first));
+        Assert.Contains("elided", PlotlyJs.Elide(first));
+        Assert.True(PlotlyJs.Elide(first).Length < 10_000);
+    }
+
+    [Fact]
+    public void Standalone_page_embeds_plotly_once()
+    {
+        var page = LinePlot.Loss([0, 100, 200], [4.2, 2.5, 2.1], [4.3, 2.7, 2.4]).ToStandaloneHtml();
+        Assert.Single(Regex.Matches(page, "data-plotlyjs"));
+        Assert.StartsWith("<!DOCTYPE html>", page);
+        Assert.Contains("\"name\":\"train\"", page);
+        Assert.Contains("\"name\":\"val\"", page);
+    }
+
+    [Fact]
+    public void Heads_makes_a_grid_with_one_subplot_per_head()
+    {
+        var chart = AttentionPlot.Heads(Causal(6, 5), Tokens[..5], "Layer 2");
+        var json = chart.ToJson();
+        Assert.Equal(6, Regex.Matches(json, "\"type\":\"heatmap\"").Count);
+        Assert.Contains("\"xaxis6\"", json);
+        Assert.Contains("\"yaxis6\"", json);
+        Assert.Contains("\"text\":\"head 5\"", json);
+        Assert.Contains("\"·sat\"", json);
+        Assert.Contains("Layer 2", json);
+    }
+
+    [Fact]
+    public void Layers_has_a_layer_selector()
+    {
+        var weights = torch.stack([Causal(2, 4), Causal(2, 4), Causal(2, 4)]);   // [3 layers, 2 heads, 4, 4]
+        var json = AttentionPlot.Layers(weights, Tokens[..4], "All layers").ToJson();
+        Assert.Contains("\"updatemenus\"", json);
+        Assert.Contains("\"label\":\"layer 2\"", json);
+        Assert.Equal(6, Regex.Matches(json, "\"type\":\"heatmap\"").Count);
+        Assert.Equal(2, Regex.Matches(json, "\"visible\":true").Count);           // layer 0's two heads
+    }
+
+    [Fact]
+    public void Bad_shapes_raise_one_line_errors()
+    {
+        var e = Assert.Throws<PicoGptException>(() => AttentionPlot.Heatmap(torch.ones(3, 3), ["a", "b"]));
+        Assert.Equal("AttentionPlot.Heatmap: weights must be [T, T] with T = 2 tokens, got [3, 3]", e.Message);
+        Assert.Throws<PicoGptException>(() => AttentionPlot.Heads(torch.ones(3, 3), ["a", "b", "c"]));
+        Assert.Throws<PicoGptException>(() => AttentionPlot.Layers(torch.ones(12, 12, 80, 80), Enumerable.Repeat("x", 80).ToArray()));
+        Assert.Throws<PicoGptException>(() => LinePlot.Create("loss", "step", "loss", new Series("a", [1, 2], [1])));
+    }
+
+    [Fact]
+    public void Non_causal_weights_are_drawn_in_full()
+    {
+        var json = AttentionPlot.Heatmap(torch.full(3, 3, 1.0 / 3), ["a", "b", "c"]).ToJson();
+        Assert.DoesNotContain("null", json);
+        Assert.DoesNotContain("masked future", json);
+    }
+}
