@@ -140,3 +140,33 @@ public class ModelTests
         Assert.True(err <= tol, $"max abs error {err} > {tol}");
     }
 }
+
+public class OpsTests
+{
+    [Fact]
+    public void MismatchedMatmulIsAClearErrorNotAProcessAbort()
+    {
+        var e = Assert.Throws<PicoGptException>(() => Ops.Linear(torch.ones(4, 3), torch.ones(4, 5), torch.zeros(5)));
+        Assert.Equal("matmul shapes do not fit: [4, 3] @ [4, 5] (the last dimension of the left, 3, must equal the second-to-last dimension of the right, 4)", e.Message);
+        Assert.Contains("batch dimensions do not broadcast", Assert.Throws<PicoGptException>(() => Ops.MatMul(torch.ones(2, 4, 3), torch.ones(5, 3, 2))).Message);
+        Assert.Contains("dtypes differ", Assert.Throws<PicoGptException>(() => Ops.MatMul(torch.ones(2, 2), torch.ones(2, 2, dtype: ScalarType.Float64))).Message);
+        Assert.Equal(new long[] { 2, 4, 2 }, Ops.MatMul(torch.ones(2, 4, 3), torch.ones(1, 3, 2)).shape);
+    }
+
+    [Fact]
+    public void PublishedOpValues()
+    {
+        var g = Ops.Gelu(torch.tensor(new[] { 1.0, 2.0, -4.0 })).data<double>().ToArray();
+        Assert.Equal(0.841192, g[0], 6);
+        Assert.Equal(1.954598, g[1], 6);
+        Assert.Equal(-7.0246e-05, g[2], 8);
+        var s = Ops.Softmax(torch.tensor(new[] { 2.0, 100, -5, 0 }, 2, 2)).data<double>().ToArray();
+        Assert.InRange(s[0], 2.74878500e-43, 2.74878502e-43);
+        Assert.Equal(6.69285092e-03, s[2], 10);
+        Assert.Equal(9.93307149e-01, s[3], 9);
+        Assert.False(Ops.Softmax(torch.tensor(new[] { 1000.0, 1001.0 })).isnan().any().item<bool>());
+        var ln = Ops.LayerNorm(torch.tensor(new[] { 2.0, 2, 3, -5, 0, 1 }, 2, 3), torch.ones(3, dtype: ScalarType.Float64), torch.zeros(3, dtype: ScalarType.Float64)).data<double>().ToArray();
+        var want = new[] { -0.70709087, -0.70709087, 1.41418174, -1.39700038, 0.50800014, 0.88900024 };
+        for (int i = 0; i < 6; i++) Assert.Equal(want[i], ln[i], 7);
+    }
+}

@@ -19,13 +19,37 @@ public sealed record Gpt2Params(Tensor Wte, Tensor Wpe, IReadOnlyList<BlockParam
 /// <summary>
 /// GPT-2 as pure tensor functions, with picoGPT's names and shapes. This is the code the notebooks mirror:
 /// each function reads in a few lines. Leading batch dimensions broadcast through every function.
-/// The fast path used for generation and training is <see cref="Model.Gpt"/>; both give the same logits.
+/// The fast path used for generation and training is <see cref="PicoGpt.Model.Gpt"/>; both give the same logits.
 /// </summary>
 public static class Ops
 {
     /// <summary>x @ w + b.</summary>
     public static Tensor Linear(Tensor x, Tensor w, Tensor b) // [n_seq, n_in] @ [n_in, n_out] + [n_out] -> [n_seq, n_out]
-        => x.matmul(w) + b;
+        => MatMul(x, w) + b;
+
+    /// <summary>
+    /// a @ b with the shapes checked first. TorchSharp 0.107's native matmul aborts the whole process on mismatched
+    /// shapes instead of throwing, so every matmul a learner can reach goes through this check.
+    /// </summary>
+    public static Tensor MatMul(Tensor a, Tensor b) // [..., n, k] @ [..., k, m] -> [..., n, m]
+    {
+        string Shape(Tensor t) => "[" + string.Join(", ", t.shape) + "]";
+        if (a.dim() == 0 || b.dim() == 0)
+            throw new PicoGptException($"matmul needs tensors with at least one dimension, got {Shape(a)} @ {Shape(b)}");
+        long inner = b.dim() == 1 ? b.shape[0] : b.shape[^2];
+        if (a.shape[^1] != inner)
+            throw new PicoGptException($"matmul shapes do not fit: {Shape(a)} @ {Shape(b)} (the last dimension of the left, {a.shape[^1]}, must equal the {(b.dim() == 1 ? "length" : "second-to-last dimension")} of the right, {inner})");
+        if (a.dim() > 2 && b.dim() > 2)
+        {
+            var (ba, bb) = (a.shape[..^2], b.shape[..^2]);
+            for (int i = 1; i <= Math.Min(ba.Length, bb.Length); i++)
+                if (ba[^i] != bb[^i] && ba[^i] != 1 && bb[^i] != 1)
+                    throw new PicoGptException($"matmul batch dimensions do not broadcast: {Shape(a)} @ {Shape(b)}");
+        }
+        if (a.dtype != b.dtype)
+            throw new PicoGptException($"matmul dtypes differ: {a.dtype} @ {b.dtype} (convert one with .to(...))");
+        return a.matmul(b);
+    }
 
     /// <summary>Softmax over the last axis, stable for large logits (subtracts the max first).</summary>
     public static Tensor Softmax(Tensor x) // [..., n] -> [..., n]
@@ -48,7 +72,7 @@ public static class Ops
 
     /// <summary>softmax(q k^T / sqrt(d_k) + mask) v, with an additive mask (0 where visible, large negative where not).</summary>
     public static Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask) // [n_q, d_k], [n_k, d_k], [n_k, d_v], [n_q, n_k] -> [n_q, d_v]
-        => Softmax(q.matmul(k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + mask).matmul(v);
+        => MatMul(Softmax(MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + mask), v);
 
     /// <summary>The causal mask: 0 on and below the diagonal, -1e10 above it.</summary>
     public static Tensor CausalMask(long nSeq, ScalarType dtype = ScalarType.Float32, Device? device = null) // [n_seq, n_seq]
@@ -87,6 +111,6 @@ public static class Ops
         foreach (var block in p.Blocks)
             x = TransformerBlock(x, block, nHead);                           // [n_seq, n_embd]
         x = LayerNorm(x, p.LnF.G, p.LnF.B);                                  // [n_seq, n_embd]
-        return x.matmul(p.Wte.T);                                            // [n_seq, n_vocab]
+        return MatMul(x, p.Wte.T);                                            // [n_seq, n_vocab]
     }
 }
