@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using PicoGpt.Benchmarks;
+
+namespace PicoGpt.Cli.Commands;
+
+/// <summary>picogpt bench [--quick] [--json] [--tiktoken DIR]: measured limits and ratios (see PicoGpt.Benchmarks.Bench).</summary>
+public sealed class BenchCommand : ICommand
+{
+    public string Name => "bench";
+    public string Help => "measure matmul/bandwidth limits, forward, KV-cache decoding, tokenizer, training, loading, memory";
+    public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "quick", "json" };
+
+    public int Run(Args args)
+    {
+        bool quick = args.Flag("quick"), json = args.Flag("json");
+        var tiktokenDir = args.Get("tiktoken") ?? Environment.GetEnvironmentVariable("PICOGPT_TIKTOKEN_DIR");
+        args.EnsureAllUsed();
+        var root = Paths.RepoRoot ?? Environment.CurrentDirectory;
+        var shared = Path.GetFullPath(Path.Combine(root, "..", "shared", "data"));
+        var text = new[] { Path.Combine(Paths.DataDir, "tinyshakespeare.txt"), Path.Combine(shared, "tinyshakespeare.txt") }.FirstOrDefault(File.Exists);
+        var vocab = new[] { Path.Combine(Paths.WeightsDir, "gpt2"), Path.Combine(shared, "gpt2") }.FirstOrDefault(d => File.Exists(Path.Combine(d, "merges.txt")));
+        var script = Path.Combine(root, "tests", "tools", "tiktoken-bench.js");
+        var clock = Stopwatch.StartNew();
+        var figures = Bench.Run(new BenchOptions
+        {
+            Quick = quick,
+            ShakespearePath = text,
+            Gpt2VocabDir = vocab,
+            TiktokenMBps = path => Tiktoken(script, path, tiktokenDir),
+            Log = json ? null : line => Console.Error.WriteLine(line),
+        });
+        var machine = $"{RuntimeInformation.OSDescription}, {Environment.ProcessorCount} cores, {TorchSharp.torch.get_num_threads()} torch threads, {RuntimeInformation.ProcessArchitecture}";
+        if (json)
+        {
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                machine, quick, seconds = clock.Elapsed.TotalSeconds,
+                figures = figures.Select(f => new { section = f.Section, name = f.Name, value = f.Value, unit = f.Unit, target = f.Target, met = f.Met }),
+            }));
+        }
+        else
+        {
+            Console.WriteLine($"machine: {machine}; {(quick ? "quick" : "full")} run, {clock.Elapsed.TotalSeconds:F0} s\n");
+            Console.WriteLine("| section | figure | value | target |");
+            Console.WriteLine("| --- | --- | ---: | --- |");
+            foreach (var f in figures)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {f.Section} | {f.Name} | {f.Value:#,0.###} {f.Unit} | {(f.Target == null ? "" : $"{f.Target}: {(f.Met == true ? "met" : "missed")}")} |"));
+        }
+        return 0;
+    }
+
+    /// <summary>Runs the npm tiktoken comparison with node, or returns null (node or the package missing).</summary>
+    static double? Tiktoken(string script, string textPath, string? nodePath)
+    {
+        if (!File.Exists(script)) return null;
+        try
+        {
+            var psi = new ProcessStartInfo("node", new[] { script, textPath }) { RedirectStandardOutput = true, RedirectStandardError = true };
+            if (nodePath != null) psi.Environment["NODE_PATH"] = Path.Combine(nodePath, "node_modules");
+            using var p = Process.Start(psi)!;
+            var output = p.StandardOutput.ReadToEnd();
+            p.StandardError.ReadToEnd();
+            if (!p.WaitForExit(120_000) || p.ExitCode != 0) return null;
+            return JsonDocument.Parse(output).RootElement.GetProperty("mb_per_s").GetDouble();
+        }
+        catch (Exception e) when (e is System.ComponentModel.Win32Exception or JsonException or InvalidOperationException) { return null; }
+    }
+}
