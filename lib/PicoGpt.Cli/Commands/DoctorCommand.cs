@@ -24,6 +24,9 @@ public sealed class DoctorCommand : ICommand
             ["libtorch"] = lt ?? "(bundled with the application)",
             ["system_libstdcxx_has_GLIBCXX_3.4.32"] = !GlibcxxRepair.SystemNeedsRepair(),
         };
+        var systemTorch = TorchRuntime.SystemLibtorch();
+        report["system_libtorch"] = systemTorch == null ? "none"
+            : $"{systemTorch} (can shadow TorchSharp's libtorch in a notebook kernel; the notebooks' setup cell calls TorchRuntime.Initialize(), which loads the package's copy first)";
         bool ok = true;
         try
         {

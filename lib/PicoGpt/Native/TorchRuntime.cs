@@ -112,6 +112,22 @@ public static class TorchRuntime
         return null;
     }
 
+    /// <summary>
+    /// A libtorch installed in the system library folders (e.g. Debian's python3-torch), which a notebook kernel can
+    /// pick up instead of TorchSharp's own unless <see cref="Initialize"/> preloads the package's copy. Null when none.
+    /// </summary>
+    public static string? SystemLibtorch()
+    {
+        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return null;
+        foreach (var dir in new[] { "/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib", "/usr/local/lib" })
+        {
+            if (!Directory.Exists(dir)) continue;
+            var hit = Directory.EnumerateFiles(dir, "libtorch_cpu.so*").FirstOrDefault();
+            if (hit != null) return hit;
+        }
+        return null;
+    }
+
     /// <summary>Turns a native load failure into a sentence with the fix.</summary>
     public static string Explain(Exception e)
     {
