@@ -82,6 +82,13 @@ public static class TorchRuntime
         yield return Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native");
         var pkg = TorchSharpPackageNativeDir();
         if (pkg != null) yield return pkg;
+        // TorchSharp's own notebook fallback copies the natives next to TorchSharp.dll (lib/net8.0/cpu or cuda)
+        var asmDir = Path.GetDirectoryName(typeof(torch).Assembly.Location);
+        if (!string.IsNullOrEmpty(asmDir))
+        {
+            yield return Path.Combine(asmDir, "cpu");
+            yield return Path.Combine(asmDir, "cuda");
+        }
     }
 
     /// <summary>runtimes/linux-x64/native of the TorchSharp package the loaded TorchSharp.dll came from (NuGet cache layout).</summary>
@@ -138,6 +145,10 @@ public static class TorchRuntime
         if (all.Contains("_ZNK3c105Error4whatEv") || all.Contains("undefined symbol"))
             return "TorchSharp loaded a different libtorch than its own (a system libtorch such as Debian's python3-torch 1.13?). " +
                    "Call PicoGpt.Native.TorchRuntime.Initialize() before the first tensor, or remove the system libtorch from the loader path.";
+        if ((all.Contains("libtorch-cpu") || all.Contains("libtorch-cuda")) && SystemLibtorch() is string system)
+            return $"TorchSharp's native backend did not load, most likely because the system libtorch at {system} shadows the package's " +
+                   "(Debian's python3-torch installs libtorch 1.13). Call PicoGpt.Native.TorchRuntime.Initialize() before the first tensor: " +
+                   "it loads the package's libtorch by full path first. (Restart the kernel if torch was already touched.)";
         if (all.Contains("libtorch-cpu") || all.Contains("libtorch-cuda") || all.Contains("DllNotFound") || all.Contains("Unable to load"))
             return "TorchSharp's native backend did not load: reference the TorchSharp-cpu (or a TorchSharp-cuda) package next to TorchSharp. Details: " + FirstLine(all);
         return "TorchSharp failed to start: " + FirstLine(all);
