@@ -73,7 +73,7 @@ public sealed class GenerateCommand : ICommand
         var options = new GenerateOptions
         {
             MaxNewTokens = args.Int("max-new-tokens", min: 0) ?? 100,
-            Temperature = args.Double("temperature") ?? 1.0,
+            Temperature = args.Double("temperature") ?? 0.8,                 // nanoGPT's sampling default
             TopK = args.Int("top-k"),
             TopP = args.Double("top-p"),
             Seed = args.Long("seed"),
