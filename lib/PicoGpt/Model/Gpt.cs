@@ -122,21 +122,54 @@ public sealed class Gpt : Module<Tensor, Tensor>
     public GptConfig Config { get; }
 
     /// <summary>Builds a randomly initialised model (nanoGPT's init) on <paramref name="device"/> (default: cuda if available) in <paramref name="dtype"/>.</summary>
-    public Gpt(GptConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32, long? seed = null) : base("GPT")
+    /// <param name="initialize">false skips nanoGPT's initialisation (the loader overwrites every weight anyway)</param>
+    public Gpt(GptConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32, long? seed = null, bool initialize = true) : base("GPT")
     {
         Config = config.Validate();
         if (seed is long s) torch.manual_seed(s);
-        wte = Embedding(config.VocabSize, config.NEmbd);
-        wpe = Embedding(config.ContextLength, config.NEmbd);
-        drop = Dropout(config.Dropout);
-        h = new ModuleList<Block>(Enumerable.Range(0, config.NLayer).Select(_ => new Block(config)).ToArray());
-        ln_f = LayerNorm(config.NEmbd, config.LayerNormEps, bias: config.Bias);
+        // Without initialisation, build on the meta device (no memory, no init kernels) and give every parameter
+        // uninitialised cpu storage afterwards: loading GPT-2 then costs little more than reading the file.
+        var previous = torch.get_default_device();
+        if (!initialize) torch.set_default_device(torch.META);
+        try
+        {
+            wte = Embedding(config.VocabSize, config.NEmbd);
+            wpe = Embedding(config.ContextLength, config.NEmbd);
+            drop = Dropout(config.Dropout);
+            h = new ModuleList<Block>(Enumerable.Range(0, config.NLayer).Select(_ => new Block(config)).ToArray());
+            ln_f = LayerNorm(config.NEmbd, config.LayerNormEps, bias: config.Bias);
+        }
+        finally { if (!initialize) torch.set_default_device(previous); }
         RegisterComponents();
-        InitWeights();
+        if (initialize) InitWeights();
+        else if (device?.type != DeviceType.META) MaterializeEmpty();
         eval();
         var target = device ?? Native.TorchRuntime.DefaultDevice;
         if (dtype != ScalarType.Float32) this.to(dtype);
         if (target.type != DeviceType.CPU || target.index > 0) this.to(target);
+    }
+
+    /// <summary>Replaces every (meta) parameter with uninitialised cpu storage of the same shape.</summary>
+    void MaterializeEmpty()
+    {
+        Parameter Empty(Tensor like) => new(torch.empty(like.shape, ScalarType.Float32, torch.CPU));
+        foreach (var (_, m) in named_modules())
+        {
+            switch (m)
+            {
+                case TorchSharp.Modules.Linear l:
+                    l.weight = Empty(l.weight!);
+                    if (l.bias is not null) l.bias = Empty(l.bias);
+                    break;
+                case TorchSharp.Modules.Embedding e:
+                    e.weight = Empty(e.weight!);
+                    break;
+                case TorchSharp.Modules.LayerNorm n:
+                    if (n.weight is not null) n.weight = Empty(n.weight);
+                    if (n.bias is not null) n.bias = Empty(n.bias);
+                    break;
+            }
+        }
     }
 
     void InitWeights()

@@ -1,5 +1,6 @@
 using PicoGpt.Model;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace PicoGpt.Weights;
@@ -40,7 +41,7 @@ public static class Gpt2Checkpoint
         var path = Path.Combine(dir, WeightsFile);
         if (!File.Exists(path)) throw new PicoGptException($"{path}: file not found (a model folder needs model.safetensors)");
         using var file = SafeTensorsFile.Open(path);
-        var model = new Gpt(config, torch.CPU, dtype);
+        var model = new Gpt(config, torch.CPU, dtype, initialize: false);
         try
         {
             LoadInto(model, file);
@@ -63,6 +64,8 @@ public static class Gpt2Checkpoint
         var badShape = new List<string>();
         var nonFinite = new List<string>();
         Tensor? lmHead = null;
+        var linears = model.named_modules().Where(m => m.module is TorchSharp.Modules.Linear)
+            .ToDictionary(m => m.name, m => (TorchSharp.Modules.Linear)m.module);
         using var _ = torch.no_grad();
         foreach (var (fileKey, info) in file.Tensors)
         {
@@ -79,10 +82,25 @@ public static class Gpt2Checkpoint
                 continue;
             }
             using var scope = torch.NewDisposeScope();
-            var t = file.Read(fileKey);
-            if (!t.isfinite().all().item<bool>()) { nonFinite.Add(fileKey); continue; }
-            if (IsConv1D(key)) t = t.t();
-            param.copy_(t);
+            bool direct = SafeTensorsFile.DTypes[info.DType].Type == param.dtype && param.device.type == DeviceType.CPU;
+            if (direct && !IsConv1D(key))
+                file.ReadInto(fileKey, param);                                      // straight from the file into the parameter
+            else if (direct && linears.TryGetValue(key[..^".weight".Length], out var linear))
+            {
+                // Conv1D [in, out] bytes become the storage; nn.Linear gets its [out, in] as a transposed view (no copy;
+                // the matmul reads it with a transpose flag)
+                var storage = torch.empty(info.Shape, param.dtype).DetachFromDisposeScope();
+                file.ReadInto(fileKey, storage);
+                linear.weight = new Parameter(storage.t());
+                param = linear.weight!;
+            }
+            else
+            {
+                var t = file.Read(fileKey);
+                param.copy_(IsConv1D(key) ? t.t() : t);
+            }
+            // one pass in float64: the sum is finite exactly when every value is (float32 values cannot overflow it)
+            if (!double.IsFinite(param.sum(type: ScalarType.Float64).item<double>())) nonFinite.Add(fileKey);
         }
         var missing = parameters.Keys.Where(k => !seen.Contains(k)).ToList();
         var problems = new List<string>();

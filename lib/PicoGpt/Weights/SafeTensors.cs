@@ -165,6 +165,16 @@ public sealed class SafeTensorsFile : IDisposable
         return t;
     }
 
+    /// <summary>Copies a tensor's bytes straight into <paramref name="dest"/> (a contiguous cpu tensor of the same dtype and size).</summary>
+    public void ReadInto(string name, Tensor dest)
+    {
+        if (!Tensors.TryGetValue(name, out var info))
+            throw new PicoGptException($"{Path}: no tensor named \"{name}\"");
+        if (DTypes[info.DType].Type != dest.dtype || !info.Shape.SequenceEqual(dest.shape) || !dest.is_contiguous() || dest.device.type != DeviceType.CPU)
+            throw new PicoGptException($"{Path}: tensor \"{name}\" ({info.DType} [{string.Join(", ", info.Shape)}]) does not fit the destination ({dest.dtype} [{string.Join(", ", dest.shape)}])");
+        if (info.ByteLength > 0) CopyBytes(info, dest);
+    }
+
     unsafe void CopyBytes(SafeTensorInfo info, Tensor dest)
     {
         byte* basePtr = null;
