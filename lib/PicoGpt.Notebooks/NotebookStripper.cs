@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.RegularExpressions;
 
 namespace PicoGpt.Notebooks;
 
@@ -8,12 +9,23 @@ namespace PicoGpt.Notebooks;
 /// at the BEGIN marker's indentation; outputs and execution counts are cleared; ids and metadata are kept, so the
 /// learner file is a pure function of the solution file and can be checked for drift. Write solutions with block
 /// bodies (a method body can hold a throw statement; an expression-bodied member cannot hold a block).
+/// One more transformation: solutions live one folder deeper (notebooks/solutions/) than learner notebooks (notebooks/),
+/// so a <c>#r "../../lib/...</c> line (the setup cell's reference to the built library) becomes <c>#r "../lib/...</c>
+/// (<see cref="LearnerReferences"/>); nothing else in the code changes.
 /// </summary>
 public static class NotebookStripper
 {
     public const string Begin = "// BEGIN SOLUTION";
     public const string End = "// END SOLUTION";
     public const string Stub = "throw new NotImplementedException();";
+
+    static readonly Regex SolutionLibReference = new(@"^([ \t]*#r[ \t]+"")\.\./\.\./lib/", RegexOptions.Multiline | RegexOptions.Compiled);
+
+    /// <summary>
+    /// <c>#r "../../lib/...</c> lines (relative to notebooks/solutions/) rewritten as <c>#r "../lib/...</c> (relative to
+    /// notebooks/); other lines, including other #r lines, are unchanged.
+    /// </summary>
+    public static string LearnerReferences(string source) => SolutionLibReference.Replace(source, "$1../lib/");
 
     /// <summary>The cell source with its solution blocks replaced by the stub. Unbalanced markers are a PicoGptException.</summary>
     public static string StripSource(string source, string where = "cell")
@@ -56,7 +68,7 @@ public static class NotebookStripper
         {
             var cell = nb.Cells[i];
             if (!cell.IsCode) continue;
-            cell.Source = StripSource(cell.Source, $"{name ?? "notebook"} cell {i}");
+            cell.Source = LearnerReferences(StripSource(cell.Source, $"{name ?? "notebook"} cell {i}"));
             cell.Outputs.Clear();
             cell.ExecutionCount = null;
         }

@@ -25,6 +25,15 @@ public class NotebookDisplayTests
     }
 
     [Fact]
+    public void Negative_zero_shows_as_zero()
+    {
+        var view = Show.Tensor(Ops.CausalMask(2));                                // (1 - tril) * -1e10 has -0 on and below the diagonal
+        Assert.Equal(["0", "-1e+10"], view.Slices[0].Cells[0]);
+        Assert.Equal(["0", "0"], view.Slices[0].Cells[1]);
+        Assert.Contains("max 0,", view.ToPlainText());
+    }
+
+    [Fact]
     public void Passing_check_renders_green_with_its_message()
     {
         var r = Checks.Gelu(Ops.Gelu);

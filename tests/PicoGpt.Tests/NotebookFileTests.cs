@@ -105,6 +105,31 @@ public class NotebookFileTests
     }
 
     [Fact]
+    public void Stripper_points_the_library_reference_one_folder_up_for_learner_notebooks()
+    {
+        const string setup = """
+            #r "nuget: TorchSharp-cpu, 0.107.0"
+            #r "../../lib/PicoGpt/bin/Debug/net10.0/PicoGpt.dll"
+              #r  "../../lib/Other.dll"
+            var s = "../../lib/ in a string stays";
+            // #r "../../lib/ in a comment stays"
+            #r "../../data/x.dll"
+            """;
+        Assert.Equal("""
+            #r "nuget: TorchSharp-cpu, 0.107.0"
+            #r "../lib/PicoGpt/bin/Debug/net10.0/PicoGpt.dll"
+              #r  "../lib/Other.dll"
+            var s = "../../lib/ in a string stays";
+            // #r "../../lib/ in a comment stays"
+            #r "../../data/x.dll"
+            """, NotebookStripper.LearnerReferences(setup));
+
+        var learner = NotebookStripper.Strip(NotebookDocument.New([NotebookCell.Code(setup), NotebookCell.Markdown("#r \"../../lib/x.dll\"")]));
+        Assert.StartsWith("#r \"nuget: TorchSharp-cpu, 0.107.0\"\n#r \"../lib/PicoGpt/", learner.Cells[0].Source);
+        Assert.Equal("#r \"../../lib/x.dll\"", learner.Cells[1].Source);           // markdown is left alone
+    }
+
+    [Fact]
     public void Strip_clears_outputs_keeps_ids_and_detects_drift()
     {
         using var tmp = TestPaths.Temp();

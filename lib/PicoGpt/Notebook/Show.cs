@@ -40,6 +40,7 @@ public static class Show
 
     internal static string Number(double v, bool isInteger)
     {
+        if (v == 0) return "0";                                                // also -0, e.g. in Ops.CausalMask's visible cells
         if (isInteger) return v.ToString("0", CultureInfo.InvariantCulture);
         if (double.IsNaN(v)) return "nan";
         if (double.IsInfinity(v)) return v > 0 ? "inf" : "-inf";

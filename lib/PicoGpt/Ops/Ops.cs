@@ -23,6 +23,13 @@ public sealed record Gpt2Params(Tensor Wte, Tensor Wpe, IReadOnlyList<BlockParam
 /// </summary>
 public static class Ops
 {
+    /// <summary>Token embedding plus position embedding: wte[ids] + wpe[0, 1, ..., n_seq - 1].</summary>
+    public static Tensor Embed(Tensor ids, Tensor wte, Tensor wpe) // [n_seq] (int64), [n_vocab, n_embd], [n_ctx, n_embd] -> [n_seq, n_embd]
+    {
+        var positions = torch.arange(ids.shape[^1], device: ids.device);  // [n_seq]: 0, 1, ..., n_seq - 1
+        return wte[ids] + wpe[positions];                                   // [n_seq, n_embd]
+    }
+
     /// <summary>x @ w + b.</summary>
     public static Tensor Linear(Tensor x, Tensor w, Tensor b) // [n_seq, n_in] @ [n_in, n_out] + [n_out] -> [n_seq, n_out]
         => MatMul(x, w) + b;
@@ -106,8 +113,7 @@ public static class Ops
     /// <summary>GPT-2: token ids to next-token logits at every position.</summary>
     public static Tensor Gpt2(Tensor ids, Gpt2Params p, int nHead) // [n_seq] (int64) -> [n_seq, n_vocab]
     {
-        var positions = torch.arange(ids.shape[^1], device: ids.device);
-        var x = p.Wte[ids] + p.Wpe[positions];                              // [n_seq, n_embd]
+        var x = Embed(ids, p.Wte, p.Wpe);                                    // [n_seq, n_embd]
         foreach (var block in p.Blocks)
             x = TransformerBlock(x, block, nHead);                           // [n_seq, n_embd]
         x = LayerNorm(x, p.LnF.G, p.LnF.B);                                  // [n_seq, n_embd]
