@@ -18,6 +18,7 @@ public static class CliApp
         new DownloadCommand(),
         new NotebooksCommand(),
         new BenchCommand(),
+        new AttentionCommand(),
         // (add commands here, one line each)
     ];
 

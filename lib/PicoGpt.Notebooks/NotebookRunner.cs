@@ -44,11 +44,31 @@ public sealed class RunnerOptions
 /// </summary>
 public sealed class NotebookGlobals
 {
-    readonly Action<object?, string[]> _display;
-    internal NotebookGlobals(Action<object?, string[]> display) => _display = display;
+    readonly Func<object?, string[], DisplayedValue> _display;
+    internal NotebookGlobals(Func<object?, string[], DisplayedValue> display) => _display = display;
 
-    /// <summary>Shows a value as an output of the current cell (through its formatters: text/html and text/plain).</summary>
-    public void display(object? value, params string[] mimeTypes) => _display(value, mimeTypes);
+    /// <summary>
+    /// Shows a value as an output of the current cell (through its formatters: text/html and text/plain). Returns a handle
+    /// whose <see cref="DisplayedValue.Update"/> replaces that output, as .NET Interactive's display() does.
+    /// </summary>
+    public DisplayedValue display(object? value, params string[] mimeTypes) => _display(value, mimeTypes);
+}
+
+/// <summary>
+/// What display(...) returns: a handle on one output. <see cref="Update"/> replaces that output's content in place (in
+/// the cell that displayed it, even when called from a later cell), like .NET Interactive's DisplayedValue, so a cell can
+/// show a chart and redraw it as numbers come in (a live loss curve). Headless, only the last update is kept.
+/// </summary>
+public sealed class DisplayedValue
+{
+    readonly Action<object?> _update;
+    internal DisplayedValue(string displayId, Action<object?> update) => (DisplayId, _update) = (displayId, update);
+
+    /// <summary>The output's id (its transient display_id in a kernel).</summary>
+    public string DisplayId { get; }
+
+    /// <summary>Replaces the displayed output with <paramref name="updatedValue"/>, rendered the same way.</summary>
+    public void Update(object? updatedValue) => _update(updatedValue);
 }
 
 /// <summary>
@@ -176,7 +196,7 @@ public sealed class NotebookRunner
                     : _state.ContinueWithAsync(code, _scriptOptions, _ => true).GetAwaiter().GetResult();
                 _state = state;
                 if (state.Exception != null) (ename, evalue) = Error(state.Exception);
-                else if (state.ReturnValue != null) Show(state.ReturnValue, [], result: true, executionCount);
+                else if (state.ReturnValue != null && state.ReturnValue is not DisplayedValue) Show(state.ReturnValue, [], result: true, executionCount);
             }
             catch (CompilationErrorException e)
             {
@@ -213,11 +233,35 @@ public sealed class NotebookRunner
             return (name, e.Message);
         }
 
-        void Display(object? value, string[] mimeTypes) => Show(value, mimeTypes, result: false, null);
-
-        void Show(object? value, string[] mimeTypes, bool result, int? executionCount)
+        DisplayedValue Display(object? value, string[] mimeTypes)
         {
-            Count(value);
+            var output = Show(value, mimeTypes, result: false, null);
+            var shown = value;
+            return new DisplayedValue(Guid.NewGuid().ToString("N"), updated =>
+            {
+                // the output object is shared by the cell's run and the executed notebook: replace its content in place
+                Count(shown, -1);
+                Count(updated, +1);
+                shown = updated;
+                bool hadPlotly = output.DataText("text/html") is string old && PlotlyJs.HasInlineCopy(old);
+                if (hadPlotly) PlotlyJs.ResetPage();                           // the page's copy of plotly.js stays in this output
+                output.Data.Clear();
+                foreach (var (mime, text) in Format(updated, mimeTypes)) output.Data[mime] = text;
+            });
+        }
+
+        CellOutput Show(object? value, string[] mimeTypes, bool result, int? executionCount)
+        {
+            Count(value, +1);
+            var formats = Format(value, mimeTypes);
+            Flush();
+            var output = CellOutput.Display(formats, result, executionCount);
+            _outputs.Add(output);
+            return output;
+        }
+
+        IReadOnlyDictionary<string, string> Format(object? value, string[] mimeTypes)
+        {
             IReadOnlyDictionary<string, string> formats;
             try { formats = Html.Formats(value); }
             catch (Exception e)                                                // a broken formatter: show the value as text
@@ -226,16 +270,15 @@ public sealed class NotebookRunner
                 formats = new Dictionary<string, string> { [Html.PlainMimeType] = value?.ToString() ?? "<null>" };
             }
             if (mimeTypes.Length > 0) formats = formats.Where(kv => mimeTypes.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
-            Flush();
-            _outputs.Add(CellOutput.Display(formats, result, executionCount));
+            return formats;
         }
 
-        void Count(object? value)
+        void Count(object? value, int delta)
         {
             if (value is not CheckResult r) return;
-            if (r.Passed) _passed++;
-            else if (r.NotImplemented) _notImplemented++;
-            else _failed++;
+            if (r.Passed) _passed += delta;
+            else if (r.NotImplemented) _notImplemented += delta;
+            else _failed += delta;
         }
 
         /// <summary>Console text written so far becomes stream outputs (before a display, so the order is kept).</summary>

@@ -122,4 +122,37 @@ public class NotebookRunnerTests
         Assert.Equal(CellStatus.Ok, run.Cells[0].Status);
         Assert.StartsWith("0.841", run.Cells[0].Outputs.Single().DataText("text/plain"));
     }
+
+    [Fact]
+    public void Display_returns_a_handle_whose_Update_replaces_that_output()
+    {
+        // .NET Interactive's display() returns a DisplayedValue with Update(object): a live loss chart relies on it
+        using var tmp = TestPaths.Temp();
+        var nb = NotebookDocument.New(
+        [
+            NotebookCell.Code(SetupCell(tmp.Path)),                                                                        // 0
+            NotebookCell.Code("var handle = display(PicoGpt.Plots.LinePlot.Loss(new double[] { 0 }, new double[] { 9 }));\n" +
+                              "Console.WriteLine(\"training\");\n" +
+                              "for (int i = 1; i <= 3; i++) handle.Update(PicoGpt.Plots.LinePlot.Loss(Enumerable.Range(0, i + 1).Select(s => (double)s).ToArray(), Enumerable.Range(0, i + 1).Select(s => 9.0 - s).ToArray()));\n" +
+                              "var note = display(\"first\");"),                                                        // 1
+            NotebookCell.Code("note.Update(\"second\");\nnote.Update(PicoGpt.Exercises.Checks.Gelu(Ops.Gelu));\ndisplay(1)"),   // 2
+            NotebookCell.Code("note.Update(PicoGpt.Exercises.Checks.Gelu(t => t.relu()));\nhandle.DisplayId.Length"),    // 3
+        ]);
+        var run = new NotebookRunner().Run(nb, tmp.Path);
+        Assert.True(run.Succeeded, string.Join("; ", run.Cells.Select(c => c.ErrorValue)));
+
+        var c1 = run.Cells[1].Outputs;
+        Assert.Equal(["display_data", "stream", "display_data"], c1.Select(o => o.OutputType)); // updated in place, not appended
+        var chart = c1[0].DataText("text/html")!;
+        Assert.Contains("\"y\":[9,8,7,6]", chart);                                    // the last update's data
+        Assert.Contains("data-plotlyjs", chart);                                        // still carries the page's plotly.js
+        Assert.Equal("training\n", c1[1].Text);
+
+        // an update from a later cell replaces the output of the cell that displayed it (in the saved notebook too)
+        Assert.Contains("picogpt-check-fail", c1[2].DataText("text/html"));
+        Assert.Contains("picogpt-check-fail", run.Notebook.Cells[1].Outputs[2].DataText("text/html"));
+        Assert.Equal("1", run.Cells[2].Outputs.Single().DataText("text/plain"));        // display(...) as the last expression: shown once
+        Assert.Equal("32", run.Cells[3].Outputs.Single().DataText("text/plain"));
+        Assert.Equal(new CheckCounts(0, 1, 0), run.Checks);                            // the replaced passing check no longer counts
+    }
 }
