@@ -64,18 +64,24 @@ public static class NotebookHtml
         "code{font-family:SFMono-Regular,Consolas,Menlo,monospace}" +
         ".md code{background:#f2f2f2;padding:1px 4px;border-radius:3px}" +
         ".md pre code{background:none;padding:0}" +
-        ".md pre{background:#f5f7f9}";
+        ".md pre{background:#f5f7f9}" +
+        ".md table{border-collapse:collapse;margin:8px 0;font-size:14px}" +
+        ".md th,.md td{border:1px solid #d0d7de;padding:3px 10px;text-align:left}" +
+        ".md th{background:#f6f8fa}";
 }
 
 /// <summary>
 /// A tiny markdown renderer for notebook prose: headings, paragraphs, fenced code, bullet and numbered lists,
-/// block quotes, bold, italic, inline code and links. No raw HTML pass-through; math stays as typed.
+/// block quotes, tables (GitHub's: a header row, a separator row such as <c>| --- | :-: |</c>, then body rows; a
+/// <c>|</c> inside a code span or escaped as <c>\|</c> does not split cells), bold, italic, inline code and links.
+/// No raw HTML pass-through; math stays as typed.
 /// </summary>
 public static class Markdown
 {
     static readonly Regex Heading = new(@"^(#{1,6})\s+(.*?)\s*#*\s*$");
     static readonly Regex Bullet = new(@"^\s*[-*+]\s+(.*)$");
     static readonly Regex Numbered = new(@"^\s*\d+[.)]\s+(.*)$");
+    static readonly Regex TableSeparator = new(@"^\s*\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$");
 
     public static string ToHtml(string markdown)
     {
@@ -109,6 +115,23 @@ public static class Markdown
                 continue;
             }
             if (string.IsNullOrWhiteSpace(line)) { EndParagraph(); EndList(); continue; }
+            if (line.Contains('|') && i + 1 < lines.Length && lines[i + 1].Contains('-') && TableSeparator.IsMatch(lines[i + 1]))
+            {
+                EndParagraph(); EndList();
+                var header = Cells(line);
+                var align = Cells(lines[i + 1]).Select(c => c.StartsWith(':') && c.EndsWith(':') ? "center" : c.EndsWith(':') ? "right" : c.StartsWith(':') ? "left" : null).ToList();
+                string Cell(string tag, string text, int col) =>
+                    $"<{tag}{(col < align.Count && align[col] is { } a ? $" style=\"text-align:{a}\"" : "")}>{Inline(text)}</{tag}>";
+                sb.Append("<table>\n<thead><tr>").AppendJoin("", header.Select((c, col) => Cell("th", c, col))).Append("</tr></thead>\n<tbody>\n");
+                for (i += 2; i < lines.Length && !string.IsNullOrWhiteSpace(lines[i]) && lines[i].Contains('|'); i++)
+                {
+                    var cells = Cells(lines[i]);
+                    sb.Append("<tr>").AppendJoin("", header.Select((_, col) => Cell("td", col < cells.Count ? cells[col] : "", col))).Append("</tr>\n");
+                }
+                i--;
+                sb.Append("</tbody>\n</table>\n");
+                continue;
+            }
             var h = Heading.Match(line);
             if (h.Success)
             {
@@ -139,6 +162,27 @@ public static class Markdown
         }
         EndParagraph(); EndList();
         return sb.ToString();
+    }
+
+    /// <summary>The cells of a table row: split on | outside code spans and not escaped (\|), outer pipes dropped, trimmed.</summary>
+    static List<string> Cells(string row)
+    {
+        var cells = new List<string>();
+        var cell = new StringBuilder();
+        bool code = false;
+        var s = row.Trim();
+        if (s.StartsWith('|')) s = s[1..];
+        if (s.EndsWith('|') && !s.EndsWith("\\|")) s = s[..^1];
+        for (int i = 0; i < s.Length; i++)
+        {
+            char c = s[i];
+            if (c == '\\' && i + 1 < s.Length && s[i + 1] == '|') { cell.Append('|'); i++; continue; }
+            if (c == '`') code = !code;
+            if (c == '|' && !code) { cells.Add(cell.ToString().Trim()); cell.Clear(); continue; }
+            cell.Append(c);
+        }
+        cells.Add(cell.ToString().Trim());
+        return cells;
     }
 
     /// <summary>Inline markup on escaped text; code spans are protected from the other rules.</summary>

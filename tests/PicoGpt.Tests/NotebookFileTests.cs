@@ -157,6 +157,28 @@ public class NotebookFileTests
     }
 
     [Fact]
+    public void Markdown_tables_render_with_alignment_and_pipes_in_code()
+    {
+        var html = Markdown.ToHtml("""
+            Shapes:
+
+            | tensor | shape | note |
+            | --- | :-: | ---: |
+            | `x` | `[n_seq, n_embd]` | **input** |
+            | `q | k | v` | a\|b |
+            | last |
+            after the table
+            """);
+        Assert.Contains("<p>Shapes:</p>", html);
+        Assert.Contains("<thead><tr><th>tensor</th><th style=\"text-align:center\">shape</th><th style=\"text-align:right\">note</th></tr></thead>", html);
+        Assert.Contains("<tr><td><code>x</code></td><td style=\"text-align:center\"><code>[n_seq, n_embd]</code></td><td style=\"text-align:right\"><strong>input</strong></td></tr>", html);
+        Assert.Contains("<tr><td><code>q | k | v</code></td><td style=\"text-align:center\">a|b</td><td style=\"text-align:right\"></td></tr>", html);
+        Assert.Contains("<tr><td>last</td>", html);
+        Assert.Contains("</tbody>\n</table>\n<p>after the table</p>", html);
+        Assert.Equal("<p>a | b is not a table</p>\n", Markdown.ToHtml("a | b is not a table"));
+    }
+
+    [Fact]
     public void Html_export_renders_markdown_code_outputs_and_plotly_once()
     {
         var nb = NotebookDocument.New(
