@@ -62,8 +62,12 @@ public class CliTests
     [InlineData(new[] { "info", "--model", "no-such-model" }, 1, "unknown model 'no-such-model'")]
     [InlineData(new[] { "frobnicate" }, 2, "unknown command 'frobnicate'")]
     public void BadArgumentsGiveOneLineErrors(string[] args, int code, string message)
+        => AssertOneLineError(args.Select(a => a == "GOLDEN" ? Golden("tiny-plain") : a).ToArray(), code, message);
+
+    /// <summary>The command fails with this exit code, one line on stderr containing the message, and nothing on stdout.</summary>
+    internal static void AssertOneLineError(string[] args, int code, string message)
     {
-        var (rc, stdout, err) = Cli(args.Select(a => a == "GOLDEN" ? Golden("tiny-plain") : a).ToArray());
+        var (rc, stdout, err) = Cli(args);
         Assert.Equal(code, rc);
         Assert.Contains(message, err);
         Assert.Single(err.TrimEnd('\n').Split('\n'));

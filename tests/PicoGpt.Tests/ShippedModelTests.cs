@@ -81,13 +81,7 @@ public class ShippedModelTests
     [InlineData(new[] { "train", "--data", "x", "--out", "/tmp/x", "--tokenizer", "bpe" }, 2, "--tokenizer must be char or gpt2, got 'bpe'")]
     [InlineData(new[] { "train", "--data", "x", "--out", "/tmp/x", "--batch-size", "0" }, 2, "--batch-size must be at least 1, got 0")]
     public void BadArgumentsGiveOneLineErrors(string[] args, int code, string message)
-    {
-        var (rc, stdout, err) = CliTests.Cli(args.Select(a => a == "SHIPPED" ? Shipped : a).ToArray());
-        Assert.Equal(code, rc);
-        Assert.Contains(message, err);
-        Assert.Single(err.TrimEnd('\n').Split('\n'));
-        Assert.Equal("", stdout);
-    }
+        => CliTests.AssertOneLineError(args.Select(a => a == "SHIPPED" ? Shipped : a).ToArray(), code, message);
 
     [Fact]
     public void EvalPrintsBothLossesAsJson()
