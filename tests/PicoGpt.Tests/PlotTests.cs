@@ -44,6 +44,19 @@ public class PlotTests
     }
 
     [Fact]
+    public void A_zero_weight_is_white_and_so_differs_from_the_grey_masked_cells()
+    {
+        // plotly's named "Blues" scale ends in light grey (rgb 220), which looked like the masked background (#d8d8d8)
+        var fig = System.Text.Json.JsonDocument.Parse(AttentionPlot.Heatmap(Causal(1, 3)[0], ["a", "b", "c"]).ToJson()).RootElement;
+        var layout = fig.GetProperty("layout");
+        var scale = layout.GetProperty("coloraxis").GetProperty("colorscale").EnumerateArray().ToList();
+        Assert.Equal((0.0, "#ffffff"), (scale[0][0].GetDouble(), scale[0][1].GetString()));
+        Assert.Equal(1.0, scale[^1][0].GetDouble());
+        Assert.False(layout.GetProperty("coloraxis").TryGetProperty("reversescale", out _));
+        Assert.NotEqual("#ffffff", layout.GetProperty("plot_bgcolor").GetString());
+    }
+
+    [Fact]
     public void First_chart_of_a_page_carries_plotly_js_later_ones_reuse_it()
     {
         PlotlyJs.ResetPage();

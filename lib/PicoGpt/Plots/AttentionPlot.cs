@@ -154,13 +154,18 @@ public static class AttentionPlot
         ["title"] = new JsonObject { ["text"] = title, ["font"] = new JsonObject { ["size"] = 15 } },
         ["coloraxis"] = new JsonObject
         {
-            ["colorscale"] = "Blues", ["reversescale"] = true, ["cmin"] = 0, ["cmax"] = 1,   // 0 white, 1 dark blue
+            // 0 white, 1 dark blue (ColorBrewer Blues). Plotly's named "Blues" runs from blue to light grey (rgb 220), so
+            // with it a zero weight looked like the grey of the masked future cells.
+            ["colorscale"] = new JsonArray(Stop(0, "#ffffff"), Stop(0.25, "#c6dbef"), Stop(0.5, "#6baed6"), Stop(0.75, "#2171b5"), Stop(1, "#08306b")),
+            ["cmin"] = 0, ["cmax"] = 1,
             ["colorbar"] = new JsonObject { ["title"] = new JsonObject { ["text"] = "weight" }, ["thickness"] = 12 },
         },
         ["plot_bgcolor"] = "#d8d8d8",
         ["paper_bgcolor"] = "#ffffff",
         ["margin"] = new JsonObject { ["l"] = 90, ["r"] = 40, ["t"] = 90, ["b"] = 90 },
     };
+
+    static JsonArray Stop(double at, string color) => new(at, color);
 
     static JsonObject Axis(string title, bool x, int fontSize)
     {
