@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Cross-checks tests/PicoGpt.Tests/Fixtures/tokenizer/gpt2-reference.json (ids from gpt-3-encoder) against OpenAI's
 own GPT-2 encoder logic (encoder.py from github.com/openai/gpt-2, reproduced below; needs the `regex` module).
+That logic is Copyright (c) 2019 OpenAI, released under the repository's Modified MIT License; this script is a
+test tool run by hand to make fixtures and is not part of the library.
 
 For every case where encoder.py gives different ids from gpt-3-encoder, it stores them in the case as "openaiIds"
 (PicoGpt follows encoder.py there) and prints the difference; it removes stale "openaiIds" otherwise. It also checks
