@@ -37,7 +37,7 @@ public sealed class AttentionCommand : ICommand
         if (ids.Length > config.ContextLength)
             throw new PicoGptException($"the prompt has {ids.Length} tokens, more than the context length {config.ContextLength}");
 
-        using var model = spec.Load();
+        using var model = spec.Load(dir);
         if (tokenizer.VocabSize > model.Config.VocabSize)
             throw new PicoGptException($"{dir}: the tokenizer has {tokenizer.VocabSize} tokens but the model only {model.Config.VocabSize}");
         var tokens = ids.Select(tokenizer.TokenLabel).ToArray();

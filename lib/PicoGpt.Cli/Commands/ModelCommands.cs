@@ -15,11 +15,11 @@ sealed record ModelOptions(string? Model, string? Device, string? DType)
 
     public string Dir => ModelStore.Resolve(Model);
 
-    public Gpt Load()
+    /// <summary>Loads the model from <paramref name="dir"/> when the caller has already resolved it, else from <see cref="Dir"/>.</summary>
+    public Gpt Load(string? dir = null)
     {
-        var dir = Dir;
         var dtype = TorchRuntime.ParseDType(DType);
-        return Gpt2Checkpoint.Load(dir, TorchRuntime.ParseDevice(Device), dtype);
+        return Gpt2Checkpoint.Load(dir ?? Dir, TorchRuntime.ParseDevice(Device), dtype);
     }
 }
 

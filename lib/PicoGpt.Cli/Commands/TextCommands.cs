@@ -88,11 +88,11 @@ public sealed class GenerateCommand : ICommand
 
         var dir = spec.Dir;
         var tokenizer = Tokenizer.Load(dir);
-        using var model = spec.Load();
+        using var model = spec.Load(dir);
         if (tokenizer.VocabSize > model.Config.VocabSize)
             throw new PicoGptException($"{dir}: the tokenizer has {tokenizer.VocabSize} tokens but the model only {model.Config.VocabSize}");
         var ids = promptIds ?? tokenizer.Encode(prompt!);
-        if (options.StopId == null && tokenizer.EndOfTextId is int eot) options = options with { StopId = eot };
+        options = options.WithEndOfText(tokenizer);
 
         using var cancel = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) => { e.Cancel = true; cancel.Cancel(); };

@@ -152,8 +152,9 @@ public sealed class EvalCommand : ICommand
         bool json = args.Flag("json");
         args.EnsureAllUsed();
         var text = TokenizeCommand.ReadText(dataPath);
-        var tokenizer = Tokenizer.Load(spec.Dir);
-        using var model = spec.Load();
+        var dir = spec.Dir;
+        var tokenizer = Tokenizer.Load(dir);
+        using var model = spec.Load(dir);
         var data = new TokenDataset(tokenizer.Encode(text), tokenizer.VocabSize);
         double val = Evaluation.Loss(model, data.Val);
         double train = Evaluation.Loss(model, data.Train, maxBlocks: maxTrainBlocks);

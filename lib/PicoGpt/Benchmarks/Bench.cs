@@ -156,7 +156,7 @@ public static class Bench
         {
             var tc = GptConfig.ShakespeareChar;
             using var tm = new Gpt(tc, CPU, seed: 1);
-            var ids = Enumerable.Range(0, 200_000).Select(i => (i * 7919) % tc.VocabSize).ToArray();
+            var ids = SyntheticIds(tc.VocabSize);
             var dir = Path.Combine(Path.GetTempPath(), "picogpt-bench-" + Guid.NewGuid().ToString("N")[..8]);
             int steps = o.Quick ? 10 : 40;
             try
@@ -208,7 +208,7 @@ public static class Bench
 
             var tc = GptConfig.ShakespeareChar;
             using var tm = new Gpt(tc, CPU, seed: 1);
-            var ids = Enumerable.Range(0, 200_000).Select(i => (i * 7919) % tc.VocabSize).ToArray();
+            var ids = SyntheticIds(tc.VocabSize);
             var dir = Path.Combine(Path.GetTempPath(), "picogpt-bench-" + Guid.NewGuid().ToString("N")[..8]);
             int steps = o.Quick ? 100 : 1000;
             var tsamples = new List<long>();
@@ -224,6 +224,9 @@ public static class Bench
         }
         return figures;
     }
+
+    /// <summary>200,000 deterministic token ids spread over the vocabulary (training speed does not depend on the text).</summary>
+    static int[] SyntheticIds(int vocabSize) => Enumerable.Range(0, 200_000).Select(i => (i * 7919) % vocabSize).ToArray();
 
     static void ReportGrowth(Action<BenchFigure> add, string what, List<long> samples)
     {

@@ -267,13 +267,7 @@ public sealed class Gpt : Module<Tensor, Tensor>
     /// <summary>The parameter count of a configuration, computed on the meta device (nothing allocated).</summary>
     public static long CountParameters(GptConfig config)
     {
-        var old = torch.get_default_device();
-        torch.set_default_device(torch.META);
-        try
-        {
-            using var m = new Gpt(config, torch.META);
-            return m.ParameterCount;
-        }
-        finally { torch.set_default_device(old); }
+        using var m = new Gpt(config, torch.META, initialize: false);   // the constructor's meta-device path
+        return m.ParameterCount;
     }
 }

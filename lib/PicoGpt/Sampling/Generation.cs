@@ -21,6 +21,10 @@ public sealed record GenerateOptions
     /// <summary>Keep keys/values of past positions (one position per new token); false recomputes the whole window each step.</summary>
     public bool UseCache { get; init; } = true;
 
+    /// <summary>These options, stopping at the tokenizer's end-of-text token unless a stop id is already set.</summary>
+    public GenerateOptions WithEndOfText(Tokenizers.ITokenizer tokenizer) =>
+        StopId == null && tokenizer.EndOfTextId is int eot ? this with { StopId = eot } : this;
+
     public GenerateOptions Validate(int vocabSize)
     {
         if (MaxNewTokens < 0) throw new PicoGptException($"max new tokens must be >= 0, got {MaxNewTokens}");
@@ -103,7 +107,7 @@ public static class Generation
     public static IEnumerable<string> GenerateText(Gpt model, Tokenizers.ITokenizer tokenizer, string prompt, GenerateOptions options,
         Action<string>? warn = null, List<int>? newIds = null)
     {
-        var o = options.StopId == null && tokenizer.EndOfTextId is int eot ? options with { StopId = eot } : options;
+        var o = options.WithEndOfText(tokenizer);
         var ids = tokenizer.Encode(prompt);
         return StreamText(Generate(model, ids, o, warn), tokenizer, o.StopStrings, newIds);
     }
