@@ -74,7 +74,7 @@ public static partial class Checks
     static bool ShapeError(Exception e)
     {
         var m = e.Message;
-        return m.Contains("cannot be multiplied") || m.Contains("size mismatch") || m.Contains("must match the size")
+        return m.Contains("cannot be multiplied") || m.Contains("do not fit") || m.Contains("do not broadcast") || m.Contains("size mismatch") || m.Contains("must match the size")
             || m.Contains("shape") && m.Contains("invalid") || m.Contains("mismatch") || m.Contains("must be a matrix")
             || m.Contains("Expected size") || m.Contains("Dimension out of range") || m.Contains("dimensions");
     }

@@ -58,21 +58,33 @@ public static class TorchRuntime
                 _notes.Add($"could not repair {lib}: {e.Message}");
             }
         }
-        // In a notebook kernel TorchSharp comes from the NuGet cache and looks libtorch up by bare name, which can
-        // resolve to a system libtorch (Debian's python3-torch ships 1.13). Load the package's copies by full path first.
+        // In a notebook kernel TorchSharp is loaded by path (the course's lib/PicoGpt.Interactive build folder) or from the
+        // NuGet cache, and looks libtorch up by bare name, which can resolve to a system libtorch (Debian's python3-torch
+        // ships 1.13) or make TorchSharp copy its natives into a cpu/ folder first. Load the right copies by full path.
         var appNative = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native");
         if (File.Exists(Path.Combine(appNative, "libtorch_cpu.so")) || File.Exists(Path.Combine(AppContext.BaseDirectory, "libtorch_cpu.so")))
             return; // an application whose deps.json lists the natives: the package copies already win
-        var libtorchDir = FindPackageLibtorchDir();
+        var (libtorchDir, sharpDir) = BesideTorchSharp() is { } beside ? (beside, beside) : (FindPackageLibtorchDir(), TorchSharpPackageNativeDir());
         if (libtorchDir == null) return;
         foreach (var name in new[] { "libc10.so", "libtorch_cpu.so", "libtorch.so" })
         {
             var path = Path.Combine(libtorchDir, name);
             if (File.Exists(path) && NativeLibrary.TryLoad(path, out _)) _notes.Add($"preloaded {path}");
         }
-        var sharp = TorchSharpPackageNativeDir();
-        if (sharp != null && NativeLibrary.TryLoad(Path.Combine(sharp, "libLibTorchSharp.so"), out _))
-            _notes.Add($"preloaded {Path.Combine(sharp, "libLibTorchSharp.so")}");
+        if (sharpDir != null && NativeLibrary.TryLoad(Path.Combine(sharpDir, "libLibTorchSharp.so"), out _))
+            _notes.Add($"preloaded {Path.Combine(sharpDir, "libLibTorchSharp.so")}");
+    }
+
+    /// <summary>
+    /// runtimes/linux-x64/native beside the loaded TorchSharp.dll when it holds libtorch (a build folder with the
+    /// TorchSharp-cpu natives copied in, as lib/PicoGpt.Interactive's), else null.
+    /// </summary>
+    static string? BesideTorchSharp()
+    {
+        var asmDir = Path.GetDirectoryName(typeof(torch).Assembly.Location);
+        if (string.IsNullOrEmpty(asmDir)) return null;
+        var dir = Path.Combine(asmDir, "runtimes", "linux-x64", "native");
+        return File.Exists(Path.Combine(dir, "libtorch_cpu.so")) ? dir : null;
     }
 
     /// <summary>Folders that may hold the libLibTorchSharp.so this process will load.</summary>
@@ -82,6 +94,7 @@ public static class TorchRuntime
         yield return Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native");
         var pkg = TorchSharpPackageNativeDir();
         if (pkg != null) yield return pkg;
+        if (BesideTorchSharp() is { } beside) yield return beside;
         // TorchSharp's own notebook fallback copies the natives next to TorchSharp.dll (lib/net8.0/cpu or cuda)
         var asmDir = Path.GetDirectoryName(typeof(torch).Assembly.Location);
         if (!string.IsNullOrEmpty(asmDir))

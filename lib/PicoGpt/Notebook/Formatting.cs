@@ -14,7 +14,7 @@ internal sealed class TypeFormatterSourceAttribute : Attribute
 {
     public TypeFormatterSourceAttribute(Type formatterSourceType) => FormatterSourceType = formatterSourceType;
     public Type FormatterSourceType { get; }
-    public string[] PreferredMimeTypes { get; set; } = [Html.MimeType];
+    public string[] PreferredMimeTypes { get; set; } = [Html.MimeType, Html.PlainMimeType];
 }
 
 /// <summary>A value that renders itself as HTML and as one line (or a few) of plain text.</summary>

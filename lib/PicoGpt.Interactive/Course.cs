@@ -1,0 +1,33 @@
+using System.Reflection;
+using System.Runtime.CompilerServices;
+using PicoGpt.Native;
+using TorchSharp;
+
+namespace PicoGpt.Interactive;
+
+/// <summary>
+/// What the notebooks' setup cell calls. In a .NET Interactive C# kernel (VS Code Polyglot Notebooks, Jupyter) it also
+/// prepares the kernel for the course: see <see cref="Setup"/>.
+/// </summary>
+public static class Course
+{
+    /// <summary>
+    /// Loads TorchSharp's native libraries (<see cref="TorchRuntime.Initialize"/>) and, inside a .NET Interactive C#
+    /// kernel: turns off the compiler's assembly-unification notes that every TorchSharp cell would otherwise show as
+    /// red stderr (<see cref="KernelSetup.QuietCompilerNotes"/>), and checks the shapes of every <c>.matmul</c> in later
+    /// cells so a shape mistake throws instead of ending the kernel (<see cref="MatMulGuard"/>). Safe to call again.
+    /// Returns one line saying what is ready.
+    /// </summary>
+    public static string Setup()
+    {
+        TorchRuntime.Initialize();
+        var kernel = InKernel && KernelSetup.Run() ? ", kernel ready (.matmul checked)" : "";
+        var (torchSharp, _) = TorchRuntime.Versions();
+        var device = TorchRuntime.DefaultDevice;
+        return $"PicoGPT.NET: TorchSharp {torchSharp}, device {device.type.ToString().ToLowerInvariant()}, {torch.get_num_threads()} threads{kernel}";
+    }
+
+    /// <summary>True inside a .NET Interactive C# kernel (its assemblies are loaded).</summary>
+    internal static bool InKernel =>
+        AppDomain.CurrentDomain.GetAssemblies().Any(a => a.GetName().Name == "Microsoft.DotNet.Interactive.CSharp");
+}

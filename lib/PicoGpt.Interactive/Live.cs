@@ -1,0 +1,34 @@
+using System.Runtime.CompilerServices;
+using Microsoft.DotNet.Interactive;
+using Microsoft.DotNet.Interactive.Formatting;
+
+namespace PicoGpt.Interactive;
+
+/// <summary>
+/// An output that a cell can redraw while it runs, such as a loss curve during training:
+/// <c>var live = Live.Display(chart); ... live.Update(newChart);</c>.
+/// Why not <c>display(chart).Update(...)</c>: in kernel 1.0.712001 <c>display()</c> publishes one DisplayedValue and
+/// returns another, so its updates carry a display id that matches no output and every front end drops them (VS Code,
+/// Jupyter and saved notebooks keep the first picture). <see cref="Display"/> publishes through the cell's invocation
+/// context and keeps that value, so updates replace the output everywhere, and the saved notebook ends with the last one.
+/// Outside a kernel (a program, a test) it shows nothing and updates are ignored.
+/// </summary>
+public sealed class Live
+{
+    readonly Action<object?> _update;
+    Live(Action<object?> update) => _update = update;
+
+    /// <summary>Shows <paramref name="value"/> as an output of the running cell and returns a handle that redraws it.</summary>
+    public static Live Display(object? value) => Course.InKernel ? InKernel(value) : new Live(_ => { });
+
+    /// <summary>Replaces the displayed output with <paramref name="value"/>, formatted the same way.</summary>
+    public void Update(object? value) => _update(value);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    static Live InKernel(object? value)
+    {
+        if (KernelInvocationContext.Current is not { } context) return new Live(_ => { });
+        DisplayedValue shown = context.Display(value);
+        return new Live(v => shown.Update(v));
+    }
+}

@@ -1,0 +1,103 @@
+using System.Reflection;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp;
+using Microsoft.CodeAnalysis.CSharp.Scripting;
+using Microsoft.CodeAnalysis.CSharp.Syntax;
+using Microsoft.CodeAnalysis.Scripting;
+using Microsoft.DotNet.Interactive.Commands;
+using Microsoft.DotNet.Interactive.CSharp;
+
+namespace PicoGpt.Interactive;
+
+/// <summary>
+/// TorchSharp 0.107's <c>Tensor.matmul</c> (and <c>torch.matmul</c>) end the whole process when the shapes do not fit:
+/// libtorch's error escapes the native wrapper uncaught, so the kernel dies with nothing shown and every variable lost.
+/// It is the most common mistake of the course (<c>w.matmul(x)</c>, <c>q.matmul(k.T)</c> on a batch,
+/// <c>x.matmul(W.T)</c>). The guard is kernel middleware: before a cell runs, every call that binds to a TorchSharp
+/// <c>matmul</c> is replaced by <see cref="Ops.MatMul"/>, which checks the shapes and dtypes first and throws a
+/// <see cref="PicoGptException"/> saying what does not fit, then calls the same matmul. The rewrite is semantic (only
+/// calls Roslyn binds to TorchSharp's matmul change, not a learner's own method of that name), keeps every line where
+/// it was (so compiler errors and stack traces point at the learner's lines) and costs a compilation only for cells
+/// whose text contains "matmul".
+/// </summary>
+public static class MatMulGuard
+{
+    static readonly PropertyInfo? CodeProperty = typeof(SubmitCode).GetProperty(nameof(SubmitCode.Code));
+
+    internal static void Install(CSharpKernel kernel, Func<ScriptOptions?> options)
+    {
+        if (CodeProperty?.SetMethod == null && CodeProperty?.GetSetMethod(nonPublic: true) == null) return;
+        kernel.AddMiddleware(async (command, context, next) =>
+        {
+            if (command is SubmitCode submit && submit.Code.Contains("matmul", StringComparison.Ordinal))
+            {
+                try
+                {
+                    var state = kernel.ScriptState;
+                    var opts = options() ?? ScriptOptions.Default;
+                    var script = state != null ? state.Script.ContinueWith(submit.Code, opts) : CSharpScript.Create(submit.Code, opts);
+                    var rewritten = Rewrite(script.GetCompilation());
+                    if (rewritten != null) CodeProperty!.SetValue(submit, rewritten);
+                }
+                catch (Exception)                                            // the guard never stops a cell from running
+                {
+                }
+            }
+            await next(command, context);
+        }, "PicoGpt.MatMulGuard");
+    }
+
+    /// <summary>
+    /// The submission's code with every TorchSharp matmul call routed through <see cref="Ops.MatMul"/>, or null when it
+    /// has none. <paramref name="compilation"/> is the submission's compilation; its first syntax tree is the code.
+    /// </summary>
+    public static string? Rewrite(Compilation compilation)
+    {
+        var tree = compilation.SyntaxTrees.FirstOrDefault();
+        if (tree == null) return null;
+        var rewriter = new Rewriter(compilation.GetSemanticModel(tree));
+        var root = tree.GetRoot();
+        var result = rewriter.Visit(root);
+        return rewriter.Count == 0 ? null : result.ToFullString();
+    }
+
+    sealed class Rewriter(SemanticModel model) : CSharpSyntaxRewriter
+    {
+        public int Count { get; private set; }
+
+        static readonly ExpressionSyntax Target = SyntaxFactory.ParseExpression("global::PicoGpt.Ops.MatMul");
+
+        public override SyntaxNode? VisitInvocationExpression(InvocationExpressionSyntax node)
+        {
+            var method = TorchMatMul(node);
+            var visited = (InvocationExpressionSyntax)base.VisitInvocationExpression(node)!;
+            if (method == null) return visited;
+            ArgumentListSyntax? args = null;
+            if (!method.IsStatic && visited.Expression is MemberAccessExpressionSyntax member && visited.ArgumentList.Arguments.Count == 1)
+                args = SyntaxFactory.ArgumentList(SyntaxFactory.SeparatedList(
+                    [SyntaxFactory.Argument(member.Expression.WithoutTrivia()), visited.ArgumentList.Arguments[0]]));
+            else if (method.IsStatic && visited.ArgumentList.Arguments.Count == 2)
+                args = visited.ArgumentList;
+            if (args == null) return visited;
+            Count++;
+            return SyntaxFactory.InvocationExpression(Target, args.WithoutTrivia())
+                .WithLeadingTrivia(visited.GetLeadingTrivia()).WithTrailingTrivia(visited.GetTrailingTrivia());
+        }
+
+        /// <summary>The TorchSharp matmul this call binds to (Tensor.matmul(other), torch.matmul(a, b)), else null.</summary>
+        IMethodSymbol? TorchMatMul(InvocationExpressionSyntax node)
+        {
+            var name = node.Expression switch
+            {
+                MemberAccessExpressionSyntax m => m.Name.Identifier.ValueText,
+                IdentifierNameSyntax i => i.Identifier.ValueText,
+                _ => null,
+            };
+            if (name != "matmul") return null;
+            var info = model.GetSymbolInfo(node);
+            var method = info.Symbol as IMethodSymbol ?? info.CandidateSymbols.OfType<IMethodSymbol>().FirstOrDefault();
+            var ns = method?.ContainingType?.ContainingNamespace?.ToDisplayString() ?? "";
+            return method != null && (ns == "TorchSharp" || ns.StartsWith("TorchSharp.", StringComparison.Ordinal)) ? method : null;
+        }
+    }
+}
