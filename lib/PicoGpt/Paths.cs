@@ -25,6 +25,20 @@ public static class Paths
         }
     }
 
+    /// <summary>
+    /// tinyshakespeare (1.1 MB, public domain), committed as data/tinyshakespeare.txt (see data/README.md): the corpus of
+    /// notebook 10, picogpt train/eval and the tests. A missing file is a <see cref="PicoGptException"/> naming the path.
+    /// </summary>
+    public static string TinyShakespeare
+    {
+        get
+        {
+            var path = Path.Combine(DataDir, "tinyshakespeare.txt");
+            return File.Exists(path) ? path
+                : throw new PicoGptException($"{path}: not found (it is part of the repository; restore it with `git checkout -- data/` or `picogpt download tinyshakespeare`)");
+        }
+    }
+
     /// <summary>The repository root, searched upwards from the working directory and then from the program's folder.</summary>
     public static string? RepoRoot =>
         FindUp(Environment.CurrentDirectory) ?? FindUp(AppContext.BaseDirectory);
