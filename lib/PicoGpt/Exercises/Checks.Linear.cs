@@ -39,4 +39,109 @@ public static partial class Checks
                 : null,
         }.Run();
     }
+
+    // ---------------------------------------------------------------- linear, written as loops
+
+    /// <summary>
+    /// linear(x, w, b) on plain arrays, out[t, j] = Σ_i x[t, i] · w[i, j] + b[j] (w in GPT-2's [n_in, n_out] layout),
+    /// compared with Ops.Linear in float64.
+    /// </summary>
+    public static CheckResult LinearLoops(Func<double[,], double[,], double[], double[,]> linear)
+    {
+        Case<(Tensor X, Tensor W, Tensor B)> C(string name, Func<(Tensor, Tensor, Tensor)> inputs) => new() { Name = name, Tol = F64, Inputs = inputs };
+        static Tensor CumSumFlat(Tensor xw) => xw.flatten().cumsum(0).reshape(xw.shape);   // a sum never reset
+        return new CheckEngine<(Tensor X, Tensor W, Tensor B)>
+        {
+            Name = "linear with loops",
+            Reference = i => Ops.Linear(i.X, i.W, i.B),
+            ReferenceName = "Ops.Linear",
+            Learner = i => FromArray(linear(ToArray2(i.X), ToArray2(i.W), i.B.data<double>().ToArray())),
+            Cases =
+            [
+                C("square x [3, 3] and w [3, 3] of small integers, b [3]", () => (
+                    T([[1, 2, 0], [0, 1, 3], [2, 0, 1]]), T([[1, 0, 2], [0, 1, 0], [3, -1, 1]]), T1([0.5, -1, 2]))),
+                C("x [2, 3], w [3, 2], b [2]: the example above, [[14, 25], [20, 31]]", () => (
+                    T([[1, 2, 3], [4, 5, 6]]), T([[1, 0], [0, 1], [1, 1]]), T1([10, 20]))),
+                C("random x [4, 5], w [5, 3], b [3]", () => (R(24, Float64, 4, 5), R(25, Float64, 5, 3), R(26, Float64, 3))),
+                C("one token x [1, 6], w [6, 4], b [4]", () => (R(27, Float64, 1, 6), R(28, Float64, 6, 4), R(29, Float64, 4))),
+                C("one input feature x [3, 1], w [1, 2], b [2]", () => (R(30, Float64, 3, 1), R(31, Float64, 1, 2), R(32, Float64, 2))),
+            ],
+            Traps =
+            [
+                new("add b[j] once per output, after the sum over i: you added it inside the loop over i (n_in times)",
+                    i => Ops.MatMul(i.X, i.W) + i.W.shape[0] * i.B),
+                new("missing bias: out[t, j] = Σ_i x[t, i] · w[i, j] + b[j]", i => Ops.MatMul(i.X, i.W)),
+                new("start every output's sum at 0: declare the sum inside the loop over j (yours carries on from the previous output)",
+                    i => Ops.MatMul(i.X, i.W).cumsum(1) + i.B),
+                new("start every output's sum at 0: declare the sum inside the loop over j (yours carries on from the previous outputs and tokens)",
+                    i => CumSumFlat(Ops.MatMul(i.X, i.W)) + i.B),
+                new("the weight from input i to output j is w[i, j] (w is [n_in, n_out]), not w[j, i]",
+                    i => Ops.MatMul(i.X, i.W.T) + i.B),
+                new("input i of token t is x[t, i] (x is [n_seq, n_in]), not x[i, t]",
+                    i => Ops.MatMul(i.X.T, i.W) + i.B),
+            ],
+            ExceptionHint = e => e is IndexOutOfRangeException
+                ? "an index ran past an array's end: the output is new double[n_seq, n_out]; loop t over n_seq = x.GetLength(0), j over n_out = w.GetLength(1) and i over n_in = x.GetLength(1) (= w.GetLength(0))"
+                : null,
+            Diagnose = (i, expected, got) => got.shape.SequenceEqual(expected.shape) ? null
+                : "the output is [n_seq, n_out], one row per token and one column per output feature: new double[x.GetLength(0), w.GetLength(1)]",
+        }.Run();
+    }
+
+    static double[,] ToArray2(Tensor t) // [rows, cols] float64
+    {
+        var (rows, cols) = ((int)t.shape[0], (int)t.shape[1]);
+        var flat = t.contiguous().data<double>().ToArray();
+        var a = new double[rows, cols];
+        Buffer.BlockCopy(flat, 0, a, 0, flat.Length * sizeof(double));
+        return a;
+    }
+
+    static Tensor FromArray(double[,] a) // -> [rows, cols] float64
+    {
+        if (a is null) return null!;
+        var flat = new double[a.Length];
+        Buffer.BlockCopy(a, 0, flat, 0, a.Length * sizeof(double));
+        return torch.tensor(flat, [a.GetLength(0), a.GetLength(1)], dtype: Float64);
+    }
+
+    // ---------------------------------------------------------------- linear in nn.Linear's layout
+
+    /// <summary>
+    /// linear(x, weight, bias) with weight in PyTorch's / TorchSharp's nn.Linear layout [n_out, n_in]: x @ weightᵀ + bias,
+    /// compared with torch.nn.functional.linear.
+    /// </summary>
+    public static CheckResult NnLinear(Func<Tensor, Tensor, Tensor, Tensor> linear)
+    {
+        Case<(Tensor X, Tensor W, Tensor B)> C(string name, double tol, Func<(Tensor, Tensor, Tensor)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
+        return new CheckEngine<(Tensor X, Tensor W, Tensor B)>
+        {
+            Name = "linear (nn.Linear layout)",
+            Reference = i => torch.nn.functional.linear(i.X, i.W, i.B),
+            ReferenceName = "torch.nn.functional.linear",
+            Learner = i => linear(i.X, i.W, i.B),
+            Cases =
+            [
+                C("square x [3, 3], weight [3, 3], bias [3] (float64)", F64, () => (R(41, Float64, 3, 3), R(42, Float64, 3, 3), R(43, Float64, 3))),
+                C("x [2, 3], weight [2, 3] (the example above in nn.Linear's layout), bias [2] (float64)", F64, () => (
+                    T([[1, 2, 3], [4, 5, 6]]), T([[1, 0, 1], [0, 1, 1]]), T1([10, 20]))),
+                C("random x [5, 8], weight [16, 8], bias [16] (float32)", F32, () => (R(44, Float32, 5, 8), R(45, Float32, 16, 8), R(46, Float32, 16))),
+                C("batch x [2, 3, 8], weight [4, 8], bias [4] (float64)", F64, () => (R(47, Float64, 2, 3, 8), R(48, Float64, 4, 8), R(49, Float64, 4))),
+                C("one vector x [8], weight [4, 8], bias [4] (float32)", F32, () => (R(50, Float32, 8), R(51, Float32, 4, 8), R(52, Float32, 4))),
+            ],
+            Traps =
+            [
+                new("weight is [n_out, n_in] (nn.Linear's layout): compute x @ weight.T + bias; without the .T you used it as GPT-2's [n_in, n_out]",
+                    i => SafeMatmul(i.X, i.W) + i.B),
+                new("missing bias: x @ weight.T + bias", i => SafeMatmul(i.X, i.W.T)),
+                new("rows of the output are tokens: x @ weight.T is [n_seq, n_out]; weight @ x.T is its transpose [n_out, n_seq]",
+                    i => SafeMatmul(i.W, i.X.T) + i.B),
+                new("add the bias after the matrix product: x @ weight.T + bias, not (x + bias) @ weight.T",
+                    i => SafeMatmul(i.X + i.B, i.W.T)),
+            ],
+            ExceptionHint = e => ShapeError(e)
+                ? "the shapes do not line up: x is [..., n_in] and weight is [n_out, n_in] (nn.Linear's layout), so compute x @ weight.T (x.matmul(weight.T))"
+                : null,
+        }.Run();
+    }
 }

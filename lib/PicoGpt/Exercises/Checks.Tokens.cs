@@ -1,4 +1,5 @@
 using PicoGpt.Sampling;
+using PicoGpt.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.ScalarType;
@@ -48,4 +49,227 @@ public static partial class Checks
                 ? "add the two embeddings (both are n_embd wide); do not concatenate them" : null,
         }.Run();
     }
+
+    // ---------------------------------------------------------------- sinusoidal positions
+
+    /// <summary>
+    /// positions(n_ctx, n_embd): the original Transformer's PE[pos, 2i] = sin(pos / 10000^(2i/d)),
+    /// PE[pos, 2i+1] = cos(pos / 10000^(2i/d)), compared with Ops.SinusoidalPositions in float64 (any float dtype is fine).
+    /// </summary>
+    public static CheckResult SinusoidalPositions(Func<long, long, Tensor> positions)
+    {
+        Case<(long NCtx, long NEmbd)> C(string name, double tol, long nCtx, long nEmbd) => new() { Name = name, Tol = tol, Inputs = () => (nCtx, nEmbd) };
+        // a wrong encoding built from the angle rule: angle(pos [n_ctx, 1], column j [n_embd]) -> [n_ctx, n_embd]
+        static Tensor Wrong((long NCtx, long NEmbd) i, Func<Tensor, Tensor, Tensor> angle, bool cosFirst = false, double posFrom = 0)
+        {
+            var pos = (torch.arange(i.NCtx, dtype: Float64) + posFrom).unsqueeze(1);           // [n_ctx, 1]
+            var j = torch.arange(i.NEmbd, dtype: Float64);                                      // [n_embd]
+            var a = angle(pos, j);                                                               // [n_ctx, n_embd]
+            var even = (j.remainder(2) == 0).unsqueeze(0);                                       // [1, n_embd]
+            return cosFirst ? torch.where(even, a.cos(), a.sin()) : torch.where(even, a.sin(), a.cos());
+        }
+        static Tensor Pair(Tensor j) => (j / 2).floor();                                       // i, the pair index of column j
+        static Tensor Right(Tensor pos, Tensor j, double d) => pos / torch.pow(10000.0, 2 * Pair(j) / d);
+        return new CheckEngine<(long NCtx, long NEmbd)>
+        {
+            Name = "sinusoidal positions",
+            Reference = i => Ops.SinusoidalPositions(i.NCtx, i.NEmbd, Float64),
+            ReferenceName = "Ops.SinusoidalPositions",
+            Learner = i => { var t = positions(i.NCtx, i.NEmbd); return t is not null && t.is_floating_point() ? t.to(Float64) : t!; },
+            Cases =
+            [
+                C("n_ctx 4, n_embd 4: row 1 is [sin 1, cos 1, sin 0.01, cos 0.01]", F32, 4, 4),
+                C("n_ctx 1, n_embd 8: position 0 is [0, 1, 0, 1, ...]", F32, 1, 8),
+                C("n_ctx 50, n_embd 16", F32, 50, 16),
+                C("n_ctx 64, n_embd 128", 1e-4, 64, 128),
+                C("GPT-2's size: n_ctx 1024, n_embd 768 (float32 angles up to 1023 round to about 1e-4)", 1e-3, 1024, 768),
+            ],
+            Traps =
+            [
+                new("sin goes in the even columns (2i) and cos in the odd ones (2i+1): you swapped them",
+                    i => Wrong(i, (pos, j) => Right(pos, j, i.NEmbd), cosFirst: true)),
+                new("interleave sin and cos: column 2i is sin, column 2i+1 is cos of the same angle (you put all the sines first, then all the cosines)",
+                    i => { var a = Right(torch.arange(i.NCtx, dtype: Float64).unsqueeze(1), torch.arange(0, i.NEmbd, 2, dtype: Float64), i.NEmbd); return torch.cat([a.sin(), a.cos()], 1); }),
+                new("every column has the frequency of column 0: in C# 2 * i / d with integers is 0 (integer division); compute the exponent in floating point, 2.0 * i / d",
+                    i => Wrong(i, (pos, j) => pos.expand(-1, j.shape[0]))),
+                new("columns 2i and 2i+1 share one frequency, 1 / 10000^(2i/d): you used the column number in the exponent, so the cos columns got 10000^((2i+1)/d)",
+                    i => Wrong(i, (pos, j) => pos / torch.pow(10000.0, j / i.NEmbd))),
+                new("the exponent is 2i/d, where i is the pair number (columns 2i and 2i+1): you used i/d",
+                    i => Wrong(i, (pos, j) => pos / torch.pow(10000.0, Pair(j) / i.NEmbd))),
+                new("divide the position by 10000^(2i/d) (the frequencies fall with the column); you multiplied",
+                    i => Wrong(i, (pos, j) => pos * torch.pow(10000.0, 2 * Pair(j) / i.NEmbd))),
+                new("positions start at 0: row 0 is sin 0 = 0, cos 0 = 1",
+                    i => Wrong(i, (pos, j) => Right(pos, j, i.NEmbd), posFrom: 1)),
+                new("the angles are in radians already: sin(pos / 10000^(2i/d)) with no conversion from degrees",
+                    i => Wrong(i, (pos, j) => Right(pos, j, i.NEmbd) * Math.PI / 180)),
+                new("rows are positions and columns are dimensions: return [n_ctx, n_embd], not its transpose",
+                    i => Ops.SinusoidalPositions(i.NEmbd, i.NCtx, Float64).T),
+            ],
+            ExceptionHint = e => ShapeError(e) || e.Message.Contains("size")
+                ? "build the angles as positions [n_ctx, 1] divided by frequencies [n_embd / 2] (broadcasting gives [n_ctx, n_embd / 2]), then put sin and cos side by side: torch.stack([s, c], -1).reshape(n_ctx, n_embd)"
+                : null,
+            Diagnose = (i, expected, got) =>
+                got.shape.SequenceEqual(expected.shape) && got.shape[1] >= 4
+                && CheckEngine<int>.Matches(got.narrow(1, 0, 2), expected.narrow(1, 0, 2), 1e-4)
+                    ? "columns 0 and 1 are right and later ones are not: check the frequency 1 / 10000^(2i/d) (base 10000, exponent 2i/d with i the pair number)"
+                : got.shape.Length == 2 && got.shape[0] == expected.shape[1] && got.shape[1] == expected.shape[0]
+                    ? "rows are positions and columns are dimensions: return [n_ctx, n_embd], not its transpose"
+                : null,
+        }.Run();
+    }
+
+    // ---------------------------------------------------------------- byte-pair encoding of one word
+
+    /// <summary>
+    /// bpe(symbols, ranks): merge the adjacent pair with the lowest rank (every occurrence, left to right) until no
+    /// adjacent pair has a rank, and return the pieces; compared with <see cref="Tokenizers.Bpe.Merge"/>, on toy merge tables made to
+    /// tell typical mistakes apart, then on GPT-2's real merges.
+    /// </summary>
+    public static CheckResult Bpe(Func<IReadOnlyList<string>, IReadOnlyDictionary<(string Left, string Right), int>, IReadOnlyList<string>> bpe)
+    {
+        var toy = Tokenizers.Bpe.Ranks([("o", "w"), ("w", "e"), ("s", "t"), ("l", "o"), ("e", "s")]);
+        var aaa = Tokenizers.Bpe.Ranks([("a", "a"), ("aa", "a")]);
+        var cases = new List<PiecesCase>
+        {
+            new("l o w e s t with ranks (o w) 0, (w e) 1, (s t) 2, (l o) 3, (e s) 4", ["l", "o", "w", "e", "s", "t"], toy),
+            new("a a a a a with ranks (a a) 0, (aa a) 1", ["a", "a", "a", "a", "a"], aaa),
+            new("one symbol [x]: no pair to merge", ["x"], toy),
+            new("no pair has a rank: [t, e, s, l]", ["t", "e", "s", "l"], toy),
+        };
+        var gpt2 = Gpt2Ranks();
+        foreach (var word in Gpt2Words)
+            cases.Add(new($"GPT-2's merges on {TokenText.Quote(word)}: symbols [{string.Join(", ", Tokenizers.Bpe.Symbols(word))}]", Tokenizers.Bpe.Symbols(word), gpt2));
+        return RunPieces("bpe", "Bpe.Merge", cases, bpe,
+        [
+            new("merge the pair with the LOWEST rank first (rank 0 is the first merge learned, from the most frequent pair); you merged the highest",
+                (w, r) => BpeLoop(w, r, pick: pairs => Ranked(pairs, r).MaxBy(p => r[p!.Value]))),
+            new("keep merging until no adjacent pair has a rank: you stopped after the first merge",
+                (w, r) => BpeLoop(w, r, maxSteps: 1)),
+            new("stop when no adjacent pair has a rank: you went on merging pairs that are not in the table",
+                (w, r) => [string.Concat(w)]),
+            new("take the lowest rank among ALL adjacent pairs, not the first pair (from the left) that has a rank",
+                (w, r) => BpeLoop(w, r, pick: pairs => Ranked(pairs, r).FirstOrDefault())),
+            new("look at every adjacent pair, including the last one (word[n - 2], word[n - 1]): loop i from 0 while i + 1 < n",
+                (w, r) => BpeLoop(w, r, pick: pairs => Ranked(pairs.Take(pairs.Count - 1), r).MinBy(p => r[p!.Value]))),
+            new("after merging word[i] and word[i + 1], skip word[i + 1] (continue at i + 2): your pieces repeat a symbol",
+                (w, r) => BpeLoop(w, r, skip: false)),
+            new("merge symbols, not text: joining the pieces with spaces and calling Replace also matches across piece boundaries (\"aa a\" inside \"aa aa a\")",
+                (w, r) => BpeLoop(w, r, replace: true)),
+        ],
+            exceptionHint: e =>
+                e is KeyNotFoundException
+                    ? "not every adjacent pair is in the table: look it up with ranks.TryGetValue(pair, out var rank) and treat a missing pair as 'no rank'"
+                : e is InvalidOperationException && e.Message.Contains("no elements")
+                    ? "a word of one symbol (or one piece) has no pairs: stop when there is no pair left, before taking the minimum"
+                : e is ArgumentOutOfRangeException or IndexOutOfRangeException
+                    ? "an index ran past the end: the pairs are (word[i], word[i + 1]) for i = 0, 1, ..., n - 2"
+                : null,
+            diagnose: (symbols, got) =>
+                string.Concat(got) != string.Concat(symbols)
+                    ? $"your pieces join to \"{string.Concat(got)}\", not to the word \"{string.Concat(symbols)}\": merging only glues neighbours together"
+                : null);
+    }
+
+    /// <summary>Words for the GPT-2 cases (each is one piece of GPT-2's pre-tokenizer: a word and the space before it).</summary>
+    internal static readonly string[] Gpt2Words = []; // TEMP [" hello", "lower", " tokenization", " aaaaaaa", " naïve"];
+
+    /// <summary>GPT-2's merge ranks, built once.</summary>
+    static IReadOnlyDictionary<(string Left, string Right), int> Gpt2Ranks() => _gpt2Ranks.Value;
+    static readonly Lazy<Dictionary<(string Left, string Right), int>> _gpt2Ranks = new(() => Tokenizers.Bpe.Ranks([])); // TEMP until Gpt2Tokenizer.Default is on main
+
+    static IEnumerable<(string, string)?> Ranked(IEnumerable<(string, string)> pairs, IReadOnlyDictionary<(string Left, string Right), int> ranks) =>
+        pairs.Where(p => ranks.ContainsKey(p)).Select(p => ((string, string)?)p);
+
+    /// <summary>The merge loop with switches for its typical mistakes (the reference is Bpe.Merge).</summary>
+    static IReadOnlyList<string> BpeLoop(IReadOnlyList<string> symbols, IReadOnlyDictionary<(string Left, string Right), int> ranks,
+        Func<List<(string, string)>, (string, string)?>? pick = null, int maxSteps = int.MaxValue, bool skip = true, bool replace = false)
+    {
+        pick ??= pairs => Ranked(pairs, ranks).MinBy(p => ranks[p!.Value]);
+        var word = symbols.ToList();
+        for (int step = 0; step < maxSteps && word.Count > 1; step++)
+        {
+            var pairs = Enumerable.Range(0, word.Count - 1).Select(i => (word[i], word[i + 1])).ToList();
+            if (pick(pairs) is not { } best) break;
+            if (replace)
+            {
+                word = string.Join(" ", word).Replace(best.Item1 + " " + best.Item2, best.Item1 + best.Item2).Split(' ').ToList();
+                continue;
+            }
+            var merged = new List<string>();
+            for (int i = 0; i < word.Count; i++)
+            {
+                if (i + 1 < word.Count && (word[i], word[i + 1]) == best) { merged.Add(best.Item1 + best.Item2); if (skip) i++; }
+                else merged.Add(word[i]);
+            }
+            word = merged;
+            if (word.Count > 64) break;                                     // the no-skip mistake can grow the word
+        }
+        return word;
+    }
+
+    // ---------------------------------------------------------------- checks whose answer is a list of strings
+
+    sealed record PiecesCase(string Name, string[] Symbols, IReadOnlyDictionary<(string Left, string Right), int> Ranks);
+
+    sealed record PiecesTrap(string Hint, Func<IReadOnlyList<string>, IReadOnlyDictionary<(string Left, string Right), int>, IReadOnlyList<string>> Wrong);
+
+    /// <summary>
+    /// Like CheckEngine, for functions that return pieces of text: runs the cases in order, stops at the first failure,
+    /// names the case, shows expected and got, and gives the first matching trap's hint (or the exception's, or a diagnosis).
+    /// </summary>
+    static CheckResult RunPieces(string name, string referenceName, IReadOnlyList<PiecesCase> cases,
+        Func<IReadOnlyList<string>, IReadOnlyDictionary<(string Left, string Right), int>, IReadOnlyList<string>> learner,
+        IReadOnlyList<PiecesTrap> traps, Func<Exception, string?> exceptionHint, Func<IReadOnlyList<string>, IReadOnlyList<string>, string?> diagnose)
+    {
+        static string List(IEnumerable<string> pieces) => "[" + string.Join(", ", pieces) + "]";
+        static string? Safe(Func<string?> f) { try { return f(); } catch (Exception) { return null; } }
+        var details = new List<string>();
+        string? failure = null, hint = null;
+        try
+        {
+            foreach (var c in cases)
+            {
+                if (failure != null) { details.Add($"· {c.Name}: not run (the check stops at the first failing case)"); continue; }
+                var expected = Tokenizers.Bpe.Merge(c.Symbols, c.Ranks);
+                IReadOnlyList<string>? got;
+                try { got = learner(c.Symbols.ToArray(), c.Ranks); }
+                catch (Exception e) when (CheckEngine<int>.IsNotImplemented(e)) { return NotImplemented(name); }
+                catch (Exception e)
+                {
+                    var problem = $"your function threw {e.GetType().Name}: {CheckEngine<int>.FirstLine(e.Message)}";
+                    details.Add($"✗ {c.Name}: {problem}");
+                    failure = $"case '{c.Name}': {problem}";
+                    hint = Safe(() => exceptionHint(e));
+                    continue;
+                }
+                if (got is null)
+                {
+                    details.Add($"✗ {c.Name}: returned null");
+                    failure = $"case '{c.Name}': your function returned null";
+                    continue;
+                }
+                if (got.SequenceEqual(expected))
+                {
+                    details.Add($"✓ {c.Name}: {List(got)}");
+                    continue;
+                }
+                var diff = $"expected {List(expected)}, got {List(got)}";
+                details.Add($"✗ {c.Name}: {diff}");
+                failure = $"case '{c.Name}': {diff}";
+                hint = traps.Select(t => Safe(() => t.Wrong(c.Symbols.ToArray(), c.Ranks).SequenceEqual(got) ? t.Hint : null)).FirstOrDefault(h => h != null)
+                    ?? Safe(() => diagnose(c.Symbols, got));
+            }
+        }
+        catch (Exception e) when (CheckEngine<int>.IsNotImplemented(e)) { return NotImplemented(name); }
+        catch (Exception e)
+        {
+            return new CheckResult(name, false, false, $"the check itself failed ({e.GetType().Name}: {CheckEngine<int>.FirstLine(e.Message)}); please report this", null, []);
+        }
+        if (failure == null)
+            return new CheckResult(name, true, false, $"all {cases.Count} cases match {referenceName}", null, details);
+        return new CheckResult(name, false, false, failure + (hint != null ? ". Hint: " + hint : ""), hint, details);
+    }
+
+    static CheckResult NotImplemented(string name) =>
+        new(name, false, true, "your function still throws NotImplementedException: replace the stub with your code", null, []);
 }

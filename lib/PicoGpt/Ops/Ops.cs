@@ -119,4 +119,23 @@ public static class Ops
         x = LayerNorm(x, p.LnF.G, p.LnF.B);                                  // [n_seq, n_embd]
         return MatMul(x, p.Wte.T);                                            // [n_seq, n_vocab]
     }
+
+    // ---------------------------------------------------------------- positions without learning (notebook 00)
+
+    /// <summary>
+    /// The original Transformer's fixed positional encoding (Vaswani et al. 2017, section 3.5), which GPT-2 replaced by
+    /// the learned table wpe: PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d)), for
+    /// positions 0, 1, ..., n_ctx - 1 and d = n_embd. Columns 2i and 2i+1 share one frequency; the wavelengths grow
+    /// geometrically from 2π (columns 0, 1) to almost 10000·2π. Computed in float64, returned in <paramref name="dtype"/>.
+    /// For an odd n_embd the last column is a sine.
+    /// </summary>
+    public static Tensor SinusoidalPositions(long nCtx, long nEmbd, ScalarType dtype = ScalarType.Float32, Device? device = null) // [n_ctx, n_embd]
+    {
+        if (nCtx < 0 || nEmbd < 1) throw new PicoGptException($"SinusoidalPositions: need n_ctx >= 0 and n_embd >= 1, got n_ctx {nCtx}, n_embd {nEmbd}");
+        var pos = torch.arange(nCtx, dtype: ScalarType.Float64).unsqueeze(1);            // [n_ctx, 1]
+        var twoI = torch.arange(0, nEmbd, 2, dtype: ScalarType.Float64);                 // [ceil(n_embd/2)]: 2i = 0, 2, 4, ...
+        var angle = pos / torch.pow(10000.0, twoI / nEmbd);                               // [n_ctx, ceil(n_embd/2)]
+        var pe = torch.stack([angle.sin(), angle.cos()], dim: -1).reshape(nCtx, 2 * twoI.shape[0]); // [n_ctx, 2·ceil(n_embd/2)]: sin, cos, sin, cos, ...
+        return pe.narrow(1, 0, nEmbd).to(dtype, device ?? torch.CPU);                     // [n_ctx, n_embd]
+    }
 }

@@ -30,4 +30,120 @@ public class LinearCheckTests
         FailsWith(r, "x is [..., n_in] and w is [n_in, n_out]");
         Assert.Contains("threw", r.Message);
     }
+
+    // ---------------------------------------------------------------- linear with loops
+
+    /// <summary>A learner's loops: out[t, j] = Σ_i x[t, i] · w[i, j] + b[j], with one typical mistake switched on.</summary>
+    static double[,] Loops(double[,] x, double[,] w, double[] b, string mistake = "")
+    {
+        int nSeq = x.GetLength(0), nIn = x.GetLength(1), nOut = w.GetLength(1);
+        var y = new double[nSeq, nOut];
+        double carried = 0;
+        for (int t = 0; t < nSeq; t++)
+        {
+            double row = 0;
+            for (int j = 0; j < nOut; j++)
+            {
+                double sum = mistake == "sum per row" ? row : mistake == "sum never reset" ? carried : 0;
+                for (int i = 0; i < nIn; i++)
+                {
+                    sum += mistake switch
+                    {
+                        "w[j, i]" => x[t, i] * w[j, i],
+                        "x[i, t]" => x[i, t] * w[i, j],
+                        _ => x[t, i] * w[i, j],
+                    };
+                    if (mistake == "bias in the loop") sum += b[j];
+                }
+                row = carried = sum;
+                y[t, j] = mistake is "no bias" or "bias in the loop" ? sum : sum + b[j];
+                if (mistake is "sum per row" or "sum never reset") y[t, j] = sum + b[j];
+            }
+        }
+        return y;
+    }
+
+    [Fact]
+    public void LinearLoops_learner_loops_pass() => Passes(Checks.LinearLoops((x, w, b) => Loops(x, w, b)));
+
+    [Fact]
+    public void LinearLoops_bias_inside_the_sum_fails() => FailsWith(Checks.LinearLoops((x, w, b) => Loops(x, w, b, "bias in the loop")), "n_in times");
+
+    [Fact]
+    public void LinearLoops_missing_bias_fails() => FailsWith(Checks.LinearLoops((x, w, b) => Loops(x, w, b, "no bias")), "missing bias");
+
+    [Fact]
+    public void LinearLoops_sum_declared_per_row_fails() =>
+        FailsWith(Checks.LinearLoops((x, w, b) => Loops(x, w, b, "sum per row")), "carries on from the previous output)");
+
+    [Fact]
+    public void LinearLoops_sum_never_reset_fails() =>
+        FailsWith(Checks.LinearLoops((x, w, b) => Loops(x, w, b, "sum never reset")), "previous outputs and tokens");
+
+    [Fact]
+    public void LinearLoops_w_indexed_the_other_way_fails() => FailsWith(Checks.LinearLoops((x, w, b) => Loops(x, w, b, "w[j, i]")), "not w[j, i]");
+
+    [Fact]
+    public void LinearLoops_x_indexed_the_other_way_fails() => FailsWith(Checks.LinearLoops((x, w, b) => Loops(x, w, b, "x[i, t]")), "not x[i, t]");
+
+    [Fact]
+    public void LinearLoops_output_of_the_wrong_size_fails_with_a_hint() =>
+        FailsWith(Checks.LinearLoops((x, w, b) =>
+        {
+            var y = new double[x.GetLength(0), x.GetLength(1)];                  // [n_seq, n_in] instead of [n_seq, n_out]
+            for (int t = 0; t < x.GetLength(0); t++)
+                for (int j = 0; j < w.GetLength(1); j++)
+                {
+                    double sum = b[j];
+                    for (int i = 0; i < x.GetLength(1); i++) sum += x[t, i] * w[i, j];
+                    y[t, j] = sum;
+                }
+            return y;
+        }), "new double[x.GetLength(0), w.GetLength(1)]");
+
+    [Fact]
+    public void LinearLoops_stub_is_not_implemented()
+    {
+        var r = Checks.LinearLoops((x, w, b) => throw new NotImplementedException());
+        Assert.True(r.NotImplemented, r.ToPlainText());
+    }
+
+    // ---------------------------------------------------------------- nn.Linear layout
+
+    [Fact]
+    public void NnLinear_reference_passes() => Passes(Checks.NnLinear((x, w, b) => x.matmul(w.T) + b));
+
+    [Fact]
+    public void NnLinear_module_passes() =>
+        Passes(Checks.NnLinear((x, weight, bias) =>
+        {
+            using var layer = torch.nn.Linear(weight.shape[1], weight.shape[0], dtype: weight.dtype);
+            using (torch.no_grad()) { layer.weight!.copy_(weight); layer.bias!.copy_(bias); }
+            return layer.forward(x).detach();
+        }));
+
+    [Fact]
+    public void NnLinear_without_transpose_fails() => FailsWith(Checks.NnLinear((x, w, b) => x.mm(w) + b), "without the .T");
+
+    [Fact]
+    public void NnLinear_missing_bias_fails() => FailsWith(Checks.NnLinear((x, w, b) => x.mm(w.T)), "missing bias");
+
+    [Fact]
+    public void NnLinear_weight_times_x_fails() => FailsWith(Checks.NnLinear((x, w, b) => w.mm(x.T) + b), "weight @ x.T is its transpose");
+
+    [Fact]
+    public void NnLinear_bias_before_fails() => FailsWith(Checks.NnLinear((x, w, b) => (x + b).mm(w.T)), "add the bias after");
+
+    [Fact]
+    public void NnLinear_mm_on_a_batch_fails_with_a_shape_hint()
+    {
+        // mm multiplies matrices only; matmul broadcasts over the batch dimensions
+        var r = Checks.NnLinear((x, w, b) => x.mm(w.T) + b);
+        FailsWith(r, "x.matmul(weight.T)");
+        Assert.Contains("batch x [2, 3, 8]", r.Message);
+        Assert.Contains("threw", r.Message);
+    }
+
+    [Fact]
+    public void NnLinear_stub_is_not_implemented() => Assert.True(Checks.NnLinear((x, w, b) => throw new NotImplementedException()).NotImplemented);
 }

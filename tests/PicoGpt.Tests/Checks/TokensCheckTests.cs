@@ -1,5 +1,6 @@
 using PicoGpt.Exercises;
 using PicoGpt.Sampling;
+using PicoGpt.Tokenizers;
 using TorchSharp;
 using static TorchSharp.torch;
 using static PicoGpt.Tests.CheckAssert;
@@ -63,4 +64,265 @@ public class TokensCheckTests
     [Fact]
     public void Embedding_index_select_fails_on_the_batch_case_with_a_hint() =>
         FailsWith(Checks.Embedding((ids, wte, wpe) => wte.index_select(0, ids) + wpe.index_select(0, torch.arange(ids.shape[^1]))), "index_select needs a 1-D index");
+
+    // ---------------------------------------------------------------- sinusoidal positions
+
+    /// <summary>A learner's table written with loops: value(pos, column) for every cell, as float32.</summary>
+    static Tensor Table(long nCtx, long nEmbd, Func<long, long, double> value)
+    {
+        var a = new float[nCtx * nEmbd];
+        for (long pos = 0; pos < nCtx; pos++)
+            for (long j = 0; j < nEmbd; j++)
+                a[pos * nEmbd + j] = (float)value(pos, j);
+        return torch.tensor(a, [nCtx, nEmbd]);
+    }
+
+    /// <summary>The paper's formula with loops: column j = 2i or 2i + 1 uses the frequency 1 / 10000^(2i/d).</summary>
+    static double Paper(long pos, long j, long d) => j % 2 == 0
+        ? Math.Sin(pos / Math.Pow(10000, (double)(j - j % 2) / d))
+        : Math.Cos(pos / Math.Pow(10000, (double)(j - j % 2) / d));
+
+    [Fact]
+    public void Sinusoidal_reference_passes() => Passes(Checks.SinusoidalPositions((n, d) => Ops.SinusoidalPositions(n, d)));
+
+    [Fact]
+    public void Sinusoidal_loops_in_float32_pass() => Passes(Checks.SinusoidalPositions((n, d) => Table(n, d, (pos, j) => Paper(pos, j, d))));
+
+    [Fact]
+    public void Sinusoidal_tensor_code_in_float32_passes() =>
+        Passes(Checks.SinusoidalPositions((n, d) =>
+        {
+            var pos = torch.arange(n).unsqueeze(1);                                  // [n_ctx, 1] int64
+            var freq = torch.pow(10000, torch.arange(0, d, 2) / d);                  // [n_embd/2] float32
+            var angle = pos / freq;                                                  // [n_ctx, n_embd/2]
+            return torch.stack([angle.sin(), angle.cos()], -1).reshape(n, d);
+        }));
+
+    [Fact]
+    public void Sinusoidal_with_exp_and_log_in_float32_passes() =>
+        Passes(Checks.SinusoidalPositions((n, d) =>
+        {
+            var pe = torch.zeros(n, d);
+            var pos = torch.arange(0, n, dtype: ScalarType.Float32).unsqueeze(1);
+            var div = torch.exp(torch.arange(0, d, 2, dtype: ScalarType.Float32) * (-Math.Log(10000.0) / d));  // the PyTorch tutorial's way
+            pe[TensorIndex.Colon, TensorIndex.Slice(0, null, 2)] = torch.sin(pos * div);
+            pe[TensorIndex.Colon, TensorIndex.Slice(1, null, 2)] = torch.cos(pos * div);
+            return pe;
+        }));
+
+    [Fact]
+    public void Sinusoidal_known_values()
+    {
+        var pe = Ops.SinusoidalPositions(3, 4, ScalarType.Float64);
+        double[] row1 = [Math.Sin(1), Math.Cos(1), Math.Sin(0.01), Math.Cos(0.01)];              // 10000^(2/4) = 100
+        Assert.Equal(new long[] { 3, 4 }, pe.shape);
+        Assert.Equal(new double[] { 0, 1, 0, 1 }, pe[0].data<double>().ToArray());
+        Assert.All(row1.Zip(pe[1].data<double>().ToArray()), v => Assert.Equal(v.First, v.Second, 1e-15));
+        Assert.Equal(Math.Sin(2), pe[2, 0].item<double>(), 1e-15);
+        Assert.Equal(ScalarType.Float32, Ops.SinusoidalPositions(2, 6).dtype);
+        var odd = Ops.SinusoidalPositions(5, 5, ScalarType.Float64);                              // the last column is a sine
+        Assert.Equal(new long[] { 5, 5 }, odd.shape);
+        Assert.Equal(Math.Sin(3 / Math.Pow(10000, 4.0 / 5)), odd[3, 4].item<double>(), 1e-15);
+    }
+
+    [Fact]
+    public void Sinusoidal_sin_cos_swapped_fails() =>
+        FailsWith(Checks.SinusoidalPositions((n, d) => Table(n, d, (pos, j) => j % 2 == 0
+            ? Math.Cos(pos / Math.Pow(10000, (double)(j - j % 2) / d))
+            : Math.Sin(pos / Math.Pow(10000, (double)(j - j % 2) / d)))), "you swapped them");
+
+    [Fact]
+    public void Sinusoidal_sines_then_cosines_fails() =>
+        FailsWith(Checks.SinusoidalPositions((n, d) =>
+        {
+            var angle = torch.arange(n).unsqueeze(1) / torch.pow(10000, torch.arange(0, d, 2) / d);
+            return torch.cat([angle.sin(), angle.cos()], 1);
+        }), "interleave sin and cos");
+
+    [Fact]
+    public void Sinusoidal_integer_division_fails() =>
+        FailsWith(Checks.SinusoidalPositions((n, d) => Table(n, d, (pos, j) => j % 2 == 0
+            ? Math.Sin(pos / Math.Pow(10000, 2 * (j / 2) / d))                                    // long / long: 0
+            : Math.Cos(pos / Math.Pow(10000, 2 * (j / 2) / d)))), "integer division");
+
+    [Fact]
+    public void Sinusoidal_column_number_in_the_exponent_fails() =>
+        FailsWith(Checks.SinusoidalPositions((n, d) => Table(n, d, (pos, j) => j % 2 == 0
+            ? Math.Sin(pos / Math.Pow(10000, (double)j / d))
+            : Math.Cos(pos / Math.Pow(10000, (double)j / d)))), "used the column number");
+
+    [Fact]
+    public void Sinusoidal_pair_index_without_the_two_fails() =>
+        FailsWith(Checks.SinusoidalPositions((n, d) => Table(n, d, (pos, j) => j % 2 == 0
+            ? Math.Sin(pos / Math.Pow(10000, (double)(j / 2) / d))
+            : Math.Cos(pos / Math.Pow(10000, (double)(j / 2) / d)))), "you used i/d");
+
+    [Fact]
+    public void Sinusoidal_multiplied_fails() =>
+        FailsWith(Checks.SinusoidalPositions((n, d) =>
+        {
+            var angle = torch.arange(n).unsqueeze(1) * torch.pow(10000, torch.arange(0, d, 2) / d);
+            return torch.stack([angle.sin(), angle.cos()], -1).reshape(n, d);
+        }), "you multiplied");
+
+    [Fact]
+    public void Sinusoidal_positions_from_one_fails() =>
+        FailsWith(Checks.SinusoidalPositions((n, d) => Table(n, d, (pos, j) => Paper(pos + 1, j, d))), "positions start at 0");
+
+    [Fact]
+    public void Sinusoidal_degrees_fails() =>
+        FailsWith(Checks.SinusoidalPositions((n, d) => Table(n, d, (pos, j) => j % 2 == 0
+            ? Math.Sin(pos / Math.Pow(10000, (double)(j - j % 2) / d) * Math.PI / 180)
+            : Math.Cos(pos / Math.Pow(10000, (double)(j - j % 2) / d) * Math.PI / 180))), "radians");
+
+    [Fact]
+    public void Sinusoidal_transposed_fails() =>
+        FailsWith(Checks.SinusoidalPositions((n, d) => Table(d, n, (j, pos) => Paper(pos, j, d))), "not its transpose");
+
+    [Fact]
+    public void Sinusoidal_other_base_fails_with_the_frequency_hint() =>
+        FailsWith(Checks.SinusoidalPositions((n, d) => Table(n, d, (pos, j) => j % 2 == 0
+            ? Math.Sin(pos / Math.Pow(1000, (double)(j - j % 2) / d))
+            : Math.Cos(pos / Math.Pow(1000, (double)(j - j % 2) / d)))), "base 10000");
+
+    [Fact]
+    public void Sinusoidal_stub_is_not_implemented()
+    {
+        var r = Checks.SinusoidalPositions((n, d) => throw new NotImplementedException());
+        Assert.True(r.NotImplemented, r.ToPlainText());
+        Assert.False(r.Passed);
+    }
+
+    // ---------------------------------------------------------------- BPE merge loop
+
+    enum BpeMistake { None, HighestFirst, OneMerge, NoStop, FirstFromLeft, LastPairMissed, NoSkip, StringReplace, OneOccurrencePerStep }
+
+    /// <summary>A learner's merge loop (written with MinBy and a List), with one typical mistake switched on.</summary>
+    static List<string> LearnerBpe(IReadOnlyList<string> symbols, IReadOnlyDictionary<(string Left, string Right), int> ranks, BpeMistake m = BpeMistake.None)
+    {
+        var word = new List<string>(symbols);
+        while (word.Count > 1)
+        {
+            var pairs = new List<(string, string)>();
+            for (int i = 0; i < word.Count - (m == BpeMistake.LastPairMissed ? 2 : 1); i++) pairs.Add((word[i], word[i + 1]));
+            (string A, string B) best;
+            if (m == BpeMistake.FirstFromLeft)
+            {
+                var found = pairs.FindIndex(p => ranks.ContainsKey(p));
+                if (found < 0) break;
+                best = pairs[found];
+            }
+            else if (m == BpeMistake.HighestFirst)
+            {
+                var ranked = pairs.Where(p => ranks.ContainsKey(p)).ToList();
+                if (ranked.Count == 0) break;
+                best = ranked.MaxBy(p => ranks[p]);
+            }
+            else
+            {
+                if (pairs.Count == 0) break;
+                best = pairs.MinBy(p => ranks.GetValueOrDefault(p, int.MaxValue));
+                if (m != BpeMistake.NoStop && !ranks.ContainsKey(best)) break;
+            }
+            if (m == BpeMistake.StringReplace)
+            {
+                word = string.Join(" ", word).Replace(best.A + " " + best.B, best.A + best.B).Split(' ').ToList();
+                continue;
+            }
+            var next = new List<string>();
+            bool mergedOnce = false;
+            for (int i = 0; i < word.Count; i++)
+            {
+                if (i < word.Count - 1 && word[i] == best.A && word[i + 1] == best.B && !(m == BpeMistake.OneOccurrencePerStep && mergedOnce))
+                {
+                    next.Add(best.A + best.B);
+                    mergedOnce = true;
+                    if (m != BpeMistake.NoSkip) i++;
+                }
+                else next.Add(word[i]);
+            }
+            word = next;
+            if (m == BpeMistake.OneMerge) break;
+        }
+        return word;
+    }
+
+    [Fact]
+    public void Bpe_reference_passes() => Passes(Checks.Bpe((s, r) => Bpe.Merge(s, r)));
+
+    [Fact]
+    public void Bpe_learner_loop_passes() => Passes(Checks.Bpe((s, r) => LearnerBpe(s, r)));
+
+    [Fact]
+    public void Bpe_one_occurrence_per_step_gives_the_same_pieces_and_passes() =>
+        Passes(Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.OneOccurrencePerStep)));
+
+    [Fact]
+    public void Bpe_highest_rank_first_fails() => FailsWith(Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.HighestFirst)), "LOWEST rank first");
+
+    [Fact]
+    public void Bpe_one_merge_fails() => FailsWith(Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.OneMerge)), "you stopped after the first merge");
+
+    [Fact]
+    public void Bpe_merging_pairs_without_a_rank_fails() => FailsWith(Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.NoStop)), "stop when no adjacent pair has a rank");
+
+    [Fact]
+    public void Bpe_first_ranked_pair_from_the_left_fails() =>
+        FailsWith(Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.FirstFromLeft)), "not the first pair (from the left)");
+
+    [Fact]
+    public void Bpe_last_pair_missed_fails() => FailsWith(Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.LastPairMissed)), "including the last one");
+
+    [Fact]
+    public void Bpe_no_skip_after_a_merge_fails() => FailsWith(Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.NoSkip)), "skip word[i + 1]");
+
+    [Fact]
+    public void Bpe_string_replace_fails() => FailsWith(Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.StringReplace)), "merge symbols, not text");
+
+    [Fact]
+    public void Bpe_indexer_on_a_missing_pair_fails_with_a_hint() =>
+        FailsWith(Checks.Bpe((s, r) =>
+        {
+            var word = s.ToList();
+            while (word.Count > 1)
+            {
+                var best = Enumerable.Range(0, word.Count - 1).Select(i => (word[i], word[i + 1])).MinBy(p => r[p]); // throws on a pair without a rank
+                word = LearnerBpe(word, new Dictionary<(string, string), int> { [best] = 0 }, BpeMistake.OneMerge);
+            }
+            return word;
+        }), "TryGetValue");
+
+    [Fact]
+    public void Bpe_min_over_no_pairs_fails_with_a_hint() =>
+        FailsWith(Checks.Bpe((s, r) =>
+        {
+            var word = s.ToList();
+            while (true)
+            {
+                var pairs = Enumerable.Range(0, word.Count - 1).Select(i => (word[i], word[i + 1])).ToList();
+                var rank = pairs.Min(p => r.GetValueOrDefault(p, int.MaxValue));                   // throws for one symbol
+                if (rank == int.MaxValue) return word;
+                word = LearnerBpe(word, new Dictionary<(string, string), int> { [pairs.First(p => r.GetValueOrDefault(p, int.MaxValue) == rank)] = 0 }, BpeMistake.OneMerge);
+            }
+        }), "has no pairs");
+
+    [Fact]
+    public void Bpe_pieces_that_do_not_join_to_the_word_are_diagnosed() =>
+        FailsWith(Checks.Bpe((s, r) => LearnerBpe(s, r).Select(p => p.ToUpperInvariant()).ToList()), "not to the word");
+
+    [Fact]
+    public void Bpe_stub_is_not_implemented()
+    {
+        var r = Checks.Bpe((s, r) => throw new NotImplementedException());
+        Assert.True(r.NotImplemented, r.ToPlainText());
+        Assert.False(r.Passed);
+    }
+
+    [Fact]
+    public void Bpe_failure_names_the_case_and_shows_both_piece_lists()
+    {
+        var r = Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.HighestFirst));
+        Assert.Contains("case 'l o w e s t", r.Message);
+        Assert.Contains("expected [l, ow, e, st], got [lo, w, es, t]", r.Message);
+    }
 }

@@ -1,0 +1,58 @@
+using PicoGpt.Tokenizers;
+
+namespace PicoGpt.Tests.Tokenizers;
+
+/// <summary>Bpe: picoGPT's merge loop for one word (the reference of notebook 00's exercise).</summary>
+public class BpeTests
+{
+    static readonly Dictionary<(string Left, string Right), int> Toy =
+        Bpe.Ranks([("e", "s"), ("es", "t"), ("l", "o"), ("lo", "w"), ("n", "e"), ("ne", "w"), ("new", "est")]);
+
+    [Theory]
+    [InlineData("lowest", new[] { "low", "est" })]
+    [InlineData("newest", new[] { "newest" })]
+    [InlineData("lower", new[] { "low", "e", "r" })]
+    [InlineData("x", new[] { "x" })]
+    [InlineData("", new string[0])]
+    public void Toy_table(string word, string[] pieces) =>
+        Assert.Equal(pieces, Bpe.Merge(word.Select(c => c.ToString()).ToArray(), Toy));
+
+    [Fact]
+    public void Steps_follow_the_ranks_and_end_at_the_pieces()
+    {
+        var steps = Bpe.MergeSteps(["n", "e", "w", "e", "s", "t"], Toy);
+        Assert.Equal(new[] { 0, 1, 4, 5, 6 }, steps.Select(s => s.Rank));                     // lowest rank first, each once
+        Assert.Equal(new[] { "n", "e", "w", "es", "t" }, steps[0].Pieces);
+        Assert.Equal(("ne", "w"), (steps[3].Left, steps[3].Right));
+        Assert.Equal(new[] { "newest" }, steps[^1].Pieces);
+        Assert.Empty(Bpe.MergeSteps(["t", "l"], Toy));
+    }
+
+    [Fact]
+    public void Every_occurrence_of_the_best_pair_merges_in_one_pass_left_to_right()
+    {
+        var aa = Bpe.Ranks([("a", "a"), ("aa", "a")]);
+        var steps = Bpe.MergeSteps(["a", "a", "a", "a", "a"], aa);
+        Assert.Equal(new[] { "aa", "aa", "a" }, steps[0].Pieces);                              // two occurrences in one step
+        Assert.Equal(new[] { "aa", "aaa" }, Bpe.Merge(["a", "a", "a", "a", "a"], aa));
+        Assert.Equal(new[] { "aa", "a" }, Bpe.Merge(["a", "a", "a"], Bpe.Ranks([("a", "a")])));  // overlapping: the left pair wins
+    }
+
+    [Fact]
+    public void Ranks_number_the_merges_in_order_and_keep_the_first_of_a_repeat()
+    {
+        var r = Bpe.Ranks([("a", "b"), ("c", "d"), ("a", "b")]);
+        Assert.Equal(2, r.Count);
+        Assert.Equal(0, r[("a", "b")]);
+        Assert.Equal(1, r[("c", "d")]);
+    }
+
+    [Fact]
+    public void Symbols_are_gpt2_byte_characters()
+    {
+        Assert.Equal(new[] { "Ġ", "h", "e", "l", "l", "o" }, Bpe.Symbols(" hello"));
+        Assert.Equal(new[] { "Ċ" }, Bpe.Symbols("\n"));
+        Assert.Equal(new[] { "Ã", "¯" }, Bpe.Symbols("ï"));                                    // two UTF-8 bytes, C3 AF
+        Assert.Equal(4, Bpe.Symbols("🤖").Length);
+    }
+}
