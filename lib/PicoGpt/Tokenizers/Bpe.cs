@@ -36,6 +36,38 @@ public static class Bpe
         return Encoding.UTF8.GetBytes(word).Select(b => Gpt2Tokenizer.ByteToChar[b].ToString()).ToArray();
     }
 
+    /// <summary>
+    /// Learns merges the way BPE was introduced for words (Sennrich et al. 2016, Algorithm 1, without the end-of-word
+    /// marker, as GPT-2 has none): count every adjacent pair of symbols in the corpus (each word weighted by its
+    /// count), merge the most frequent pair everywhere, write it down, and count again. Ties go to the pair seen first
+    /// (words in the given order, pairs left to right). Returns the merges in rank order with the count each had.
+    /// A teaching version for small corpora; GPT-2's 50,000 merges were learned the same way on bytes of web text.
+    /// </summary>
+    public static IReadOnlyList<(string Left, string Right, int Count)> Learn(IEnumerable<(string Word, int Count)> words, int merges)
+    {
+        ArgumentNullException.ThrowIfNull(words);
+        var corpus = words.Select(w => (Symbols: (IReadOnlyList<string>)w.Word.Select(c => c.ToString()).ToArray(), w.Count)).ToList();
+        var learned = new List<(string, string, int)>();
+        while (learned.Count < merges)
+        {
+            var counts = new Dictionary<(string, string), int>();
+            var seen = new List<(string, string)>();                           // first-seen order, for ties
+            foreach (var (symbols, count) in corpus)
+                for (int i = 0; i + 1 < symbols.Count; i++)
+                {
+                    var pair = (symbols[i], symbols[i + 1]);
+                    if (!counts.TryAdd(pair, count)) counts[pair] += count;
+                    else seen.Add(pair);
+                }
+            if (seen.Count == 0) break;                                          // every word is one symbol
+            var best = seen.MaxBy(p => counts[p]);                               // the first of the most frequent
+            learned.Add((best.Item1, best.Item2, counts[best]));
+            var only = new Dictionary<(string Left, string Right), int> { [best] = 0 };
+            corpus = corpus.Select(w => ((IReadOnlyList<string>)Merge(w.Symbols, only), w.Count)).ToList();
+        }
+        return learned;
+    }
+
     /// <summary>The final pieces of <paramref name="symbols"/> after every merge that applies.</summary>
     public static string[] Merge(IReadOnlyList<string> symbols, IReadOnlyDictionary<(string Left, string Right), int> ranks)
     {

@@ -55,4 +55,17 @@ public class BpeTests
         Assert.Equal(new[] { "Ã", "¯" }, Bpe.Symbols("ï"));                                    // two UTF-8 bytes, C3 AF
         Assert.Equal(4, Bpe.Symbols("🤖").Length);
     }
+
+    [Fact]
+    public void Learn_on_sennrichs_dictionary_merges_the_most_frequent_pair_first()
+    {
+        // Sennrich et al. 2016's example dictionary, without the end-of-word marker
+        var merges = Bpe.Learn([("low", 5), ("lower", 2), ("newest", 6), ("widest", 3)], 10);
+        Assert.Equal(new[] { ("e", "s", 9), ("es", "t", 9), ("l", "o", 7), ("lo", "w", 7), ("n", "e", 6), ("ne", "w", 6), ("new", "est", 6),
+                             ("w", "i", 3), ("wi", "d", 3), ("wid", "est", 3) }, merges);
+        var ranks = Bpe.Ranks(merges.Select(m => (m.Left, m.Right)));
+        Assert.Equal(new[] { "low", "est" }, Bpe.Merge(Bpe.Symbols("lowest"), ranks));        // a word it never saw
+        Assert.Equal(new[] { "new", "e", "r" }, Bpe.Merge(Bpe.Symbols("newer"), ranks));
+        Assert.Equal(12, Bpe.Learn([("low", 5), ("lower", 2), ("newest", 6), ("widest", 3)], 100).Count);   // until every word is one piece
+    }
 }
