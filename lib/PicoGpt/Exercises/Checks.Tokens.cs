@@ -82,7 +82,7 @@ public static partial class Checks
                 C("n_ctx 1, n_embd 8: position 0 is [0, 1, 0, 1, ...]", F32, 1, 8),
                 C("n_ctx 50, n_embd 16", F32, 50, 16),
                 C("n_ctx 64, n_embd 128", 1e-4, 64, 128),
-                C("GPT-2's size: n_ctx 1024, n_embd 768 (float32 angles up to 1023 round to about 1e-4)", 1e-3, 1024, 768),
+                C("GPT-2's size: n_ctx 1024, n_embd 768 (float32 rounds angles near 1000 to about 1e-4)", 1e-3, 1024, 768),
             ],
             Traps =
             [
@@ -134,7 +134,7 @@ public static partial class Checks
             new("l o w e s t with ranks (o w) 0, (w e) 1, (s t) 2, (l o) 3, (e s) 4", ["l", "o", "w", "e", "s", "t"], toy),
             new("a a a a a with ranks (a a) 0, (aa a) 1", ["a", "a", "a", "a", "a"], aaa),
             new("one symbol [x]: no pair to merge", ["x"], toy),
-            new("no pair has a rank: [t, e, s, l]", ["t", "e", "s", "l"], toy),
+            new("no pair has a rank: [t, e, l, s]", ["t", "e", "l", "s"], toy),
         };
         var gpt2 = Gpt2Ranks();
         foreach (var word in Gpt2Words)

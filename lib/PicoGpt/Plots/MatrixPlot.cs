@@ -8,7 +8,9 @@ namespace PicoGpt.Plots;
 
 /// <summary>
 /// Heatmaps of plain matrices, such as position tables (rows: positions, columns: embedding dimensions), drawn side by
-/// side with one shared colour scale: blue below 0, white at 0, red above 0, symmetric around 0 so two panels compare.
+/// side. Colours are blue below 0, white at 0 and red above 0. Each panel has its own scale (its colour bar), symmetric
+/// around 0 and reaching the 99th percentile of its magnitudes, so a table of small numbers is as readable as one of ±1
+/// and a few outliers do not wash out the rest (values beyond the scale get its end colours).
 /// </summary>
 public static class MatrixPlot
 {
@@ -26,22 +28,14 @@ public static class MatrixPlot
         long total = matrices.Sum(m => (long)m.Length);
         if (total > MaxValues)
             throw new PicoGptException($"MatrixPlot.Heatmaps: {total:N0} values is too many for one chart (limit {MaxValues:N0}): plot fewer rows or columns");
-        double limit = matrices.SelectMany(m => m.Cast<double>()).Where(double.IsFinite).Select(Math.Abs).DefaultIfEmpty(1).Max();
-        if (limit == 0) limit = 1;
 
         int n = panels.Length;
-        const double gap = 0.06;
+        const double gap = 0.12;                                               // room for each panel's colour bar
         double w = (1 - gap * (n - 1)) / n;
         var data = new JsonArray();
         var layout = new JsonObject
         {
             ["title"] = new JsonObject { ["text"] = Html.Escape(title), ["font"] = new JsonObject { ["size"] = 15 } },
-            ["coloraxis"] = new JsonObject
-            {
-                ["colorscale"] = new JsonArray(Stop(0, "#2166ac"), Stop(0.25, "#92c5de"), Stop(0.5, "#f7f7f7"), Stop(0.75, "#f4a582"), Stop(1, "#b2182b")),
-                ["cmin"] = -limit, ["cmax"] = limit,
-                ["colorbar"] = new JsonObject { ["thickness"] = 12 },
-            },
             ["margin"] = new JsonObject { ["l"] = 70, ["r"] = 40, ["t"] = 90, ["b"] = 60 },
         };
         var titles = new JsonArray();
@@ -49,20 +43,27 @@ public static class MatrixPlot
         {
             var m = matrices[k];
             string s = k == 0 ? "" : (k + 1).ToString(CultureInfo.InvariantCulture);
+            double limit = Scale(m);
+            double x0 = k * (w + gap);
+            layout["coloraxis" + s] = new JsonObject
+            {
+                ["colorscale"] = new JsonArray(Stop(0, "#2166ac"), Stop(0.25, "#92c5de"), Stop(0.5, "#f7f7f7"), Stop(0.75, "#f4a582"), Stop(1, "#b2182b")),
+                ["cmin"] = -limit, ["cmax"] = limit,
+                ["colorbar"] = new JsonObject { ["thickness"] = 10, ["x"] = x0 + w + 0.005, ["xanchor"] = "left", ["len"] = 0.9 },
+            };
             var z = new JsonArray();
             for (int r = 0; r < m.GetLength(0); r++)
             {
                 var row = new JsonArray();
-                for (int c = 0; c < m.GetLength(1); c++) row.Add(double.IsFinite(m[r, c]) ? JsonValue.Create(Math.Round(m[r, c], 4)) : null);
+                for (int c = 0; c < m.GetLength(1); c++) row.Add(double.IsFinite(m[r, c]) ? JsonValue.Create(Math.Round(m[r, c], 3)) : null);
                 z.Add(row);
             }
             data.Add(new JsonObject
             {
-                ["type"] = "heatmap", ["z"] = z, ["xaxis"] = "x" + s, ["yaxis"] = "y" + s, ["coloraxis"] = "coloraxis",
+                ["type"] = "heatmap", ["z"] = z, ["xaxis"] = "x" + s, ["yaxis"] = "y" + s, ["coloraxis"] = "coloraxis" + s,
                 ["name"] = panels[k].Name,
                 ["hovertemplate"] = $"{Html.Escape(yTitle)} %{{y}}<br>{Html.Escape(xTitle)} %{{x}}<br>value %{{z:.3f}}<extra>{Html.Escape(panels[k].Name)}</extra>",
             });
-            double x0 = k * (w + gap);
             layout["xaxis" + s] = new JsonObject
             {
                 ["domain"] = new JsonArray(x0, x0 + w), ["anchor"] = "y" + s, ["showgrid"] = false, ["zeroline"] = false,
@@ -80,10 +81,19 @@ public static class MatrixPlot
             });
         }
         layout["annotations"] = titles;
-        return new Chart(title, data, layout, Math.Min(1000, 120 + 380 * n), 460);
+        return new Chart(title, data, layout, Math.Min(1000, 140 + 400 * n), 460);
     }
 
     static JsonArray Stop(double at, string color) => new(at, color);
+
+    /// <summary>The 99th percentile of |value| over the finite values (1 when there are none or all are 0).</summary>
+    internal static double Scale(double[,] m)
+    {
+        var magnitudes = m.Cast<double>().Where(double.IsFinite).Select(Math.Abs).Order().ToArray();
+        if (magnitudes.Length == 0) return 1;
+        double p99 = magnitudes[(int)Math.Floor(0.99 * (magnitudes.Length - 1))];
+        return p99 > 0 ? p99 : magnitudes[^1] > 0 ? magnitudes[^1] : 1;
+    }
 
     static double[,] Read(Tensor t, string name)
     {
