@@ -112,7 +112,7 @@ public sealed class Gpt2Tokenizer : ITokenizer
 
         // Tokens past the merges are special tokens (GPT-2 has one, <|endoftext|> = 50256); they are never merged into.
         int? eot = ids.TryGetValue(EndOfTextToken, out int e) ? e : null;
-        return new Gpt2Tokenizer(BuildBpe(tokenBytes, merges.Count), tokenBytes, merges.Count, eot, merges, vocabFile, mergesFile);
+        return new Gpt2Tokenizer(BuildBpe(tokenBytes, merges.Count), tokenBytes, merges.Count, eot, merges.AsReadOnly(), vocabFile, mergesFile);
     }
 
     /// <summary>tiktoken's BPE on the ranks (rank = id) of the byte tokens, the merged tokens and any single-byte token after them.</summary>
