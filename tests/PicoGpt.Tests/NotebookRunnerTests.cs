@@ -198,3 +198,40 @@ public class NotebookRunnerFailureTests
         Assert.DoesNotContain("matmul", other);
     }
 }
+
+/// <summary>
+/// The three raw-matmul mistakes learners make in notebooks 01, 05 and 06, as they make them, in the real kernel: with
+/// the setup cell's guard each becomes a failed check with the reason and a hint, and the kernel lives on.
+/// </summary>
+public class MatMulMistakeTests
+{
+    [Fact]
+    public void Raw_matmul_mistakes_fail_their_checks_with_an_explanation_instead_of_killing_the_kernel()
+    {
+        var nb = NotebookFile.New(
+            NotebookFile.Code(KernelNotebookFixture.Setup() + ";\nusing PicoGpt.Exercises;"),
+            NotebookFile.Code("Tensor Linear(Tensor x, Tensor w, Tensor b) => w.matmul(x) + b;\nChecks.Linear(Linear)"),
+            NotebookFile.Code("Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask) =>\n    Ops.Softmax(q.matmul(k.T) / Math.Sqrt(q.shape[^1]) + mask).matmul(v);\nChecks.Attention(Attention)"),
+            NotebookFile.Code("""
+                Tensor MultiHeadAttention(Tensor x, AttentionParams p, int nHead)
+                {
+                    var qkv = x.matmul(p.CAttn.W.T) + p.CAttn.B;
+                    var parts = qkv.chunk(3, dim: -1);
+                    return Ops.Linear(parts[2], p.CProj.W, p.CProj.B);
+                }
+                Checks.MultiHeadAttention(MultiHeadAttention)
+                """),
+            NotebookFile.Code("\"still alive\""));
+        var run = new NotebookRunner().Run(nb, AppContext.BaseDirectory);
+        Assert.Equal("ok", run.Kernel.Status);
+        Assert.All(run.Cells, c => Assert.Equal(CellStatus.Ok, c.Status));
+        Assert.Equal(new CheckCounts(0, 3, 0), run.Checks);
+        string Check(int cell) => NotebookFile.DataText(NotebookFile.Data(run.Cells[cell].Outputs.Single())!, "text/plain")!;
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit: [3, 3] @ [2, 3]", Check(1));
+        Assert.Contains("Hint: the shapes do not line up", Check(1));
+        Assert.Contains("threw PicoGptException: matmul batch dimensions do not broadcast", Check(2));
+        Assert.Contains("Hint: the scores are q @ kᵀ", Check(2));
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit", Check(3));
+        Assert.Contains("Hint:", Check(3));
+    }
+}

@@ -12,7 +12,7 @@ public class TrainingTests
     /// <summary>The first 60k characters of tinyshakespeare as char ids (vocabulary of the whole text, as the shipped model).</summary>
     static (int[] Ids, int Vocab) Shakespeare(int chars = 60_000)
     {
-        var text = File.ReadAllText(Path.Combine(TestPaths.SharedData, "tinyshakespeare.txt"));
+        var text = File.ReadAllText(Paths.TinyShakespeare);
         var vocab = text.Distinct().OrderBy(c => c).Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
         return (text.Take(chars).Select(c => vocab[c]).ToArray(), vocab.Count);
     }
