@@ -209,7 +209,8 @@ public class MatMulMistakeTests
     public void Raw_matmul_mistakes_fail_their_checks_with_an_explanation_instead_of_killing_the_kernel()
     {
         var nb = NotebookFile.New(
-            NotebookFile.Code(KernelNotebookFixture.Setup() + ";\nusing PicoGpt.Exercises;"),
+            NotebookFile.Code(KernelNotebookFixture.Setup()),
+            NotebookFile.Code("using PicoGpt.Exercises;"),
             NotebookFile.Code("Tensor Linear(Tensor x, Tensor w, Tensor b) => w.matmul(x) + b;\nChecks.Linear(Linear)"),
             NotebookFile.Code("Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask) =>\n    Ops.Softmax(q.matmul(k.T) / Math.Sqrt(q.shape[^1]) + mask).matmul(v);\nChecks.Attention(Attention)"),
             NotebookFile.Code("""
@@ -227,11 +228,11 @@ public class MatMulMistakeTests
         Assert.All(run.Cells, c => Assert.Equal(CellStatus.Ok, c.Status));
         Assert.Equal(new CheckCounts(0, 3, 0), run.Checks);
         string Check(int cell) => NotebookFile.DataText(NotebookFile.Data(run.Cells[cell].Outputs.Single())!, "text/plain")!;
-        Assert.Contains("threw PicoGptException: matmul shapes do not fit: [3, 3] @ [2, 3]", Check(1));
-        Assert.Contains("Hint: the shapes do not line up", Check(1));
-        Assert.Contains("threw PicoGptException: matmul batch dimensions do not broadcast", Check(2));
-        Assert.Contains("Hint: the scores are q @ kᵀ", Check(2));
-        Assert.Contains("threw PicoGptException: matmul shapes do not fit", Check(3));
-        Assert.Contains("Hint:", Check(3));
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit: [3, 3] @ [2, 3]", Check(2));
+        Assert.Contains("Hint: the shapes do not line up", Check(2));
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit: [2, 4, 8] @ [8, 4, 2]", Check(3)); // k.T reverses all three axes
+        Assert.Contains("Hint: the scores are q @ kᵀ", Check(3));
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit", Check(4));
+        Assert.Contains("Hint:", Check(4));
     }
 }
