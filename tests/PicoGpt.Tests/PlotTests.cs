@@ -18,12 +18,63 @@ public class PlotTests
         return (scores + Ops.CausalMask(t)).softmax(-1);
     }
 
+    /// <summary>The vendored bundle (lib/PicoGpt/Plots/plotly/README.md): plotly.js-cartesian-dist-min 2.30.1.</summary>
+    const string BundleVersion = "2.30.1";
+    const string BundleSha256 = "181be210a207c15775c86938c6f3833973956f243de254794ffb8fbb42d654c5"; // plotly-cartesian.min.js
+    const int BundleBytes = 1_293_243;
+
     [Fact]
-    public void Plotly_js_is_embedded_in_the_library()
+    public void Plotly_js_is_the_vendored_cartesian_bundle()
     {
-        Assert.Equal("2.28.0", PlotlyJs.Version);
-        Assert.True(PlotlyJs.Source.Length > 3_000_000, $"plotly.js is {PlotlyJs.Source.Length} characters");
+        Assert.Equal(BundleVersion, PlotlyJs.Version);
+        Assert.StartsWith("/**\n* plotly.js (cartesian - minified) v2.30.1\n", PlotlyJs.Source);
+        var bytes = System.Text.Encoding.UTF8.GetBytes(PlotlyJs.Source);              // decoding the resource lost nothing
+        Assert.Equal(BundleBytes, bytes.Length);
+        Assert.Equal(BundleSha256, Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)));
         Assert.DoesNotContain("</script", PlotlyJs.Source, StringComparison.OrdinalIgnoreCase);
+        // every executed notebook with a chart carries it once: it must stay well under the 3.6 MB of the full plotly.js
+        Assert.InRange(PlotlyJs.Source.Length, 1_000_000, 1_400_000);
+    }
+
+    [Fact]
+    public void The_readme_of_the_vendored_bundle_states_its_checksum_and_version()
+    {
+        var dir = Path.Combine(TestPaths.RepoRoot, "lib", "PicoGpt", "Plots", "plotly");
+        var readme = File.ReadAllText(Path.Combine(dir, "README.md"));
+        Assert.Contains(BundleSha256, readme);
+        Assert.Contains($"plotly.js-cartesian-dist-min-{BundleVersion}.tgz", readme);
+        Assert.Contains($"{BundleBytes:N0} bytes", readme);
+        Assert.Contains("MIT License", File.ReadAllText(Path.Combine(dir, "LICENSE")));
+        Assert.True(File.Exists(Path.Combine(dir, $"plotly-cartesian-{BundleVersion}.min.js.gz")));
+    }
+
+    [Fact]
+    public void The_bundle_registers_every_trace_type_and_component_our_charts_use()
+    {
+        // Each plotly.js module registers itself as {moduleType:"trace",name:"heatmap",...} in the minified bundle.
+        // LinePlot draws scatter; AttentionPlot draws heatmap with a shared coloraxis (colorbar), head titles as
+        // annotations and the layer dropdown as updatemenus.
+        foreach (var trace in new[] { "scatter", "heatmap", "bar" })
+            Assert.Contains($"moduleType:\"trace\",name:\"{trace}\"", PlotlyJs.Source);
+        foreach (var component in new[] { "annotations", "colorbar", "colorscale", "legend", "fx" })
+            Assert.Contains($"moduleType:\"component\",name:\"{component}\"", PlotlyJs.Source);
+        Assert.Contains("name:\"updatemenus\"", PlotlyJs.Source);
+        Assert.DoesNotContain("moduleType:\"trace\",name:\"scatter3d\"", PlotlyJs.Source); // a partial bundle, not the full one
+    }
+
+    [Fact]
+    public void The_figures_use_only_trace_types_in_the_bundle()
+    {
+        var figures = new[]
+        {
+            AttentionPlot.Heatmap(Causal(1, 3)[0], ["a", "b", "c"]).ToJson(),
+            AttentionPlot.Layers(torch.stack([Causal(2, 3), Causal(2, 3)]), ["a", "b", "c"]).ToJson(),
+            LinePlot.Loss([0, 1], [2, 1], [2.5, 1.5]).ToJson(),
+        };
+        var types = figures.SelectMany(f => Regex.Matches(f, "\"type\":\"([a-z0-9]+)\"").Select(m => m.Groups[1].Value))
+                           .Except(["category", "dropdown"]).Distinct().Order().ToArray();
+        Assert.Equal(["heatmap", "scatter"], types);
+        foreach (var t in types) Assert.Contains($"moduleType:\"trace\",name:\"{t}\"", PlotlyJs.Source);
     }
 
     [Fact]
@@ -62,8 +113,10 @@ public class PlotTests
         PlotlyJs.ResetPage();
         var first = Html.Formats(AttentionPlot.Heatmap(Causal(1, 3)[0], ["a", "b", "c"]))["text/html"];
         var second = Html.Render(AttentionPlot.Heatmap(Causal(1, 3)[0], ["a", "b", "c"]));
-        Assert.Contains("<script data-plotlyjs=\"2.28.0\">if (!window.Plotly)", first);
-        Assert.True(first.Length > 3_000_000);
+        Assert.Contains($"<script data-plotlyjs=\"{BundleVersion}\">if (!window.Plotly)", first);
+        Assert.Single(Regex.Matches(first, "data-plotlyjs"));
+        Assert.Single(Regex.Matches(first, "plotly\\.js \\(cartesian - minified\\)"));   // the bundle inline, exactly once
+        Assert.InRange(first.Length, PlotlyJs.Source.Length, PlotlyJs.Source.Length + 10_000);
         Assert.DoesNotContain("data-plotlyjs", second);
         Assert.Contains("Plotly.newPlot", second);
         Assert.True(second.Length < 10_000);
@@ -77,6 +130,7 @@ public class PlotTests
     {
         var page = LinePlot.Loss([0, 100, 200], [4.2, 2.5, 2.1], [4.3, 2.7, 2.4]).ToStandaloneHtml();
         Assert.Single(Regex.Matches(page, "data-plotlyjs"));
+        Assert.Single(Regex.Matches(page, "plotly\\.js \\(cartesian - minified\\)"));
         Assert.StartsWith("<!DOCTYPE html>", page);
         Assert.Contains("\"name\":\"train\"", page);
         Assert.Contains("\"name\":\"val\"", page);
