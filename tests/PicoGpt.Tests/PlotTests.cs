@@ -88,7 +88,7 @@ public class PlotTests
         Assert.Contains("Layer 0, head 3", html);
         Assert.Contains("rows: query token", html);
         Assert.Contains("grey: masked future positions", html);
-        Assert.Contains("[1,null,null,null,null,null,null]", html);              // first row: only itself is visible
+        Assert.Contains("\"z\":[[1],[", html);                                   // first row: only itself is visible
         Assert.Contains("\"autorange\":\"reversed\"", html);
         Assert.DoesNotContain("data-plotlyjs", html);
         Assert.True(html.Length < 20_000, $"{html.Length} characters");
@@ -157,7 +157,8 @@ public class PlotTests
         Assert.Contains("\"updatemenus\"", json);
         Assert.Contains("\"label\":\"layer 2\"", json);
         Assert.Equal(6, Regex.Matches(json, "\"type\":\"heatmap\"").Count);
-        Assert.Equal(2, Regex.Matches(json, "\"visible\":true").Count);           // layer 0's two heads
+        Assert.Equal(4, Regex.Matches(json, "\"visible\":false").Count);          // layers 1 and 2 hidden, layer 0's two heads shown
+        Assert.DoesNotContain("\"visible\":true", json);
     }
 
     [Fact]
@@ -176,5 +177,44 @@ public class PlotTests
         var json = AttentionPlot.Heatmap(torch.full(3, 3, 1.0 / 3), ["a", "b", "c"]).ToJson();
         Assert.DoesNotContain("null", json);
         Assert.DoesNotContain("masked future", json);
+        Assert.Contains("\"z\":[[0.333,0.333,0.333],[0.333,0.333,0.333],[0.333,0.333,0.333]]", json);
+    }
+
+    [Fact]
+    public void Causal_rows_end_at_the_diagonal_and_weights_keep_the_three_decimals_the_hover_shows()
+    {
+        var w = Causal(1, 6)[0];                                                      // [6, 6]
+        var fig = System.Text.Json.JsonDocument.Parse(AttentionPlot.Heatmap(w, ["a", "b", "c", "d", "e", "f"]).ToJson()).RootElement;
+        var z = fig.GetProperty("data")[0].GetProperty("z").EnumerateArray().ToList();
+        Assert.Equal(6, z.Count);
+        for (int i = 0; i < 6; i++)
+        {
+            var row = z[i].EnumerateArray().Select(v => v.GetDouble()).ToArray();
+            Assert.Equal(i + 1, row.Length);                                           // the masked future is left out (a gap)
+            for (int j = 0; j <= i; j++)
+                Assert.Equal(Math.Round(w[i, j].item<float>(), 3), row[j], 1e-12);
+        }
+        var template = fig.GetProperty("layout").GetProperty("template");
+        var heatmap = template.GetProperty("data").GetProperty("heatmap")[0];
+        Assert.Equal("query %{y}<br>key %{x}<br>weight %{z:.3f}<extra>%{fullData.name}</extra>", heatmap.GetProperty("hovertemplate").GetString());
+        Assert.Equal("coloraxis", heatmap.GetProperty("coloraxis").GetString());
+        Assert.Equal("reversed", template.GetProperty("layout").GetProperty("yaxis").GetProperty("autorange").GetString());
+        Assert.Equal("category", template.GetProperty("layout").GetProperty("xaxis").GetProperty("type").GetString());
+    }
+
+    [Fact]
+    public void A_gpt2_sized_layer_chart_stays_small()
+    {
+        // GPT-2 124M on a 14-token prompt (notebook 06): 144 heads of 14 x 14. Every chart's data is saved in the notebook,
+        // next to plotly.js (1.3 MB), so each head's trace carries only its weights and labels: 3 decimals, causal rows
+        // cut at the diagonal, shared settings in the layout's template. These weights give 157,480 characters; with
+        // 4 decimals, nulls for the masked cells and per-trace settings they gave 264,788.
+        var w = torch.stack(Enumerable.Range(0, 12).Select(_ => Causal(12, 14)).ToArray());      // [12, 12, 14, 14]
+        string[] tokens = ["When", " Mary", " and", " John", " went", " to", " the", " store", ",", " John", " gave", " a", " drink", " to"];
+        var json = AttentionPlot.Layers(w, tokens).ToJson();
+        Assert.Equal(144, Regex.Matches(json, "\"type\":\"heatmap\"").Count);
+        Assert.DoesNotContain("null", json);
+        Assert.InRange(json.Length, 100_000, 180_000);
+        Assert.Single(Regex.Matches(json, "hovertemplate"));
     }
 }
