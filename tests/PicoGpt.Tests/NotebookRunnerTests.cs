@@ -28,6 +28,8 @@ public sealed class KernelNotebookFixture
         /* 9 */ "",
         /* 10 */ "string? maybe = null;\nmaybe",
         /* 11 */ "a.sum().item<float>()",
+        /* 12 */ "var chart = PicoGpt.Interactive.Live.Display(PicoGpt.Plots.LinePlot.Loss(new double[] { 0, 1 }, new double[] { 2, 1 }));\n" +
+                 "chart.Update(PicoGpt.Plots.LinePlot.Loss(new double[] { 0, 1, 2 }, new double[] { 2, 1, 0.625 }));",
     ];
 
     public NotebookRun Run { get; }
@@ -115,6 +117,14 @@ public class NotebookRunnerTests(KernelNotebookFixture fixture) : IClassFixture<
         Assert.Equal("second", Text(live, "text/plain"));
         var plain = Assert.Single(Cell(8).Outputs);
         Assert.Equal("a", Text(plain, "text/plain"));                               // kernel 1.0.712001: display(x).Update(y) names no output
+    }
+
+    [Fact]
+    public void A_live_chart_that_carried_plotly_keeps_it_when_updated()
+    {
+        var html = Text(Assert.Single(Cell(12).Outputs), "text/html")!;
+        Assert.Contains("data-plotlyjs", html);                                    // the notebook's first chart: plotly.js inline
+        Assert.Contains("0.625", html);                                           // and the updated data
     }
 
     [Fact]
