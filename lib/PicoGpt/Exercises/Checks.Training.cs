@@ -162,6 +162,8 @@ public static partial class Checks
                     i => -Pick(LogP(i.Logits), i.Targets).sum()),
                 new("the loss is -log p(target): you forgot the minus sign (a loss is ≥ 0 and falls as the model improves)",
                     i => Pick(LogP(i.Logits), i.Targets).mean()),
+                new("the loss is -log p(target), averaged: you forgot the minus sign, and summed instead of taking the mean over the B·T positions",
+                    i => Pick(LogP(i.Logits), i.Targets).sum()),
                 new(Unstable, i => -Pick((i.Logits.exp() / i.Logits.exp().sum(-1, keepdim: true)).log(), i.Targets).mean()),
                 new(Unstable, i => -Pick(i.Logits.softmax(-1).log(), i.Targets).mean()),
                 new("the targets are already shifted (y = x shifted by one): the logits at position t predict targets[t]; do not shift again",
@@ -181,7 +183,8 @@ public static partial class Checks
                     ? "gather needs an index with the logits' number of dimensions: targets.unsqueeze(-1) is [B, T, 1]" : null,
             Diagnose = (i, expected, got) =>
                 got.shape.SequenceEqual(i.Targets.shape) ? "you returned one loss per position ([B, T]): average them to one number (.mean())"
-                : got.dim() != 0 && got.numel() == 1 ? "return a 0-d tensor (a single number): .mean() over all positions gives one" : null,
+                : got.dim() != 0 && got.numel() == 1 ? "return a 0-d tensor (a single number): .mean() over all positions gives one"
+                : got.numel() == 1 && got.to(Float64).item<double>() < 0 ? "a loss is never negative: it is -log p(target), with p ≤ 1" : null,
         }.Run();
     }
 
@@ -297,6 +300,17 @@ public static partial class Checks
                 new("the cosine ends at minLr, not 0: minLr + coeff · (maxLr - minLr)",
                     i => At(i, s => Cosine(i, s, Half, to: 0))),
             ],
+            Diagnose = (i, expected, got) =>
+            {
+                var e = expected.data<double>().ToArray();
+                var g = got.data<double>().ToArray();
+                int k = Enumerable.Range(0, e.Length).First(k => !(Math.Abs(e[k] - g[k]) <= 1e-12));
+                int s = i.Steps[k];
+                string at = $"at step {s} the rate should be {CheckEngine<LrIn>.Num(e[k])}, yours is {CheckEngine<LrIn>.Num(g[k])}: ";
+                return s < i.Warmup ? at + $"during warmup (step < warmup = {i.Warmup}) it is maxLr · (step + 1) / (warmup + 1)"
+                    : s < i.Decay ? at + $"during the decay (warmup ≤ step < decaySteps = {i.Decay}) it is minLr + 0.5 · (1 + cos(π · ratio)) · (maxLr - minLr), ratio = (double)(step - warmup) / (decaySteps - warmup)"
+                    : at + $"from decaySteps = {i.Decay} on it is minLr";
+            },
         }.Run();
     }
 

@@ -141,6 +141,14 @@ public class TrainingCheckTests
         FailsWith(Checks.CrossEntropy((logits, targets) => Picked(logits.log_softmax(-1), targets).mean()), "minus sign");
 
     [Fact]
+    public void CrossEntropy_sum_without_minus_fails() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).sum()), "forgot the minus sign, and summed");
+
+    [Fact]
+    public void CrossEntropy_negative_loss_is_explained() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => -Picked(logits.log_softmax(-1), targets).mean() - 10), "never negative");
+
+    [Fact]
     public void CrossEntropy_hand_softmax_then_log_fails() =>
         FailsWith(Checks.CrossEntropy((logits, targets) =>
         {
@@ -255,6 +263,14 @@ public class TrainingCheckTests
     [Fact]
     public void LearningRate_without_floor_fails() =>
         FailsWith(Checks.LearningRate((s, a, b, w, d) => Lr(s, a, b, w, d, floor: false)), "stays at minLr");
+
+    [Fact]
+    public void LearningRate_two_mistakes_name_the_phase() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+        {
+            if (step < warmup) return maxLr * step / warmup;                     // no + 1, and no floor after decaySteps
+            return minLr + 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / (decaySteps - warmup))) * (maxLr - minLr);
+        }), "at step 0 the rate should be 9.9e-6, yours is 0: during warmup");
 
     [Fact]
     public void LearningRate_decay_to_zero_fails() =>
