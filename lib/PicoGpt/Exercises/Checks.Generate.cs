@@ -98,7 +98,6 @@ public static partial class Checks
                 new("divide the logits by the temperature (logits / T): T < 1 sharpens, T > 1 flattens; multiplying does the opposite", i => W(i, SampleMistake.TemperatureMultiplied | SampleMistake.FiltersFirst)),
                 new("divide the logits by T before the softmax: here the temperature changed nothing (dividing the probabilities by T does nothing, the draw renormalises them)", i => W(i, SampleMistake.TemperatureIgnored)),
                 new("take one softmax, at the end: logits / T, then top-k / top-p (removed ones -inf), then softmax; a softmax of probabilities flattens the distribution", i => W(i, SampleMistake.SoftmaxTwice)),
-                new("take one softmax, at the end: logits / T, then top-k / top-p (removed ones -inf), then softmax; a softmax of probabilities flattens the distribution", i => W(i, SampleMistake.SoftmaxFirst)),
                 new("apply top-k when topK has a value: Sampler.TopK(x, k) (or your TopK) on the logits / T", i => W(i, SampleMistake.NoTopK)),
                 new("apply top-p when topP has a value: Sampler.TopP(x, p) on the logits / T (after top-k)", i => W(i, SampleMistake.NoTopP)),
                 new("divide by the temperature first, then apply top-k and top-p: the nucleus of top-p is measured on the tempered distribution", i => W(i, SampleMistake.FiltersFirst)),
@@ -113,7 +112,7 @@ public static partial class Checks
     internal sealed record SampleIn(Tensor Logits, double T, int? K, double? P, long Seed);
 
     [Flags]
-    enum SampleMistake { None = 0, ArgMax = 1, TemperatureMultiplied = 2, TemperatureIgnored = 4, SoftmaxTwice = 8, SoftmaxFirst = 16, NoTopK = 32, NoTopP = 64, FiltersFirst = 128, TopPFirst = 256 }
+    enum SampleMistake { None = 0, ArgMax = 1, TemperatureMultiplied = 2, TemperatureIgnored = 4, SoftmaxTwice = 8, NoTopK = 32, NoTopP = 64, FiltersFirst = 128, TopPFirst = 256 }
 
     /// <summary>The sampling step with switches for its typical mistakes (the reference is Sampler.Next).</summary>
     static Tensor WrongSample(SampleIn i, SampleMistake m)
@@ -126,14 +125,9 @@ public static partial class Checks
         Tensor TopP(Tensor y) => i.P is double p && !Has(SampleMistake.NoTopP) ? Sampler.TopP(y, p) : y;
         Tensor Filter(Tensor y) => Has(SampleMistake.TopPFirst) ? TopK(TopP(y)) : TopP(TopK(y));
         var x = i.Logits.to(Float32);
-        Tensor probs;
-        if (Has(SampleMistake.SoftmaxFirst)) probs = Scale(Filter(x.softmax(-1))).softmax(-1);          // softmax, filter the probabilities, / T, softmax
-        else
-        {
-            x = Has(SampleMistake.FiltersFirst) ? Scale(Filter(x)) : Filter(Scale(x));
-            probs = x.softmax(-1);
-            if (Has(SampleMistake.SoftmaxTwice)) probs = probs.softmax(-1);
-        }
+        x = Has(SampleMistake.FiltersFirst) ? Scale(Filter(x)) : Filter(Scale(x));
+        var probs = x.softmax(-1);
+        if (Has(SampleMistake.SoftmaxTwice)) probs = probs.softmax(-1);
         using var g = new Generator((ulong)i.Seed);
         return torch.multinomial(probs, 1, generator: g);
     }

@@ -171,20 +171,25 @@ public class GenerateCheckTests
         }), "apply them before the softmax");
 
     [Fact]
+    public void Sample_top_k_keeping_one_too_many_draws_removed_tokens() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k is int kk ? Math.Min(kk + 1, (int)l.shape[^1]) : null, p, g)), "probability is 0");
+
+    [Fact]
     public void Sample_ids_without_the_last_axis_fail() =>
         FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g).squeeze(-1)), "shaped [B, 1]");
 
     // ---------------------------------------------------------------- generate
 
     /// <summary>Greedy generation as the notebook's solution writes it, with switches for mistakes written as a learner would.</summary>
-    static Tensor Generate(Tensor ids, Func<Tensor, Tensor> gpt, int nNew, int nCtx, bool crop = true, bool cropFromStart = false,
-        bool firstPosition = false, bool everyPosition = false, bool inclusive = false, bool onlyNew = false, bool keepdim = true)
+    static Tensor Generate(Tensor ids, Func<Tensor, Tensor> gpt, int nNew, int nCtx, bool crop = true, bool cropFromStart = false, int keep = 0,
+        bool firstPosition = false, bool everyPosition = false, bool inclusive = false, bool startAtOne = false, bool onlyNew = false, bool keepdim = true)
     {
         var prompt = ids;
-        for (int i = 0; inclusive ? i <= nNew : i < nNew; i++)
+        keep = keep == 0 ? nCtx : keep;
+        for (int i = startAtOne ? 1 : 0; inclusive ? i <= nNew : i < nNew; i++)
         {
             long t = ids.shape[1];
-            var context = !crop || t <= nCtx ? ids : cropFromStart ? ids[.., ..nCtx] : ids[.., ^nCtx..];
+            var context = !crop || t <= keep ? ids : cropFromStart ? ids[.., ..keep] : ids[.., ^keep..];
             var logits = gpt(context);                                                  // [B, T, V]
             var next = everyPosition ? logits.argmax(-1) : logits[.., firstPosition ? 0 : -1].argmax(-1, keepdim: keepdim);
             ids = torch.cat(new[] { ids, next }, dim: 1);
@@ -221,6 +226,18 @@ public class GenerateCheckTests
     [Fact]
     public void Generate_one_token_too_many_fails() =>
         FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, inclusive: true)), "one too many");
+
+    [Fact]
+    public void Generate_one_token_too_few_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, startAtOne: true)), "one too few");
+
+    [Fact]
+    public void Generate_cropping_one_short_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, keep: ctx - 1)), "not nCtx - 1");
+
+    [Fact]
+    public void Generate_only_new_tokens_and_one_too_many_gets_the_prompt_hint() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, onlyNew: true, inclusive: true)), "not the new tokens alone");
 
     [Fact]
     public void Generate_only_new_tokens_fails() =>

@@ -94,6 +94,22 @@ public class Gpt2CheckTests
     }
 
     [Fact]
+    public void Gpt2_positions_by_id_without_final_norm_gets_the_positions_hint() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt(ids, p, h, positionsById: true, lnF: false)), "index wpe by position");
+
+    [Fact]
+    public void Gpt2_without_final_norm_and_untransposed_head_gets_the_ln_f_hint() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt(ids, p, h, lnF: false, head: false).matmul(p.Wte)), "ln_f");
+
+    [Fact]
+    public void Gpt2_without_blocks_fails() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Ops.MatMul(Ln(Ops.Embed(ids, p.Wte, p.Wpe), p.LnF), p.Wte.T)), "every transformer block");
+
+    [Fact]
+    public void Gpt2_first_block_only_fails() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Ops.MatMul(Ln(Ops.TransformerBlock(Ops.Embed(ids, p.Wte, p.Wpe), p.Blocks[0], h), p.LnF), p.Wte.T)), "every transformer block");
+
+    [Fact]
     public void Gpt2_logits_of_the_last_position_only_fails() =>
         FailsWith(Checks.Gpt2((ids, p, h) => Ops.Gpt2(ids, p, h)[TensorIndex.Ellipsis, -1, TensorIndex.Colon]), "not only for the last one");
 
@@ -172,6 +188,52 @@ public class Gpt2CheckTests
     [Fact]
     public void ParameterCount_blocks_times_heads_fails() =>
         FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, byHeads: true)), "not by n_head");
+
+    /// <summary>More mistakes, each written out as a learner would: the count of one block by hand.</summary>
+    static long ByHand(GptConfig c, bool tied, Func<long, long, long, long, long> block, Func<long, long>? norm = null, bool lnF = true, bool wpe = true)
+    {
+        long C = c.NEmbd, b = c.Bias ? 1 : 0, qb = c.Bias && c.QkvBias ? 1 : 0;
+        long ln = norm?.Invoke(C) ?? C + b * C;
+        return c.VocabSize * C + (wpe ? c.ContextLength * C : 0) + c.NLayer * block(C, b, qb, ln) + (lnF ? ln : 0) + (tied ? 0 : c.VocabSize * C);
+    }
+
+    public static TheoryData<string, string> MoreCountMistakes => new()
+    {
+        { "wpe and ln_f", "position embedding wpe" },
+        { "one block", "multiply the count of one block by n_layer" },
+        { "no 1-D parameters", "count the 1-D parameters too" },
+        { "layer norm gain only", "a gain AND a shift" },
+        { "no biases when QkvBias is false", "only c_attn loses its bias" },
+        { "no layer norms when Bias is false", "the layer norms keep their gain" },
+        { "layer-norm shift when Bias is false", "lose their shift too" },
+        { "MLP c_fc only", "the MLP has two linear layers" },
+        { "c_attn n_embd wide", "c_attn makes q, k and v at once" },
+        { "attention without c_proj", "attention has two linear layers" },
+    };
+
+    [Theory, MemberData(nameof(MoreCountMistakes))]
+    public void ParameterCount_more_mistakes_fail(string mistake, string hint)
+    {
+        Func<GptConfig, bool, long> count = mistake switch
+        {
+            "wpe and ln_f" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln, lnF: false, wpe: false),
+            "one block" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln) - (c.NLayer - 1) * (12 * c.NEmbd * (long)c.NEmbd + 13L * c.NEmbd),
+            "no 1-D parameters" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 12 * C * C, norm: C => 0),
+            "layer norm gain only" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln, norm: C => C),
+            "no biases when QkvBias is false" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 12 * C * C + qb * 9 * C + 2 * ln),
+            "no layer norms when Bias is false" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 12 * C * C + qb * 3 * C + b * 6 * C + 2 * ln, norm: C => c.Bias ? 2 * C : 0),
+            "layer-norm shift when Bias is false" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 12 * C * C + qb * 3 * C + b * 6 * C + 2 * ln, norm: C => 2 * C),
+            "MLP c_fc only" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 4 * C * C + 4 * b * C + 2 * ln),
+            "c_attn n_embd wide" => (c, t) => ByHand(c, t, (C, b, qb, ln) => C * C + qb * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln),
+            "attention without c_proj" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + 8 * C * C + 5 * b * C + 2 * ln),
+            _ => throw new ArgumentException(mistake),
+        };
+        FailsWith(Checks.ParameterCount(count), hint);
+    }
+
+    [Fact]
+    public void ParameterCount_by_hand_without_mistakes_passes() =>
+        Passes(Checks.ParameterCount((c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln)));
 
     [Fact]
     public void ParameterCount_other_mistakes_get_the_parts_to_compare_with()
