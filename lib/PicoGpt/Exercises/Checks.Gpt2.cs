@@ -131,16 +131,52 @@ public static partial class Checks
                 new("c_attn makes q, k and v at once: [n_embd, 3·n_embd] (+ 3·n_embd bias)", i => Millions(WrongCount(i.Config, i.Tied, qkvWidth: 1))),
                 new("attention has two linear layers: c_attn (n_embd → 3·n_embd, q, k and v together) and c_proj (n_embd → n_embd)", i => Millions(WrongCount(i.Config, i.Tied, attnProj: false))),
             ],
-            Diagnose = (i, expected, got) =>
-            {
-                var parts = i.Config.CountParameters(i.Tied);
-                long want = (long)Math.Round(expected.item<double>() * 1e6), have = (long)Math.Round(got.item<double>() * 1e6);
-                string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
-                return $"your count is {N(have)}, {N(Math.Abs(have - want))} {(have > want ? "too many" : "too few")}. The parts of this configuration: " +
-                       $"wte {N(parts.TokenEmbedding)}, wpe {N(parts.PositionEmbedding)}, one block {N(parts.PerBlock)} (attention {N(parts.AttentionPerBlock)}, " +
-                       $"MLP {N(parts.MlpPerBlock)}, ln_1 + ln_2 {N(parts.NormsPerBlock)}) × {parts.Blocks}, ln_f {N(parts.FinalNorm)}, head {N(parts.Head)}";
-            },
+            Diagnose = (i, expected, got) => CountDiagnosis(i.Config, i.Tied,
+                (long)Math.Round(expected.item<double>() * 1e6), (long)Math.Round(got.item<double>() * 1e6)),
         }.Run();
+    }
+
+    /// <summary>
+    /// When no trap matched: how far off the count is, and, when the difference is exactly one or two parts of the
+    /// model (combined mistakes), which ones; else the parts of this configuration to compare with.
+    /// </summary>
+    static string CountDiagnosis(GptConfig cfg, bool tied, long want, long have)
+    {
+        string N(long n) => n.ToString("N0", CultureInfo.InvariantCulture);
+        var parts = cfg.CountParameters(tied);
+        long c = cfg.NEmbd, v = cfg.VocabSize, layers = cfg.NLayer, ln = parts.FinalNorm;
+        long linearBiases = cfg.Bias ? (cfg.QkvBias ? 9 : 6) * c : 0;
+        // the parts a count can miss or add, most likely first (the same number can have two readings)
+        var known = new List<(long Size, string What)>
+        {
+            (v * c, $"n_vocab × n_embd = {N(v * c)}, a whole head (the tied head is wte itself: count it once)"),
+            ((long)cfg.ContextLength * c, $"n_ctx × n_embd = {N((long)cfg.ContextLength * c)}, the position embedding wpe"),
+            (ln, $"{N(ln)}, the final layer norm ln_f"),
+            (layers * 2 * ln, $"n_layer × 2 layer norms = {N(layers * 2 * ln)}, ln_1 and ln_2 of every block"),
+            (layers * linearBiases, $"n_layer × {N(linearBiases)} = {N(layers * linearBiases)}, the biases of the linear layers"),
+            (layers * 3 * c, $"n_layer × 3·n_embd = {N(layers * 3 * c)}, the c_attn biases"),
+            (layers * 4 * c, $"n_layer × 4·n_embd = {N(layers * 4 * c)} (c_fc's bias, or the gain and shift of two layer norms, in every block)"),
+            (layers * c, $"n_layer × n_embd = {N(layers * c)} (one bias or one layer-norm vector per block)"),
+            (parts.PerBlock, $"{N(parts.PerBlock)}, one whole block"),
+            (v, $"n_vocab = {N(v)}, a bias on the head (it has none)"),
+        };
+        long d = have - want;
+        string? why = null;
+        foreach (var (size, what) in known)
+            if (why == null && size != 0 && Math.Abs(d) == size) why = $"exactly {what}";
+        for (int a = 0; a < known.Count && why == null; a++)
+            for (int b = a + 1; b < known.Count && why == null; b++)
+                foreach (var (sa, sb) in new[] { (1, 1), (1, -1), (-1, 1), (-1, -1) })
+                    if (known[a].Size != 0 && known[b].Size != 0 && d == sa * known[a].Size + sb * known[b].Size)
+                    {
+                        why = $"{(sa > 0 ? "an extra" : "a missing")} {known[a].What}, and {(sb > 0 ? "an extra" : "a missing")} {known[b].What}";
+                        break;
+                    }
+        var head = $"your count is {N(have)}, {N(Math.Abs(d))} {(d > 0 ? "too many" : "too few")}";
+        return why != null ? $"{head}: that is {why}"
+            : $"{head}. The parts of this configuration: wte {N(parts.TokenEmbedding)}, wpe {N(parts.PositionEmbedding)}, " +
+              $"one block {N(parts.PerBlock)} (attention {N(parts.AttentionPerBlock)}, MLP {N(parts.MlpPerBlock)}, ln_1 + ln_2 {N(parts.NormsPerBlock)}) " +
+              $"× {parts.Blocks}, ln_f {N(parts.FinalNorm)}, head {N(parts.Head)}";
     }
 
     enum HeadMistake { None, AlwaysSeparate, AlwaysTied, WithBias }

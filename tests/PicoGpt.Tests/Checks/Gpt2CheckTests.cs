@@ -236,6 +236,20 @@ public class Gpt2CheckTests
         Passes(Checks.ParameterCount((c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln)));
 
     [Fact]
+    public void ParameterCount_two_mistakes_without_a_trap_are_named_by_their_sizes()
+    {
+        // the head counted twice, and the layer norms of every block counted twice (13·C + 4·C per block)
+        var r = Checks.ParameterCount((c, tied) =>
+        {
+            long C = c.NEmbd, V = c.VocabSize;
+            long block = 12 * C * C + 13 * C + 4 * C;
+            return V * C + c.ContextLength * C + c.NLayer * block + 2 * C + V * C;
+        });
+        FailsWith(r, "38,634,240 too many: that is an extra n_vocab × n_embd = 38,597,376, a whole head");
+        Assert.Contains("and an extra n_layer × 2 layer norms = 36,864, ln_1 and ln_2 of every block", r.Hint);
+    }
+
+    [Fact]
     public void ParameterCount_other_mistakes_get_the_parts_to_compare_with()
     {
         var r = Checks.ParameterCount((c, tied) => Count(c, tied) + 1);
