@@ -39,7 +39,7 @@ public static partial class Checks
                     [
                         new("softmax overflows for large logits such as [1000, 1001] (exp(1000) is inf): subtract the max first, softmax(x) = softmax(x - max(x)), with each row's max x.amax(new long[] { -1 }, keepdim: true)",
                             RowMaxHint + "rows far below it underflow to 0/0 = NaN",
-                            "take the max with keepdim: true: x.amax(new long[] { -1 }) without it is one value per row laid out along the last axis, so it is subtracted column by column instead of row by row"),
+                            "take the row max with keepdim: true, x.amax(new long[] { -1 }, keepdim: true); without keepdim it is one value per row laid out along the last axis, so it is subtracted column by column instead of row by row"),
                         new("sum with keepdim: true (e.sum(-1, keepdim: true)), so each row is divided by its own sum; without keepdim the row sums are laid out along the last axis and divide the columns",
                             "divide by the sum over the last axis (e.sum(-1, keepdim: true)), not by the sum of the whole tensor"),
                     ],

@@ -49,7 +49,7 @@ public class SoftmaxCheckTests
     [Fact]
     public void Softmax_max_without_keepdim_fails() =>
         FailsWith(Checks.Softmax(x => { var shifted = x - x.amax(new long[] { -1 }); return shifted.exp() / shifted.exp().sum(-1, keepdim: true); }),
-            "take the max with keepdim: true");
+            "take the row max with keepdim: true");
 
     [Fact]
     public void Softmax_global_max_and_sum_without_keepdim_fails_with_both_hints()
