@@ -28,22 +28,34 @@ internal static class Mistakes
     public static List<Trap<TIn>> Combine<TIn>(IReadOnlyList<Step> steps, Func<int[], TIn, Tensor> build,
         int maxMistakes = 2, Func<int[], bool>? distinct = null)
     {
-        var traps = new List<(int Mistakes, int[] Choice)>();
-        void Walk(int step, int[] choice)
-        {
-            if (step == steps.Count)
+        var traps = new List<Trap<TIn>>();
+        for (int k = 1; k <= Math.Min(maxMistakes, steps.Count); k++)
+            foreach (var wrongSteps in Subsets(steps.Count, k))                 // which steps are wrong, in step order
+                foreach (var choice in Choices(steps, wrongSteps))              // and how, in option order
+                    if (distinct?.Invoke(choice) ?? true)
+                        traps.Add(new Trap<TIn>(Hint(steps, choice), inputs => build(choice, inputs)));
+        return traps;
+    }
+
+    /// <summary>The k-element subsets of 0..n-1, in lexicographic order.</summary>
+    static IEnumerable<int[]> Subsets(int n, int k, int from = 0)
+    {
+        if (k == 0) { yield return []; yield break; }
+        for (int i = from; i <= n - k; i++)
+            foreach (var rest in Subsets(n, k - 1, i + 1))
+                yield return [i, .. rest];
+    }
+
+    /// <summary>Every choice with exactly the given steps wrong (options 1..), the first step's option changing slowest.</summary>
+    static IEnumerable<int[]> Choices(IReadOnlyList<Step> steps, int[] wrongSteps, int at = 0)
+    {
+        if (at == wrongSteps.Length) { yield return new int[steps.Count]; yield break; }
+        for (int o = 1; o < steps[wrongSteps[at]].Options; o++)
+            foreach (var choice in Choices(steps, wrongSteps, at + 1))
             {
-                int wrong = choice.Count(c => c != 0);
-                if (wrong >= 1 && wrong <= maxMistakes && (distinct?.Invoke(choice) ?? true)) traps.Add((wrong, (int[])choice.Clone()));
-                return;
+                choice[wrongSteps[at]] = o;
+                yield return choice;
             }
-            for (int o = 0; o < steps[step].Options; o++) { choice[step] = o; Walk(step + 1, choice); }
-            choice[step] = 0;
-        }
-        Walk(0, new int[steps.Count]);
-        return traps.OrderBy(t => t.Mistakes)                                    // stable: steps and options in the order given
-            .Select(t => new Trap<TIn>(Hint(steps, t.Choice), inputs => build(t.Choice, inputs)))
-            .ToList();
     }
 
     static string Hint(IReadOnlyList<Step> steps, int[] choice)

@@ -132,6 +132,16 @@ public class GeluCheckTests
         FailsWith(Checks.GeluExact(x => x * (1 + (x / Math.Sqrt(2)).erf())), "missing the factor 0.5");
 
     [Fact]
+    public void GeluExact_relu_fails() => FailsWith(Checks.GeluExact(x => x.relu()), "this is ReLU");
+
+    [Fact]
+    public void GeluExact_sigmoid_approximation_fails() => FailsWith(Checks.GeluExact(x => x * torch.sigmoid(1.702 * x)), "sigmoid approximation");
+
+    [Fact]
+    public void GeluExact_missing_one_plus_fails() =>
+        FailsWith(Checks.GeluExact(x => 0.5 * x * torch.special.erf(x / Math.Sqrt(2))), "missing the 1 + before erf");
+
+    [Fact]
     public void GeluExact_missing_half_and_sqrt2_fails_with_both_hints()
     {
         var r = Checks.GeluExact(x => x * (1 + torch.special.erf(x)));

@@ -90,6 +90,14 @@ public class LayerNormCheckTests
     public void Normalize_mean_without_keepdim_gets_the_keepdim_hint() =>
         FailsWith(Checks.Normalize((x, eps) => (x - x.mean([-1])) / (x.var(-1, unbiased: false) + eps).sqrt()), "keepdim: true");
 
+    [Fact]
+    public void Normalize_subtracting_the_max_as_in_softmax_is_diagnosed_as_not_centred() =>
+        FailsWith(Checks.Normalize((x, eps) =>
+        {
+            var shifted = x - x.amax([-1], keepdim: true);                           // the softmax habit
+            return shifted / (x.var(-1, unbiased: false, keepdim: true) + eps).sqrt();
+        }), "should have mean 0");
+
     // ---------------------------------------------------------------- LayerNorm
 
     [Fact]
@@ -164,7 +172,19 @@ public class LayerNormCheckTests
         FailsWith(Checks.LayerNorm((x, g, b) => g * (Ops.Normalize(x) + b)), "not g · (x̂ + b)");
 
     [Fact]
-    public void LayerNorm_eps_outside_and_no_gain_bias_fails_with_both_hints()
+    public void LayerNorm_without_normalising_fails() =>
+        FailsWith(Checks.LayerNorm((x, g, b) => g * x + b), "normalise x before scaling and shifting");
+
+    [Fact]
+    public void LayerNorm_subtracting_the_max_is_diagnosed_after_undoing_g_and_b() =>
+        FailsWith(Checks.LayerNorm((x, g, b) =>
+        {
+            var shifted = x - x.amax([-1], keepdim: true);
+            return g * shifted / (x.var(-1, unbiased: false, keepdim: true) + 1e-5).sqrt() + b;
+        }), "undoing g and b from your output: each row of the result should have mean 0");
+
+    [Fact]
+    public void LayerNorm_eps_outside_and_no_gain_bias_first_gets_the_eps_hint()
     {
         // g = 1, b = 0 in the first case hide the missing g and b; the random g, b of the second case show both mistakes
         var r = Checks.LayerNorm((x, g, b) =>

@@ -35,6 +35,10 @@ public class SoftmaxCheckTests
     public void Softmax_wrong_axis_fails() => FailsWith(Checks.Softmax(x => x.softmax(0)), "wrong axis");
 
     [Fact]
+    public void Softmax_over_dim_1_fails_on_a_batch() =>
+        FailsWith(Checks.Softmax(x => torch.nn.functional.softmax(x, 1)), "wrong axis");    // right for [n, m], wrong for [b, n, m]
+
+    [Fact]
     public void Softmax_global_max_fails() =>
         FailsWith(Checks.Softmax(x => { var e = (x - x.max()).exp(); return e / e.sum(-1, keepdim: true); }), "each row's max");
 
@@ -167,6 +171,10 @@ public class SoftmaxCheckTests
     [Fact]
     public void LogSoftmax_returning_probabilities_fails() =>
         FailsWith(Checks.LogSoftmax(x => torch.nn.functional.softmax(x, -1)), "you returned the probabilities");
+
+    [Fact]
+    public void LogSoftmax_wrong_axis_fails() =>
+        FailsWith(Checks.LogSoftmax(x => torch.nn.functional.log_softmax(x, 0)), "wrong axis");
 
     [Fact]
     public void LogSoftmax_sum_without_keepdim_gets_the_keepdim_hint() =>
