@@ -142,3 +142,36 @@ public class LearnerNotebookTests(ITestOutputHelper output) : CourseRunTests(out
         Assert.True(run.Checks.NotImplemented >= 2, $"{name}: {run.Checks.NotImplemented} checks say not implemented; every notebook has at least two exercises");
     }
 }
+
+/// <summary>
+/// Notebooks use GPT-2 when weights/gpt2 exists, and the course model otherwise; GPT-2 is rarely downloaded where the
+/// tests run. This runs every solution once more against a random model in GPT-2's layout (GPT-2's tokenizer files and
+/// vocabulary, 12 layers, 12 heads, context 1024, but only 48 wide) through PICOGPT_WEIGHTS, so the GPT-2 branches run
+/// too. The numbers are meaningless; what is tested is that every cell runs clean and every check passes.
+/// </summary>
+public class Gpt2LayoutNotebookTests(ITestOutputHelper output) : CourseRunTests(output)
+{
+    [Fact]
+    public void Solutions_also_run_when_gpt2_is_downloaded()
+    {
+        using var weights = TestPaths.Temp();
+        var gpt2 = Path.Combine(weights.Path, "gpt2");
+        using (var model = new PicoGpt.Model.Gpt(new PicoGpt.Model.GptConfig { VocabSize = 50257, ContextLength = 1024, NEmbd = 48, NLayer = 12, NHead = 12 },
+                   TorchSharp.torch.CPU, seed: 7))
+            PicoGpt.Weights.Gpt2Checkpoint.Save(model, gpt2);
+        PicoGpt.Tokenizers.Gpt2Tokenizer.Default.Save(gpt2);
+        var shipped = Directory.CreateDirectory(Path.Combine(weights.Path, PicoGpt.Weights.ModelStore.ShippedModel)).FullName;
+        foreach (var f in Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "weights", PicoGpt.Weights.ModelStore.ShippedModel)))
+            File.Copy(f, Path.Combine(shipped, Path.GetFileName(f)));
+
+        var failures = new List<string>();
+        foreach (var name in CourseNotebookTests.Files(CourseNotebookTests.SolutionsDir))
+        {
+            var run = Run(Path.Combine(CourseNotebookTests.SolutionsDir, name), new Dictionary<string, string?> { ["PICOGPT_WEIGHTS"] = weights.Path }, "with a GPT-2-layout model");
+            var problems = Problems(run);
+            if (run.Checks.Failed > 0 || run.Checks.NotImplemented > 0) problems.Add($"checks {run.Checks}");
+            if (problems.Count > 0) failures.Add($"{name}:\n  " + string.Join("\n  ", problems));
+        }
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+}

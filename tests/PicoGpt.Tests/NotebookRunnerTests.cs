@@ -28,6 +28,8 @@ public sealed class KernelNotebookFixture
         /* 9 */ "",
         /* 10 */ "string? maybe = null;\nmaybe",
         /* 11 */ "a.sum().item<float>()",
+        /* 12 */ "var chart = PicoGpt.Interactive.Live.Display(PicoGpt.Plots.LinePlot.Loss(new double[] { 0, 1 }, new double[] { 2, 1 }));\n" +
+                 "chart.Update(PicoGpt.Plots.LinePlot.Loss(new double[] { 0, 1, 2 }, new double[] { 2, 1, 0.625 }));",
     ];
 
     public NotebookRun Run { get; }
@@ -118,6 +120,14 @@ public class NotebookRunnerTests(KernelNotebookFixture fixture) : IClassFixture<
     }
 
     [Fact]
+    public void A_live_chart_that_carried_plotly_keeps_it_when_updated()
+    {
+        var html = Text(Assert.Single(Cell(12).Outputs), "text/html")!;
+        Assert.Contains("data-plotlyjs", html);                                    // the notebook's first chart: plotly.js inline
+        Assert.Contains("0.625", html);                                           // and the updated data
+    }
+
+    [Fact]
     public void Empty_cells_are_skipped_and_level_one_warnings_go_to_stderr_as_in_jupyter()
     {
         Assert.Equal(CellStatus.Skipped, Cell(9).Status);
@@ -196,5 +206,43 @@ public class NotebookRunnerFailureTests
         Assert.Contains("it exited with code 3", other);
         Assert.Contains("last words: bye", other);
         Assert.DoesNotContain("matmul", other);
+    }
+}
+
+/// <summary>
+/// The three raw-matmul mistakes learners make in notebooks 01, 05 and 06, as they make them, in the real kernel: with
+/// the setup cell's guard each becomes a failed check with the reason and a hint, and the kernel lives on.
+/// </summary>
+public class MatMulMistakeTests
+{
+    [Fact]
+    public void Raw_matmul_mistakes_fail_their_checks_with_an_explanation_instead_of_killing_the_kernel()
+    {
+        var nb = NotebookFile.New(
+            NotebookFile.Code(KernelNotebookFixture.Setup()),
+            NotebookFile.Code("using PicoGpt.Exercises;"),
+            NotebookFile.Code("Tensor Linear(Tensor x, Tensor w, Tensor b) => w.matmul(x) + b;\nChecks.Linear(Linear)"),
+            NotebookFile.Code("Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask) =>\n    Ops.Softmax(q.matmul(k.T) / Math.Sqrt(q.shape[^1]) + mask).matmul(v);\nChecks.Attention(Attention)"),
+            NotebookFile.Code("""
+                Tensor MultiHeadAttention(Tensor x, AttentionParams p, int nHead)
+                {
+                    var qkv = x.matmul(p.CAttn.W.T) + p.CAttn.B;
+                    var parts = qkv.chunk(3, dim: -1);
+                    return Ops.Linear(parts[2], p.CProj.W, p.CProj.B);
+                }
+                Checks.MultiHeadAttention(MultiHeadAttention)
+                """),
+            NotebookFile.Code("\"still alive\""));
+        var run = new NotebookRunner().Run(nb, AppContext.BaseDirectory);
+        Assert.Equal("ok", run.Kernel.Status);
+        Assert.All(run.Cells, c => Assert.Equal(CellStatus.Ok, c.Status));
+        Assert.Equal(new CheckCounts(0, 3, 0), run.Checks);
+        string Check(int cell) => NotebookFile.DataText(NotebookFile.Data(run.Cells[cell].Outputs.Single())!, "text/plain")!;
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit: [3, 3] @ [2, 3]", Check(2));
+        Assert.Contains("Hint: the shapes do not line up", Check(2));
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit: [2, 4, 8] @ [8, 4, 2]", Check(3)); // k.T reverses all three axes
+        Assert.Contains("Hint: the scores are q @ kᵀ", Check(3));
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit", Check(4));
+        Assert.Contains("Hint:", Check(4));
     }
 }
