@@ -171,11 +171,11 @@ public static partial class Checks
     }
 
     /// <summary>Words for the GPT-2 cases (each is one piece of GPT-2's pre-tokenizer: a word and the space before it).</summary>
-    internal static readonly string[] Gpt2Words = []; // TEMP [" hello", "lower", " tokenization", " aaaaaaa", " naïve"];
+    internal static readonly string[] Gpt2Words = [" hello", "lower", " tokenization", " aaaaaaa", " naïve"];
 
     /// <summary>GPT-2's merge ranks, built once.</summary>
     static IReadOnlyDictionary<(string Left, string Right), int> Gpt2Ranks() => _gpt2Ranks.Value;
-    static readonly Lazy<Dictionary<(string Left, string Right), int>> _gpt2Ranks = new(() => Tokenizers.Bpe.Ranks([])); // TEMP until Gpt2Tokenizer.Default is on main
+    static readonly Lazy<Dictionary<(string Left, string Right), int>> _gpt2Ranks = new(() => Tokenizers.Bpe.Ranks(Gpt2Tokenizer.Default.Merges));
 
     static IEnumerable<(string, string)?> Ranked(IEnumerable<(string, string)> pairs, IReadOnlyDictionary<(string Left, string Right), int> ranks) =>
         pairs.Where(p => ranks.ContainsKey(p)).Select(p => ((string, string)?)p);

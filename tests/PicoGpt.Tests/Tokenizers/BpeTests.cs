@@ -1,3 +1,4 @@
+using System.Text;
 using PicoGpt.Tokenizers;
 
 namespace PicoGpt.Tests.Tokenizers;
@@ -68,4 +69,36 @@ public class BpeTests
         Assert.Equal(new[] { "new", "e", "r" }, Bpe.Merge(Bpe.Symbols("newer"), ranks));
         Assert.Equal(12, Bpe.Learn([("low", 5), ("lower", 2), ("newest", 6), ("widest", 3)], 100).Count);   // until every word is one piece
     }
+
+    [Fact]
+    public void Gpt2_merges_give_the_tokenizers_pieces_on_every_word_of_tinyshakespeare_and_more()
+    {
+        // every piece of GPT-2's pre-tokenizer in tinyshakespeare and in the tokenizer fixture's texts (many scripts,
+        // emoji, digits, white-space runs), except texts with lone surrogates (the tokenizer replaces those first)
+        var fixture = Gpt2ReferenceFixture.Cases.Where(c => c.Replaced == null).Select(c => c.Text);
+        var text = string.Join("\n", fixture.Prepend(File.ReadAllText(Paths.TinyShakespeare)));
+        var words = Gpt2SplitRegex.Regex.Matches(text).Select(m => m.Value).Distinct().ToArray();
+        Assert.True(words.Length > 15_000, $"{words.Length} words");
+        var tok = Gpt2Tokenizer.Default;
+        var ranks = Bpe.Ranks(tok.Merges);
+        Assert.Equal(50_000, ranks.Count);
+        int multiPiece = 0;
+        foreach (var word in words)
+        {
+            var pieces = Bpe.Merge(Bpe.Symbols(word), ranks);
+            var expected = tok.Encode(word).Select(id => Convert.ToHexString(tok.TokenBytes(id))).ToArray();
+            var got = pieces.Select(p => Convert.ToHexString(p.Select(c => (byte)Array.IndexOf(Gpt2Tokenizer.ByteToChar, c)).ToArray())).ToArray();
+            Assert.True(expected.SequenceEqual(got), $"{TokenText.Quote(word)}: tokenizer [{string.Join(", ", expected)}], Bpe.Merge [{string.Join(", ", got)}]");
+            if (pieces.Length > 1) multiPiece++;
+        }
+        Assert.True(multiPiece > 2_000, $"only {multiPiece} words of several pieces");
+    }
+
+    [Theory]
+    [InlineData(" hello", new[] { "Ġhello" })]
+    [InlineData(" tokenization", new[] { "Ġtoken", "ization" })]
+    [InlineData("lower", new[] { "lower" })]
+    [InlineData(" naïve", new[] { "ĠnaÃ¯ve" })]
+    public void Gpt2_merges_on_the_notebooks_words(string word, string[] pieces) =>
+        Assert.Equal(pieces, Bpe.Merge(Bpe.Symbols(word), Bpe.Ranks(Gpt2Tokenizer.Default.Merges)));
 }
