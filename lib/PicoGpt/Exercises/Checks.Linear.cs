@@ -136,6 +136,8 @@ public static partial class Checks
                 new("missing bias: x @ weight.T + bias", i => SafeMatmul(i.X, i.W.T)),
                 new("rows of the output are tokens: x @ weight.T is [n_seq, n_out]; weight @ x.T is its transpose [n_out, n_seq]",
                     i => SafeMatmul(i.W, i.X.T) + i.B),
+                new("the textbook's y = W x + b is for one column vector x; with one token per row of x it is x @ weight.T + bias",
+                    i => SafeMatmul(i.W, i.X) + i.B),
                 new("add the bias after the matrix product: x @ weight.T + bias, not (x + bias) @ weight.T",
                     i => SafeMatmul(i.X + i.B, i.W.T)),
             ],

@@ -236,7 +236,7 @@ public static partial class Checks
                 catch (Exception e) when (CheckEngine<int>.IsNotImplemented(e)) { return NotImplemented(name); }
                 catch (Exception e)
                 {
-                    var problem = $"your function threw {e.GetType().Name}: {CheckEngine<int>.FirstLine(e.Message)}";
+                    var problem = $"your function threw {e.GetType().Name}: {CheckEngine<int>.FirstLine(e.Message).TrimEnd('.')}";
                     details.Add($"✗ {c.Name}: {problem}");
                     failure = $"case '{c.Name}': {problem}";
                     hint = Safe(() => exceptionHint(e));

@@ -132,6 +132,9 @@ public class LinearCheckTests
     public void NnLinear_weight_times_x_fails() => FailsWith(Checks.NnLinear((x, w, b) => w.mm(x.T) + b), "weight @ x.T is its transpose");
 
     [Fact]
+    public void NnLinear_textbook_w_times_x_fails() => FailsWith(Checks.NnLinear((x, w, b) => w.mm(x) + b), "one column vector x");
+
+    [Fact]
     public void NnLinear_bias_before_fails() => FailsWith(Checks.NnLinear((x, w, b) => (x + b).mm(w.T)), "add the bias after");
 
     [Fact]
