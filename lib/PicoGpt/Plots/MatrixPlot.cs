@@ -10,7 +10,8 @@ namespace PicoGpt.Plots;
 /// Heatmaps of plain matrices, such as position tables (rows: positions, columns: embedding dimensions), drawn side by
 /// side. Colours are blue below 0, white at 0 and red above 0. Each panel has its own scale (its colour bar), symmetric
 /// around 0 and reaching the 99th percentile of its magnitudes, so a table of small numbers is as readable as one of ±1
-/// and a few outliers do not wash out the rest (values beyond the scale get its end colours).
+/// and a few outliers do not wash out the rest (values beyond the scale get its end colours). Values are rounded to two
+/// decimals, which is all the colours show, to keep the chart small.
 /// </summary>
 public static class MatrixPlot
 {
@@ -55,14 +56,14 @@ public static class MatrixPlot
             for (int r = 0; r < m.GetLength(0); r++)
             {
                 var row = new JsonArray();
-                for (int c = 0; c < m.GetLength(1); c++) row.Add(double.IsFinite(m[r, c]) ? JsonValue.Create(Math.Round(m[r, c], 3)) : null);
+                for (int c = 0; c < m.GetLength(1); c++) row.Add(double.IsFinite(m[r, c]) ? JsonValue.Create(Math.Round(m[r, c], 2)) : null);
                 z.Add(row);
             }
             data.Add(new JsonObject
             {
                 ["type"] = "heatmap", ["z"] = z, ["xaxis"] = "x" + s, ["yaxis"] = "y" + s, ["coloraxis"] = "coloraxis" + s,
                 ["name"] = panels[k].Name,
-                ["hovertemplate"] = $"{Html.Escape(yTitle)} %{{y}}<br>{Html.Escape(xTitle)} %{{x}}<br>value %{{z:.3f}}<extra>{Html.Escape(panels[k].Name)}</extra>",
+                ["hovertemplate"] = $"{Html.Escape(yTitle)} %{{y}}<br>{Html.Escape(xTitle)} %{{x}}<br>value %{{z:.2f}}<extra>{Html.Escape(panels[k].Name)}</extra>",
             });
             layout["xaxis" + s] = new JsonObject
             {
