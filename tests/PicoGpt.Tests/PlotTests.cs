@@ -113,10 +113,17 @@ public class PlotTests
         PlotlyJs.ResetPage();
         var first = Html.Formats(AttentionPlot.Heatmap(Causal(1, 3)[0], ["a", "b", "c"]))["text/html"];
         var second = Html.Render(AttentionPlot.Heatmap(Causal(1, 3)[0], ["a", "b", "c"]));
-        Assert.Contains($"<script data-plotlyjs=\"{BundleVersion}\">if (!window.Plotly)", first);
+        Assert.Contains($"<script data-plotlyjs=\"{BundleVersion}\">(function () {{\n  if (window.Plotly || window.picogptPlotly) return;", first);
         Assert.Single(Regex.Matches(first, "data-plotlyjs"));
-        Assert.Single(Regex.Matches(first, "plotly\\.js \\(cartesian - minified\\)"));   // the bundle inline, exactly once
-        Assert.InRange(first.Length, PlotlyJs.Source.Length, PlotlyJs.Source.Length + 10_000);
+        Assert.Contains("new DecompressionStream('gzip')", first);
+        // the bundle inline, exactly once, gzipped and base64: it inflates to the library itself
+        var gz = Assert.Single(Regex.Matches(first, "var gz = \"([A-Za-z0-9+/=]+)\";")).Groups[1].Value;
+        using (var inflate = new System.IO.Compression.GZipStream(new MemoryStream(Convert.FromBase64String(gz)), System.IO.Compression.CompressionMode.Decompress))
+        using (var reader = new StreamReader(inflate))
+            Assert.Equal(PlotlyJs.Source, reader.ReadToEnd());
+        Assert.InRange(first.Length, gz.Length, gz.Length + 10_000);
+        Assert.True(first.Length < PlotlyJs.Source.Length / 2, $"{first.Length} characters inline for a {PlotlyJs.Source.Length}-character library");
+        Assert.Contains("window.picogptPlotly.then(draw", first);                  // the chart waits for the inflated library
         Assert.DoesNotContain("data-plotlyjs", second);
         Assert.Contains("Plotly.newPlot", second);
         Assert.True(second.Length < 10_000);

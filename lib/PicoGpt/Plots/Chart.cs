@@ -42,18 +42,24 @@ public sealed class Chart : IRenderable
     /// <summary>The notebook output: the chart's div and script, carrying plotly.js if this is the page's first chart.</summary>
     public string ToHtml() => ToDiv(PlotlyJs.ClaimPage());
 
-    /// <summary>A &lt;div&gt; plus a script calling Plotly.newPlot, with plotly.js inline before it when asked.</summary>
+    /// <summary>
+    /// A &lt;div&gt; plus a script calling Plotly.newPlot, with plotly.js inline (gzipped) before it when asked. The
+    /// script draws at once when the page has window.Plotly, else waits for the inline copy being inflated
+    /// (window.picogptPlotly), else says that plotly.js is not on the page.
+    /// </summary>
     public string ToDiv(bool includePlotlyJs)
     {
         var id = "picogpt-plot-" + Guid.NewGuid().ToString("N")[..12];
         var sb = new StringBuilder();
-        if (includePlotlyJs) sb.Append(PlotlyJs.ScriptTag()).Append('\n');
+        if (includePlotlyJs) sb.Append(PlotlyJs.CompressedScriptTag()).Append('\n');
         sb.Append($"<div id=\"{id}\" style=\"width:{Width}px;height:{Height}px\"></div>\n");
         sb.Append("<script>(function () {\n")
           .Append($"  var el = document.getElementById('{id}');\n")
-          .Append("  if (!window.Plotly) { el.textContent = 'plotly.js is not loaded on this page: re-run the first chart cell (or call PicoGpt.Plots.PlotlyJs.ResetPage() and re-run this one).'; return; }\n")
           .Append($"  var fig = {ToJson()};\n")
-          .Append("  Plotly.newPlot(el, fig.data, fig.layout, {displaylogo: false, responsive: false});\n")
+          .Append("  function draw(Plotly) { Plotly.newPlot(el, fig.data, fig.layout, {displaylogo: false, responsive: false}); }\n")
+          .Append("  if (window.Plotly) draw(window.Plotly);\n")
+          .Append("  else if (window.picogptPlotly) window.picogptPlotly.then(draw, function (e) { el.textContent = 'plotly.js did not load: ' + e; });\n")
+          .Append("  else el.textContent = 'plotly.js is not loaded on this page: re-run the first chart cell (or call PicoGpt.Plots.PlotlyJs.ResetPage() and re-run this one).';\n")
           .Append("})();</script>");
         return sb.ToString();
     }

@@ -13,7 +13,13 @@ namespace PicoGpt.Plots;
 public static class PlotlyJs
 {
     const string ResourceName = "PicoGpt.Plots.plotly.min.js.gz";
-    static readonly Lazy<string> _source = new(Load);
+    static readonly Lazy<byte[]> _gzip = new(LoadGzip);
+    static readonly Lazy<string> _source = new(() =>
+    {
+        using var gz = new GZipStream(new MemoryStream(_gzip.Value), CompressionMode.Decompress);
+        using var reader = new StreamReader(gz);
+        return reader.ReadToEnd();
+    });
     static int _pageHasIt;
 
     /// <summary>The library's text (plotly-cartesian.min.js).</summary>
@@ -28,6 +34,29 @@ public static class PlotlyJs
     /// </summary>
     public static string ScriptTag() =>
         $"<script data-plotlyjs=\"{Version}\">if (!window.Plotly) {{ (function (define, exports, module) {{\n{Source}\n}}).call(window); }}</script>";
+
+    /// <summary>
+    /// A script element for a notebook output that loads plotly.js from its gzip, inline, unless the page already has it:
+    /// the bytes are base64 in the script, the browser's DecompressionStream inflates them and the text runs as an inline
+    /// script (with define/exports/module hidden, as in <see cref="ScriptTag"/>). Loading is asynchronous:
+    /// window.picogptPlotly is a promise of window.Plotly that charts wait for (<see cref="Chart.ToDiv"/>).
+    /// </summary>
+    public static string CompressedScriptTag() =>
+        $"<script data-plotlyjs=\"{Version}\">(function () {{\n" +
+        "  if (window.Plotly || window.picogptPlotly) return;\n" +
+        $"  var gz = \"{Convert.ToBase64String(_gzip.Value)}\";\n" +
+        "  window.picogptPlotly = new Promise(function (resolve, reject) {\n" +
+        "    try {\n" +
+        "      var bytes = Uint8Array.from(atob(gz), function (c) { return c.charCodeAt(0); });\n" +
+        "      new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))).text().then(function (code) {\n" +
+        "        var s = document.createElement('script');\n" +
+        "        s.text = '(function (define, exports, module) {\\n' + code + '\\n}).call(window);';\n" +
+        "        document.head.appendChild(s);\n" +
+        "        if (window.Plotly) resolve(window.Plotly); else reject(new Error('plotly.js did not define window.Plotly'));\n" +
+        "      }, reject);\n" +
+        "    } catch (e) { reject(e); }\n" +
+        "  });\n" +
+        "})();</script>";
 
     /// <summary>The next chart rendered carries plotly.js again (the runner calls this at the start of every notebook).</summary>
     public static void ResetPage() => Interlocked.Exchange(ref _pageHasIt, 0);
@@ -45,15 +74,15 @@ public static class PlotlyJs
 
     /// <summary>The HTML with each inline copy of plotly.js replaced by a short comment (for logs and JSON reports).</summary>
     public static string Elide(string html) => HasInlineCopy(html)
-        ? Inline.Replace(html, $"<script data-plotlyjs=\"{Version}\">/* plotly.js {Version} inline ({Source.Length:N0} characters) elided */</script>")
+        ? Inline.Replace(html, $"<script data-plotlyjs=\"{Version}\">/* plotly.js {Version} inline (gzipped, {_gzip.Value.Length:N0} bytes) elided */</script>")
         : html;
 
-    static string Load()
+    static byte[] LoadGzip()
     {
         using var stream = typeof(PlotlyJs).Assembly.GetManifestResourceStream(ResourceName)
             ?? throw new PicoGptException($"plotly.js is missing from {typeof(PlotlyJs).Assembly.GetName().Name}.dll (resource {ResourceName}): rebuild the library");
-        using var gz = new GZipStream(stream, CompressionMode.Decompress);
-        using var reader = new StreamReader(gz);
-        return reader.ReadToEnd();
+        using var bytes = new MemoryStream();
+        stream.CopyTo(bytes);
+        return bytes.ToArray();
     }
 }
