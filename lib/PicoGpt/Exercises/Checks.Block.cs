@@ -1,4 +1,3 @@
-using PicoGpt.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.ScalarType;
@@ -16,6 +15,9 @@ public static partial class Checks
         Case<(Tensor X, FeedForwardParams P)> C(string name, double tol, Func<(Tensor, FeedForwardParams)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
         static Tensor Up(Tensor x, FeedForwardParams p) => Ops.Linear(x, p.CFc.W, p.CFc.B);
         static Tensor Down(Tensor x, FeedForwardParams p) => Ops.Linear(x, p.CProj.W, p.CProj.B);
+        const string Relu = "this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu)";
+        const string Erf = "this is the exact erf GELU; GPT-2 uses the tanh approximation";
+        const string AfterProj = "apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj";
         return new CheckEngine<(Tensor X, FeedForwardParams P)>
         {
             Name = "feed_forward",
@@ -30,13 +32,116 @@ public static partial class Checks
             ],
             Traps =
             [
-                new("this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu)", i => Down(Up(i.X, i.P).relu(), i.P)),
-                new("this is the exact erf GELU; GPT-2 uses the tanh approximation", i => Down(ErfGelu(Up(i.X, i.P)), i.P)),
+                new(Relu, i => Down(Up(i.X, i.P).relu(), i.P)),
+                new(Erf, i => Down(ErfGelu(Up(i.X, i.P)), i.P)),
                 new("apply GELU between the two projections: c_proj(gelu(c_fc(x)))", i => Down(Up(i.X, i.P), i.P)),
-                new("apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj", i => Ops.Gelu(Down(Up(i.X, i.P), i.P))),
+                new(AfterProj, i => Ops.Gelu(Down(Up(i.X, i.P), i.P))),
+                new(Two(AfterProj, Relu), i => Down(Up(i.X, i.P), i.P).relu()),
+                new(Two(AfterProj, Erf), i => ErfGelu(Down(Up(i.X, i.P), i.P))),
             ],
-            ExceptionHint = e => ShapeError(e) ? "c_fc.W is [n_embd, 4·n_embd] and c_proj.W is [4·n_embd, n_embd]: x @ c_fc.W first, then @ c_proj.W" : null,
+            ExceptionHint = e => TransposedWeight(e, "c_fc.W is [n_embd, 4·n_embd] and c_proj.W [4·n_embd, n_embd]")
+                ?? (ShapeError(e) ? "c_fc.W is [n_embd, 4·n_embd] and c_proj.W is [4·n_embd, n_embd]: x @ c_fc.W first, then @ c_proj.W" : null),
         }.Run();
+    }
+
+    // ---------------------------------------------------------------- dropout
+
+    /// <summary>
+    /// Inverted dropout with the generator passed in. Exact comparison with Ops.Dropout (same draws: u = torch.rand in x's
+    /// dtype, kept where u >= p); another recipe passes when it is a valid dropout: every value 0 or x/(1-p), the dropped
+    /// fraction within 5 standard deviations of p, the same output for the same generator seed and another for another.
+    /// </summary>
+    public static CheckResult Dropout(Func<Tensor, double, bool, Generator, Tensor> dropout)
+    {
+        Case<(Tensor X, double P, bool Training, Generator G, ulong Seed)> C(string name, double tol, Func<Tensor> x, double p, bool training, ulong seed) =>
+            new() { Name = name, Tol = tol, Inputs = () => (x(), p, training, new Generator(seed), seed) };
+        static Tensor U((Tensor X, double P, bool Training, Generator G, ulong Seed) i) => torch.rand(i.X.shape, dtype: i.X.dtype, generator: i.G);
+        static Func<(Tensor X, double P, bool Training, Generator G, ulong Seed), Tensor> Wrong(
+            Func<(Tensor X, double P, bool Training, Generator G, ulong Seed), Tensor> train, Func<(Tensor X, double P, bool Training, Generator G, ulong Seed), Tensor>? eval = null) =>
+            i => i.Training ? train(i) : eval != null ? eval(i) : i.X;
+        return new CheckEngine<(Tensor X, double P, bool Training, Generator G, ulong Seed)>
+        {
+            Name = "dropout",
+            Reference = i => Ops.Dropout(i.X, i.P, i.Training, i.G),
+            ReferenceName = "Ops.Dropout",
+            Learner = i => dropout(i.X, i.P, i.Training, i.G),
+            Cases =
+            [
+                C("p = 0.5, training, x [32, 32] (float64)", F64, () => R(121, Float64, 32, 32), 0.5, true, 1),
+                C("p = 0.1, training, batch x [2, 16, 32] (float32)", F32, () => R(122, Float32, 2, 16, 32), 0.1, true, 2),
+                C("p = 0.5, eval (training false): x comes back unchanged (float64)", F64, () => R(123, Float64, 4, 8), 0.5, false, 3),
+                C("p = 0.9, training, x [32, 32] (float64)", F64, () => R(124, Float64, 32, 32), 0.9, true, 4),
+                C("p = 0, training: nothing is dropped (float32)", F32, () => R(125, Float32, 4, 8), 0.0, true, 5),
+            ],
+            Traps =
+            [
+                new(DropoutNoScale, Wrong(i => i.X * (U(i) >= i.P))),
+                new(DropoutScaleMul, Wrong(i => i.X * (U(i) >= i.P) * (1 - i.P))),
+                new(DropoutSwapped, Wrong(i => i.X * (U(i) < i.P) / i.P)),
+                new(DropoutSwapped, Wrong(i => i.X * (U(i) < i.P) / (1 - i.P))),
+                new(DropoutDivP, Wrong(i => i.X * (U(i) >= i.P) / i.P)),
+                new(DropoutInEval, Wrong(i => Ops.Dropout(i.X, i.P, true, i.G), i => Ops.Dropout(i.X, i.P, true, i.G))),
+                new(DropoutEvalScaled, Wrong(i => Ops.Dropout(i.X, i.P, true, i.G), i => i.X * (1 - i.P))),
+                new(DropoutFlagSwapped, Wrong(i => i.X, i => Ops.Dropout(i.X, i.P, true, i.G))),
+                new(DropoutFlagSwapped, Wrong(i => i.X)),
+            ],
+            Accept = (i, expected, got) => i.Training && i.P > 0 && DropoutProperties(i.X, i.P, got, Tol(i.X)) is { Valid: true } d
+                && Rerun(dropout, i, i.Seed) is { } same && (same == got).all().item<bool>()
+                && Rerun(dropout, i, i.Seed + 1000) is { } other && !(other == got).all().item<bool>()
+                    ? $"another valid dropout (other random draws than Ops.Dropout): {d.Dropped:P1} dropped for p = {i.P}, kept values × 1/(1-p), the same output for the same generator seed"
+                    : null,
+            Diagnose = (i, expected, got) => DropoutDiagnosis(dropout, i, got),
+        }.Run();
+    }
+
+    const string DropoutNoScale = "scale the kept values by 1/(1-p) (inverted dropout): without it the expected output in training is (1-p)·x, smaller than in eval";
+    const string DropoutScaleMul = "divide the kept values by (1-p), don't multiply: inverted dropout scales them UP, so the expected output stays x";
+    const string DropoutSwapped = "p is the probability to DROP an element: keep it where u >= p (probability 1 - p), and divide by 1 - p";
+    const string DropoutDivP = "divide by the keep probability 1 - p, not by p";
+    const string DropoutInEval = "in eval (training = false) dropout does nothing: return x unchanged";
+    const string DropoutEvalScaled = "in eval return x unchanged: inverted dropout already scaled by 1/(1-p) in training (multiplying by (1-p) at test time is the original 2014 dropout, not GPT-2's)";
+    const string DropoutFlagSwapped = "nothing was dropped in training: drop when training is true, return x when it is false";
+    const string DropoutGenerator = "this looks like a correct dropout, but it does not use the generator passed in (another run with the same seed gave other zeros): draw with torch.rand(x.shape, dtype: x.dtype, generator: generator)";
+
+    static double Tol(Tensor x) => x.dtype == Float32 ? F32 : F64;
+
+    static Tensor? Rerun(Func<Tensor, double, bool, Generator, Tensor> dropout, (Tensor X, double P, bool Training, Generator G, ulong Seed) i, ulong seed)
+    {
+        try { return dropout(i.X, i.P, i.Training, new Generator(seed)); }
+        catch (Exception) { return null; }
+    }
+
+    /// <summary>What an output says about a dropout: fraction of zeros, the ratio got/x of the kept values, and whether it is a valid dropout.</summary>
+    static (bool Valid, double Dropped, double Ratio) DropoutProperties(Tensor x, double p, Tensor got, double tol)
+    {
+        if (!got.shape.SequenceEqual(x.shape) || got.dtype != x.dtype) return (false, double.NaN, double.NaN);
+        var g = got.to(Float64); var xs = x.to(Float64);
+        var zero = g == 0;
+        long n = x.numel();
+        double dropped = zero.to(Float64).mean().item<double>();
+        var kept = zero.logical_not();
+        double ratio = kept.any().item<bool>() ? (g / xs).masked_select(kept).median().item<double>() : double.NaN;
+        bool valuesOk = ((g - xs / (1 - p)).abs() <= tol * (1 + (xs / (1 - p)).abs()) | zero).all().item<bool>();
+        bool fractionOk = Math.Abs(dropped - p) <= 5 * Math.Sqrt(p * (1 - p) / n) + 1.0 / n;
+        return (valuesOk && fractionOk, dropped, ratio);
+    }
+
+    static string? DropoutDiagnosis(Func<Tensor, double, bool, Generator, Tensor> dropout, (Tensor X, double P, bool Training, Generator G, ulong Seed) i, Tensor got)
+    {
+        static bool Near(double a, double b) => Math.Abs(a - b) <= 1e-4 * Math.Max(1, Math.Abs(b));
+        var (x, p) = (i.X, i.P);
+        if (!got.shape.SequenceEqual(x.shape)) return "dropout keeps the shape: return a tensor shaped like x";
+        if (!i.Training)
+            return CheckEngine<int>.Matches(got, x * (1 - p), 1e-6) ? DropoutEvalScaled : DropoutInEval;
+        if (CheckEngine<int>.Matches(got, x, 1e-9)) return DropoutFlagSwapped;
+        var d = DropoutProperties(x, p, got, Tol(x));
+        if (d.Valid) return DropoutGenerator;
+        double sigma = 5 * Math.Sqrt(p * (1 - p) / x.numel());
+        if (Math.Abs(p - 0.5) > 2 * sigma && Math.Abs(d.Dropped - (1 - p)) <= sigma) return DropoutSwapped;
+        if (Near(d.Ratio, 1)) return DropoutNoScale;
+        if (Near(d.Ratio, 1 - p)) return DropoutScaleMul;
+        if (p > 0 && Near(d.Ratio, 1 / p)) return DropoutDivP;
+        return null;
     }
 
     // ---------------------------------------------------------------- transformer block
@@ -48,6 +153,13 @@ public static partial class Checks
         static Tensor Ln(Tensor x, LayerNormParams p) => Ops.LayerNorm(x, p.G, p.B);
         static Tensor Attn(Tensor x, BlockParams p, int h) => Ops.MultiHeadAttention(x, p.Attn, h);
         static Tensor Mlp(Tensor x, BlockParams p) => Ops.FeedForward(x, p.Mlp);
+        const string PostNorm = "GPT-2 is pre-norm: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x)); the norm goes inside each residual branch";
+        const string NoResidual = "keep the residual connections: add each branch's output to x (x = x + ...)";
+        const string Ln1Twice = "use ln_2 (not ln_1) before the MLP";
+        const string NoNorm = "normalise with ln_1 before attention and ln_2 before the MLP";
+        const string Parallel = "the MLP works on the attention step's result: x = x + attn(ln_1(x)); then x = x + mlp(ln_2(x)) with the new x";
+        const string NormedResidual = "add the branch to x itself, not to the normalised x: x = x + attn(ln_1(x)). Writing x = ln_1(x) first "
+            + "(so x = ln_1(x) + attn(ln_1(x))) normalises the residual stream in every block, which pre-norm never does: only the branch's input is normalised";
         return new CheckEngine<(Tensor X, BlockParams P, int H)>
         {
             Name = "transformer_block",
@@ -62,16 +174,21 @@ public static partial class Checks
             ],
             Traps =
             [
-                new("GPT-2 is pre-norm: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x)); the norm goes inside each residual branch",
-                    i => { var x = Ln(i.X + Attn(i.X, i.P, i.H), i.P.Ln1); return Ln(x + Mlp(x, i.P), i.P.Ln2); }),
-                new("keep the residual connections: add each branch's output to x (x = x + ...)",
-                    i => Mlp(Ln(Attn(Ln(i.X, i.P.Ln1), i.P, i.H), i.P.Ln2), i.P)),
-                new("use ln_2 (not ln_1) before the MLP",
-                    i => { var x = i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); return x + Mlp(Ln(x, i.P.Ln1), i.P); }),
-                new("normalise with ln_1 before attention and ln_2 before the MLP",
-                    i => { var x = i.X + Attn(i.X, i.P, i.H); return x + Mlp(x, i.P); }),
-                new("the MLP works on the attention step's result: x = x + attn(ln_1(x)); then x = x + mlp(ln_2(x)) with the new x",
-                    i => i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H) + Mlp(Ln(i.X, i.P.Ln2), i.P)),
+                new(PostNorm, i => { var x = Ln(i.X + Attn(i.X, i.P, i.H), i.P.Ln1); return Ln(x + Mlp(x, i.P), i.P.Ln2); }),
+                new(NoResidual, i => Mlp(Ln(Attn(Ln(i.X, i.P.Ln1), i.P, i.H), i.P.Ln2), i.P)),
+                new(Ln1Twice, i => { var x = i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); return x + Mlp(Ln(x, i.P.Ln1), i.P); }),
+                new(NoNorm, i => { var x = i.X + Attn(i.X, i.P, i.H); return x + Mlp(x, i.P); }),
+                new(Parallel, i => i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H) + Mlp(Ln(i.X, i.P.Ln2), i.P)),
+                new(NormedResidual, i => { var x = Ln(i.X, i.P.Ln1); x = x + Attn(x, i.P, i.H); x = Ln(x, i.P.Ln2); return x + Mlp(x, i.P); }),
+                new(NormedResidual, i => { var x = Ln(i.X, i.P.Ln1); x = x + Attn(x, i.P, i.H); return x + Mlp(Ln(x, i.P.Ln2), i.P); }),
+                new(NormedResidual, i => { var x = i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); x = Ln(x, i.P.Ln2); return x + Mlp(x, i.P); }),
+                // two mistakes at once
+                new(Two(NormedResidual, Ln1Twice), i => { var x = Ln(i.X, i.P.Ln1); x = x + Attn(x, i.P, i.H); x = Ln(x, i.P.Ln1); return x + Mlp(x, i.P); }),
+                new(Two(NoResidual, Ln1Twice), i => Mlp(Ln(Attn(Ln(i.X, i.P.Ln1), i.P, i.H), i.P.Ln1), i.P)),
+                new(Two(Parallel, Ln1Twice), i => i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H) + Mlp(Ln(i.X, i.P.Ln1), i.P)),
+                new(Two(PostNorm, Ln1Twice), i => { var x = Ln(i.X + Attn(i.X, i.P, i.H), i.P.Ln1); return Ln(x + Mlp(x, i.P), i.P.Ln1); }),
+                new(Two(NoResidual, NoNorm), i => Mlp(Attn(i.X, i.P, i.H), i.P)),
+                new(Two(Parallel, NoNorm), i => i.X + Attn(i.X, i.P, i.H) + Mlp(i.X, i.P)),
             ],
             Probe = () => FutureLeaks(x => block(x, Block(82, 8, Float64), 2), () => R(81, Float64, 5, 8)),
         }.Run();
