@@ -157,7 +157,7 @@ internal sealed class CheckEngine<TIn>
         var stub = helpers[^1];
         return $"your {checkedName} calls {string.Join(", which calls ", helpers)}, which still throws NotImplementedException: "
             + (stub == "a lambda" ? "write that function first, then run this check again"
-                                  : $"write {stub} first (above, and pass its check), then run this check again");
+                                  : $"write {stub} first, then run this check again");
     }
 
     static Exception? FindNotImplemented(Exception e)

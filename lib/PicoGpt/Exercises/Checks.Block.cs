@@ -184,6 +184,8 @@ public static partial class Checks
                 new(NormedResidual, i => { var x = i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); x = Ln(x, i.P.Ln2); return x + Mlp(x, i.P); }),
                 // two mistakes at once
                 new(Two(NormedResidual, Ln1Twice), i => { var x = Ln(i.X, i.P.Ln1); x = x + Attn(x, i.P, i.H); x = Ln(x, i.P.Ln1); return x + Mlp(x, i.P); }),
+                new(Two(NormedResidual, Ln1Twice), i => { var x = Ln(i.X, i.P.Ln1) + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); return x + Mlp(Ln(x, i.P.Ln1), i.P); }),
+                new(Two(NormedResidual, Ln1Twice), i => { var x = i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); x = Ln(x, i.P.Ln1); return x + Mlp(x, i.P); }),
                 new(Two(NoResidual, Ln1Twice), i => Mlp(Ln(Attn(Ln(i.X, i.P.Ln1), i.P, i.H), i.P.Ln1), i.P)),
                 new(Two(Parallel, Ln1Twice), i => i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H) + Mlp(Ln(i.X, i.P.Ln1), i.P)),
                 new(Two(PostNorm, Ln1Twice), i => { var x = Ln(i.X + Attn(i.X, i.P, i.H), i.P.Ln1); return Ln(x + Mlp(x, i.P), i.P.Ln1); }),

@@ -196,6 +196,14 @@ public class BlockCheckTests
         }), "two mistakes: (1) add the branch to x itself");
 
     [Fact]
+    public void TransformerBlock_normalised_first_residual_and_ln1_before_the_mlp_names_both() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = Ln(x, p.Ln1) + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h);
+            return x + Ops.FeedForward(Ln(x, p.Ln1), p.Mlp);
+        }), "two mistakes: (1) add the branch to x itself, not to the normalised x");
+
+    [Fact]
     public void TransformerBlock_parallel_and_ln1_twice_names_both() =>
         FailsWith(Checks.TransformerBlock((x, p, h) =>
             x + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h) + Ops.FeedForward(Ln(x, p.Ln1), p.Mlp)),
@@ -226,7 +234,7 @@ public class BlockCheckTests
         }
         var r = Checks.TransformerBlock(TransformerBlock);
         Assert.True(r.NotImplemented, r.ToString());
-        Assert.Equal("your TransformerBlock calls FeedForward, which still throws NotImplementedException: write FeedForward first (above, and pass its check), then run this check again", r.Message);
+        Assert.Equal("your TransformerBlock calls FeedForward, which still throws NotImplementedException: write FeedForward first, then run this check again", r.Message);
     }
 
     [Fact]

@@ -53,7 +53,7 @@ public class EngineCheckTests
         var r = Checks.Gelu(x => 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * Cube(x))).tanh()));
         Assert.True(r.NotImplemented);
         Assert.Equal("not implemented yet", r.Status);
-        Assert.Equal("your function calls Cube, which still throws NotImplementedException: write Cube first (above, and pass its check), then run this check again", r.Message);
+        Assert.Equal("your function calls Cube, which still throws NotImplementedException: write Cube first, then run this check again", r.Message);
     }
 
     [Fact]
