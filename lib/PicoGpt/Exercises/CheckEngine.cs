@@ -23,7 +23,10 @@ internal sealed class Case<TIn>
 /// <summary>
 /// Runs cases against the reference and turns the first difference into a message: case, shape, first differing
 /// values, max abs error and tolerance, plus a hint when the learner's output matches a known mistake.
-/// Never throws: the learner's exceptions become results. Stops at the first failing case: later cases use other
+/// Never throws: the learner's exceptions become results; a NotImplementedException thrown by a helper the learner's
+/// function calls (a stub further up the notebook) is reported as "your X calls Y, which still throws ...".
+/// An output that differs from the reference can still pass when <see cref="Accept"/> calls it another correct answer.
+/// Stops at the first failing case: later cases use other
 /// shapes, and in TorchSharp 0.107 a matmul of mismatched shapes aborts the process (THSTensor_matmul does not catch
 /// libtorch's error), so a learner's shape mistake must not be run on more shapes than needed.
 /// </summary>
