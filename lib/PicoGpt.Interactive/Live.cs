@@ -11,6 +11,7 @@ namespace PicoGpt.Interactive;
 /// returns another, so its updates carry a display id that matches no output and every front end drops them (VS Code,
 /// Jupyter and saved notebooks keep the first picture). <see cref="Display"/> publishes through the cell's invocation
 /// context and keeps that value, so updates replace the output everywhere, and the saved notebook ends with the last one.
+/// If the first picture carried the notebook's inline copy of plotly.js, every update carries it as well.
 /// Outside a kernel (a program, a test) it shows nothing and updates are ignored.
 /// </summary>
 public sealed class Live
@@ -29,6 +30,13 @@ public sealed class Live
     {
         if (KernelInvocationContext.Current is not { } context) return new Live(_ => { });
         DisplayedValue shown = context.Display(value);
-        return new Live(v => shown.Update(v));
+        // If this output carries the page's copy of plotly.js (the notebook's first chart), its replacements must carry it
+        // too, or the saved notebook would end with a chart that finds no plotly.js when reopened.
+        bool carriesPlotly = shown.FormattedValues.Any(f => f.Value is string html && Plots.PlotlyJs.HasInlineCopy(html));
+        return new Live(v =>
+        {
+            if (carriesPlotly) Plots.PlotlyJs.ResetPage();
+            shown.Update(v);
+        });
     }
 }

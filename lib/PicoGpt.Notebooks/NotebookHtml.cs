@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.DotNet.Interactive.Documents;
 using PicoGpt.Notebook;
 using PicoGpt.Plots;
 
@@ -12,41 +13,42 @@ namespace PicoGpt.Notebooks;
 /// </summary>
 public static class NotebookHtml
 {
-    public static string Export(NotebookDocument nb, string title)
+    public static string Export(InteractiveDocument nb, string title)
     {
-        var outputsHtml = nb.Cells.SelectMany(c => c.Outputs).Select(o => o.DataText(Html.MimeType) ?? "").ToList();
+        var outputsHtml = nb.Elements.SelectMany(c => c.Outputs).Select(o => NotebookFile.Data(o) is { } d ? NotebookFile.DataText(d, Html.MimeType) ?? "" : "").ToList();
         bool charts = outputsHtml.Any(h => h.Contains("Plotly.newPlot", StringComparison.Ordinal));
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n")
           .Append($"<title>{Html.Escape(title)}</title>\n<style>{Css}</style>\n");
         if (charts) sb.Append(PlotlyJs.ScriptTag()).Append('\n');
         sb.Append("</head>\n<body>\n<main>\n");
-        foreach (var cell in nb.Cells)
+        foreach (var cell in nb.Elements)
         {
-            if (cell.CellType == "markdown") sb.Append("<section class=\"md\">\n").Append(Markdown.ToHtml(cell.Source)).Append("</section>\n");
-            else if (cell.IsCode)
+            if (!cell.IsCode()) sb.Append("<section class=\"md\">\n").Append(Markdown.ToHtml(cell.Contents)).Append("</section>\n");
+            else
             {
                 sb.Append("<section class=\"code\">\n");
-                sb.Append($"<div class=\"prompt\">[{cell.ExecutionCount?.ToString() ?? " "}]</div>");
-                sb.Append($"<pre class=\"source\"><code>{Html.Escape(cell.Source)}</code></pre>\n");
+                sb.Append($"<div class=\"prompt\">[{(cell.ExecutionOrder > 0 ? cell.ExecutionOrder.ToString() : " ")}]</div>");
+                sb.Append($"<pre class=\"source\"><code>{Html.Escape(cell.Contents)}</code></pre>\n");
                 foreach (var o in cell.Outputs) sb.Append(Output(o)).Append('\n');
                 sb.Append("</section>\n");
             }
-            else sb.Append($"<pre class=\"raw\">{Html.Escape(cell.Source)}</pre>\n");
         }
         return sb.Append("</main>\n</body>\n</html>\n").ToString();
     }
 
-    public static void Save(NotebookDocument nb, string path, string? title = null) =>
-        File.WriteAllText(path, Export(nb, title ?? Path.GetFileNameWithoutExtension(path)));
+    public static void Save(InteractiveDocument nb, string path, string? title = null) =>
+        NotebookFile.WriteAtomic(path, Export(nb, title ?? Path.GetFileNameWithoutExtension(path)));
 
-    static string Output(CellOutput o) => o.OutputType switch
+    static string Output(InteractiveDocumentOutputElement o) => o switch
     {
-        "stream" => $"<pre class=\"out {(o.Name == "stderr" ? "stderr" : "stdout")}\">{Html.Escape(o.Text)}</pre>",
-        "error" => $"<pre class=\"out error\">{Html.Escape(o.EName + ": " + o.EValue)}\n{Html.Escape(string.Join("\n", o.Traceback.Skip(1)))}</pre>",
-        _ => o.DataText(Html.MimeType) is { } html
+        TextElement t => $"<pre class=\"out {(t.Name == "stderr" ? "stderr" : "stdout")}\">{Html.Escape(t.Text)}</pre>",
+        ErrorElement e => $"<pre class=\"out error\">{Html.Escape(e.ErrorName + ": " + e.ErrorValue)}" +
+                          (e.StackTrace.Length > 1 ? "\n" + Html.Escape(string.Join("\n", e.StackTrace.Skip(1))) : "") + "</pre>",
+        _ when NotebookFile.Data(o) is { } data => NotebookFile.DataText(data, Html.MimeType) is { } html
             ? $"<div class=\"out html\">{PlotlyJs.RemoveInlineCopies(html)}</div>"
-            : $"<pre class=\"out\">{Html.Escape(o.DataText(Html.PlainMimeType))}</pre>",
+            : $"<pre class=\"out\">{Html.Escape(NotebookFile.DataText(data, Html.PlainMimeType))}</pre>",
+        _ => "",
     };
 
     const string Css =

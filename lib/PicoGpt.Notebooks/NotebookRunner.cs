@@ -1,343 +1,275 @@
 using System.Diagnostics;
-using System.Reflection;
-using System.Text;
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
-using Microsoft.CodeAnalysis;
-using Microsoft.CodeAnalysis.CSharp.Scripting;
-using Microsoft.CodeAnalysis.Scripting;
-using Microsoft.CodeAnalysis.Scripting.Hosting;
-using PicoGpt.Exercises;
-using PicoGpt.Notebook;
-using PicoGpt.Plots;
+using Microsoft.DotNet.Interactive.Documents;
 
 namespace PicoGpt.Notebooks;
 
-public enum CellStatus { Ok, Error, Skipped }
+/// <summary>How a code cell ended.</summary>
+public enum CellStatus
+{
+    /// <summary>Ran to the end.</summary>
+    Ok,
+    /// <summary>Threw, or did not compile: the kernel reported the command as failed.</summary>
+    Error,
+    /// <summary>Not run: empty, or after a stop (a dead kernel, a timeout, --stop-on-error).</summary>
+    Skipped,
+    /// <summary>The kernel process ended while the cell ran (a native crash such as TorchSharp's matmul abort).</summary>
+    KernelDied,
+    /// <summary>The cell ran longer than the per-cell timeout; the kernel was stopped.</summary>
+    TimedOut,
+}
 
-/// <summary>How one code cell went: its outputs, and for errors the exception's type name and message.</summary>
-public sealed record CellRun(int Index, CellStatus Status, IReadOnlyList<CellOutput> Outputs, string? ErrorName, string? ErrorValue, TimeSpan Elapsed)
+/// <summary>How one code cell went: its outputs, and for failures a name and a message.</summary>
+public sealed record CellRun(int Index, CellStatus Status, IReadOnlyList<InteractiveDocumentOutputElement> Outputs, string? ErrorName, string? ErrorValue, TimeSpan Elapsed)
 {
     /// <summary>The cell threw NotImplementedException: a learner's stub, not a broken notebook.</summary>
     public bool IsStub => ErrorName == typeof(NotImplementedException).FullName;
 }
 
-/// <summary>Exercise checks seen in a notebook's outputs (CheckResult values displayed or returned).</summary>
+/// <summary>Exercise checks seen in a notebook's outputs (check results displayed or returned).</summary>
 public readonly record struct CheckCounts(int Passed, int Failed, int NotImplemented)
 {
     public int Total => Passed + Failed + NotImplemented;
 }
 
-/// <summary>An executed notebook: the notebook with its new outputs, each code cell's run, and the checks.</summary>
-public sealed record NotebookRun(string? Path, NotebookDocument Notebook, IReadOnlyList<CellRun> Cells, CheckCounts Checks, TimeSpan Elapsed)
+/// <summary>What happened to the kernel: it lasted, it died in a cell, or a cell timed out. Message explains it.</summary>
+public sealed record KernelOutcome(string Status, int? Cell, string? Message)
 {
-    public bool Succeeded => Cells.All(c => c.Status != CellStatus.Error);
+    public static readonly KernelOutcome Ok = new("ok", null, null);
+}
+
+/// <summary>An executed notebook: the document with its new outputs, each code cell's run, the checks, the kernel's fate.</summary>
+public sealed record NotebookRun(string? Path, InteractiveDocument Notebook, IReadOnlyList<CellRun> Cells, CheckCounts Checks, KernelOutcome Kernel, TimeSpan Elapsed)
+{
+    public bool Succeeded => Kernel.Status == "ok" && Cells.All(c => c.Status is CellStatus.Ok or CellStatus.Skipped);
 }
 
 public sealed class RunnerOptions
 {
     /// <summary>Skip the remaining cells after the first error (default: run every cell, as checks in later cells still count).</summary>
     public bool StopOnError { get; init; }
+    /// <summary>The longest a cell may run; then the kernel is stopped and the rest of the notebook is skipped.</summary>
+    public TimeSpan CellTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    /// <summary>Extra environment variables for the kernel process (e.g. PICOGPT_NOTEBOOK_QUICK=1).</summary>
+    public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
+    /// <summary>The kernel's entry assembly; null finds the pinned tool (<see cref="KernelTool.Locate"/>).</summary>
+    public string? KernelAssembly { get; init; }
 }
 
 /// <summary>
-/// The globals a notebook's code sees, as in a .NET Interactive C# kernel: display(value).
+/// Runs a notebook's code cells in order in the real .NET Interactive kernel (a fresh <see cref="KernelClient"/> per
+/// notebook, working directory = the notebook's folder), the way VS Code Polyglot Notebooks and Jupyter do, and turns the
+/// kernel's events into the notebook's outputs as those clients show them: display and return values with all their mime
+/// types, display updates applied to the output they name, Console text as stream outputs, compiler warnings as stderr
+/// (as Jupyter writes them), failures as error outputs. A cell that kills the kernel is reported as such with the kernel's
+/// own last words and, for TorchSharp's matmul abort, what happened and the fix; the rest of the notebook is skipped.
 /// </summary>
-public sealed class NotebookGlobals
+public sealed class NotebookRunner(RunnerOptions? options = null)
 {
-    readonly Func<object?, string[], DisplayedValue> _display;
-    internal NotebookGlobals(Func<object?, string[], DisplayedValue> display) => _display = display;
-
-    /// <summary>
-    /// Shows a value as an output of the current cell (through its formatters: text/html and text/plain). Returns a handle
-    /// whose <see cref="DisplayedValue.Update"/> replaces that output, as .NET Interactive's display() does.
-    /// </summary>
-    public DisplayedValue display(object? value, params string[] mimeTypes) => _display(value, mimeTypes);
-}
-
-/// <summary>
-/// What display(...) returns: a handle on one output. <see cref="Update"/> replaces that output's content in place (in
-/// the cell that displayed it, even when called from a later cell), like .NET Interactive's DisplayedValue, so a cell can
-/// show a chart and redraw it as numbers come in (a live loss curve). Headless, only the last update is kept.
-/// </summary>
-public sealed class DisplayedValue
-{
-    readonly Action<object?> _update;
-    internal DisplayedValue(string displayId, Action<object?> update) => (DisplayId, _update) = (displayId, update);
-
-    /// <summary>The output's id (its transient display_id in a kernel).</summary>
-    public string DisplayId { get; }
-
-    /// <summary>Replaces the displayed output with <paramref name="updatedValue"/>, rendered the same way.</summary>
-    public void Update(object? updatedValue) => _update(updatedValue);
-}
-
-/// <summary>
-/// Runs a notebook's code cells in order, headless, on Roslyn scripting: one script state chained across cells (so
-/// variables and methods carry over), the kernel's default usings, #r as <see cref="NotebookReferences"/> describes,
-/// display(...) and the last expression's value as outputs rendered through the formatter convention
-/// (<see cref="Html.Formats"/>), Console output as stream outputs. A cell that throws (or does not compile) gets an error
-/// output and the run goes on with the next cell unless <see cref="RunnerOptions.StopOnError"/>; the cell's variables
-/// declared before the exception stay defined. The working directory is the notebook's folder while it runs.
-/// One notebook runs at a time per process (the console is redirected); there is no per-cell timeout.
-/// A crash of the process itself (e.g. TorchSharp's matmul on mismatched shapes aborts) ends the run.
-/// </summary>
-public sealed class NotebookRunner
-{
-    static readonly object RunLock = new();
-
-    /// <summary>The usings a .NET Interactive C# kernel starts with.</summary>
-    public static readonly string[] DefaultImports =
-        ["System", "System.Collections", "System.Collections.Generic", "System.Linq", "System.Text", "System.Threading.Tasks"];
-
-    readonly RunnerOptions _options;
-
-    public NotebookRunner(RunnerOptions? options = null) => _options = options ?? new RunnerOptions();
+    readonly RunnerOptions _options = options ?? new RunnerOptions();
 
     public NotebookRun Run(string path)
     {
         var full = System.IO.Path.GetFullPath(path);
-        return Run(NotebookDocument.Load(full), System.IO.Path.GetDirectoryName(full)!, full);
+        return Run(NotebookFile.Load(full), System.IO.Path.GetDirectoryName(full)!, full);
     }
 
-    /// <summary>Runs a copy of the notebook with its folder as the base for relative paths; the input is not changed.</summary>
-    public NotebookRun Run(NotebookDocument notebook, string directory, string? path = null)
+    /// <summary>Runs a copy of the notebook with <paramref name="directory"/> as its working directory; the input is not changed.</summary>
+    public NotebookRun Run(InteractiveDocument notebook, string directory, string? path = null)
     {
-        lock (RunLock)
+        var nb = NotebookFile.Clone(notebook);
+        var total = Stopwatch.StartNew();
+        var runs = new List<CellRun>();
+        var kernel = KernelOutcome.Ok;
+        using var client = KernelClient.Start(directory, _options.Environment, kernelAssembly: _options.KernelAssembly);
+        bool stopped = false;
+        int count = 0;
+        for (int i = 0; i < nb.Elements.Count; i++)
         {
-            var previousDir = Environment.CurrentDirectory;
-            var (stdout, stderr) = (Console.Out, Console.Error);
-            try
+            var cell = nb.Elements[i];
+            if (!cell.IsCode()) continue;
+            cell.Outputs.Clear();
+            cell.ExecutionOrder = 0;
+            if (stopped || string.IsNullOrWhiteSpace(cell.Contents))
             {
-                Environment.CurrentDirectory = directory;
-                return new Session(_options, System.IO.Path.GetFullPath(directory)).Run(notebook.Clone(), path);
+                runs.Add(new CellRun(i, CellStatus.Skipped, [], null, null, TimeSpan.Zero));
+                continue;
             }
-            finally
+            cell.ExecutionOrder = ++count;
+            var run = RunCell(client, i, cell);
+            runs.Add(run);
+            if (run.Status is CellStatus.KernelDied or CellStatus.TimedOut)
             {
-                Console.SetOut(stdout);
-                Console.SetError(stderr);
-                Environment.CurrentDirectory = previousDir;
+                kernel = new KernelOutcome(run.Status == CellStatus.KernelDied ? "died" : "timeout", i, run.ErrorValue);
+                stopped = true;
+            }
+            if (run.Status == CellStatus.Error && _options.StopOnError) stopped = true;
+        }
+        return new NotebookRun(path, nb, runs, CountChecks(nb), kernel, total.Elapsed);
+    }
+
+    CellRun RunCell(KernelClient client, int index, InteractiveDocumentElement cell)
+    {
+        var watch = Stopwatch.StartNew();
+        var outputs = new OutputBuilder(cell);
+        var result = client.Submit(cell.Contents, _options.CellTimeout, outputs.Add);
+        switch (result.End)
+        {
+            case SubmissionEnd.Succeeded:
+                return new CellRun(index, CellStatus.Ok, cell.Outputs.ToList(), null, null, watch.Elapsed);
+            case SubmissionEnd.Failed:
+            {
+                var (name, value, trace) = ParseFailure(result.FailureMessage ?? "the cell failed");
+                cell.Outputs.Add(new ErrorElement(value, name, trace));
+                return new CellRun(index, CellStatus.Error, cell.Outputs.ToList(), name, value, watch.Elapsed);
+            }
+            case SubmissionEnd.TimedOut:
+            {
+                client.Kill();
+                var message = $"the cell ran longer than {_options.CellTimeout.TotalSeconds:0} s, so the kernel was stopped; the cells after it did not run";
+                cell.Outputs.Add(new ErrorElement(message, "Timeout", [message]));
+                return new CellRun(index, CellStatus.TimedOut, cell.Outputs.ToList(), "Timeout", message, watch.Elapsed);
+            }
+            default:
+            {
+                var message = ExplainDeath(cell.Contents, client.ExitCode, client.StandardError);
+                cell.Outputs.Add(new ErrorElement(message, "KernelDied", [message]));
+                return new CellRun(index, CellStatus.KernelDied, cell.Outputs.ToList(), "KernelDied", message, watch.Elapsed);
             }
         }
     }
 
-    /// <summary>One run: the script state, the loader that shares the program's assemblies, the current cell's outputs.</summary>
-    sealed class Session
+    /// <summary>
+    /// Why the kernel ended, in words: the exit status, libtorch's own message when there is one, and for TorchSharp's
+    /// matmul abort what happened and how to avoid it.
+    /// </summary>
+    public static string ExplainDeath(string cellSource, int? exitCode, string stderr)
     {
-        readonly RunnerOptions _options;
-        readonly InteractiveAssemblyLoader _loader = new();
-        readonly HashSet<Assembly> _registered = new();
-        readonly ScriptOptions _scriptOptions;
-        ScriptState<object>? _state;
-        List<CellOutput> _outputs = new();
-        readonly StringBuilder _pendingOut = new(), _pendingErr = new();
-        int _passed, _failed, _notImplemented;
-
-        public Session(RunnerOptions options, string directory)
+        var what = Regex.Match(stderr, @"what\(\):\s*(.+)").Groups[1].Value.Trim();
+        var status = exitCode switch
         {
-            _options = options;
-            foreach (var a in AppDomain.CurrentDomain.GetAssemblies()) Register(a);
-            _scriptOptions = ScriptOptions.Default
-                .WithReferences(FrameworkReferences().Append(MetadataReference.CreateFromFile(typeof(NotebookGlobals).Assembly.Location)))
-                .WithImports(DefaultImports)
-                .WithMetadataResolver(new NotebookReferences(directory, Register))
-                .WithFilePath(System.IO.Path.Combine(directory, "notebook.csx"))
-                .WithEmitDebugInformation(false)
-                .WithOptimizationLevel(OptimizationLevel.Release);
+            null => "it stopped answering",
+            -6 or 134 => "it aborted (SIGABRT)",
+            -11 or 139 => "it crashed (SIGSEGV)",
+            < 0 => $"it was ended by signal {-exitCode}",
+            _ => $"it exited with code {exitCode}",
+        };
+        var text = $"The kernel process ended while this cell ran ({status}{(what.Length > 0 ? ": " + what : "")}). " +
+                   "The cells after it did not run, and the notebook's variables are gone: restart the kernel and run the notebook from the top.";
+        bool matmul = what.Contains("shapes cannot be multiplied", StringComparison.Ordinal)
+                      || Regex.IsMatch(cellSource, @"\bmatmul\s*\(") && (exitCode is -6 or 134 || stderr.Contains("c10::Error", StringComparison.Ordinal));
+        if (matmul)
+            text += " This is TorchSharp 0.107's matmul on shapes that do not fit: instead of throwing an exception it ends the process. " +
+                    "Run the notebook's setup cell first (PicoGpt.Interactive.Course.Setup() checks the shapes of every .matmul, so a mismatch " +
+                    "throws a readable error instead), or multiply with Ops.MatMul(a, b) or a.mm(b), which throw; " +
+                    "and check the shapes: [..., n, k] @ [..., k, m].";
+        else if (what.Length == 0 && KernelClient.LastLines(stderr, 2) is { Length: > 0 } last)
+            text += " The kernel's last words: " + last;
+        return text;
+    }
+
+    /// <summary>The kernel's failure message as (name, value, trace): an exception's type and message, or a compilation error.</summary>
+    internal static (string Name, string Value, string[] Trace) ParseFailure(string message)
+    {
+        var lines = message.Replace("\r\n", "\n").Split('\n');
+        var first = lines[0];
+        var trace = lines.Where(l => !l.Contains("Microsoft.CodeAnalysis.Scripting", StringComparison.Ordinal)
+                                     && !l.Contains("--- End of stack trace", StringComparison.Ordinal)).Take(40).ToArray();
+        if (Regex.IsMatch(first, @"^\(\d+,\d+\): error CS\d+"))
+            return ("CompilationError", string.Join("\n", lines.Where(l => l.Contains(": error CS"))), trace);
+        var m = Regex.Match(first, @"^([A-Za-z_][\w.+`]*(?:Exception|Error)[\w`]*)(?: \(0x[0-9A-Fa-f]+\))?: ?(.*)$");
+        if (m.Success)
+        {
+            var value = m.Groups[2].Value;
+            // an exception's message may run over several lines before its stack trace
+            var more = lines.Skip(1).TakeWhile(l => !l.TrimStart().StartsWith("at ", StringComparison.Ordinal) && !l.StartsWith(" ---> ", StringComparison.Ordinal));
+            value = string.Join("\n", new[] { value }.Concat(more)).TrimEnd();
+            return (m.Groups[1].Value, value, trace);
         }
+        return ("Error", message.TrimEnd(), trace);
+    }
 
-        /// <summary>Makes the script use the program's already loaded copy of an assembly (one TorchSharp, one PicoGpt).</summary>
-        bool Register(Assembly a)
+    static readonly Regex CheckClass = new(@"class=""picogpt-check picogpt-check-(pass|fail|todo)""", RegexOptions.Compiled);
+
+    /// <summary>Counts the check results among the final outputs (by the class our check formatter writes).</summary>
+    static CheckCounts CountChecks(InteractiveDocument nb)
+    {
+        int pass = 0, fail = 0, todo = 0;
+        foreach (var output in nb.Elements.SelectMany(c => c.Outputs))
         {
-            if (a.IsDynamic || string.IsNullOrEmpty(a.Location)) return false;
-            if (_registered.Add(a)) _loader.RegisterDependency(a);
-            return true;
+            if (NotebookFile.Data(output) is not { } data || NotebookFile.DataText(data, "text/html") is not { } html) continue;
+            foreach (Match m in CheckClass.Matches(html))
+                switch (m.Groups[1].Value) { case "pass": pass++; break; case "fail": fail++; break; default: todo++; break; }
         }
+        return new CheckCounts(pass, fail, todo);
+    }
 
-        public NotebookRun Run(NotebookDocument nb, string? path)
+    /// <summary>Turns one cell's kernel events into its outputs, as the notebook clients show them.</summary>
+    sealed class OutputBuilder(InteractiveDocumentElement cell)
+    {
+        readonly Dictionary<string, IDictionary<string, object>> _byValueId = new();
+
+        public void Add(KernelEvent e)
         {
-            PlotlyJs.ResetPage();                                              // the first chart of this notebook carries plotly.js
-            var total = Stopwatch.StartNew();
-            var runs = new List<CellRun>();
-            int count = 0;
-            bool stopped = false;
-            for (int i = 0; i < nb.Cells.Count; i++)
+            switch (e.Type)
             {
-                var cell = nb.Cells[i];
-                if (!cell.IsCode) continue;
-                cell.Outputs.Clear();
-                if (stopped || string.IsNullOrWhiteSpace(cell.Source))
+                case "StandardOutputValueProduced": Stream("stdout", PlainText(e.Body)); break;
+                case "StandardErrorValueProduced": Stream("stderr", PlainText(e.Body)); break;
+                case "ErrorProduced": Stream("stderr", ((string?)e.Body["message"] ?? PlainText(e.Body)) + "\n"); break;
+                case "DiagnosticsProduced":
+                    // warnings and notes: Jupyter's front end writes them to stderr; errors come with CommandFailed
+                    var notes = (e.Body["diagnostics"] as JsonArray ?? []).OfType<JsonObject>()
+                        .Zip((e.Body["formattedDiagnostics"] as JsonArray ?? []).OfType<JsonObject>())
+                        .Where(d => (string?)d.First["severity"] is "warning" or "info")
+                        .Select(d => (string?)d.Second["value"]).ToList();
+                    if (notes.Count > 0) Stream("stderr", string.Join("\n", notes) + "\n");
+                    break;
+                case "DisplayedValueProduced":
                 {
-                    cell.ExecutionCount = null;
-                    runs.Add(new CellRun(i, CellStatus.Skipped, [], null, null, TimeSpan.Zero));
-                    continue;
+                    var display = new DisplayElement(Formats(e.Body));
+                    cell.Outputs.Add(display);
+                    if ((string?)e.Body["valueId"] is { } id) _byValueId[id] = display.Data;
+                    break;
                 }
-                cell.ExecutionCount = ++count;
-                var run = RunCell(i, cell.Source, count);
-                cell.Outputs.AddRange(run.Outputs);
-                runs.Add(run);
-                if (run.Status == CellStatus.Error && _options.StopOnError) stopped = true;
+                case "DisplayedValueUpdated":
+                    // applied to the output it names (as VS Code and Jupyter do); an update naming no output is dropped
+                    if ((string?)e.Body["valueId"] is { } updated && _byValueId.TryGetValue(updated, out var data))
+                    {
+                        data.Clear();
+                        foreach (var (k, v) in Formats(e.Body)) data[k] = v;
+                    }
+                    break;
+                case "ReturnValueProduced":
+                {
+                    var result = new ReturnValueElement { ExecutionOrder = cell.ExecutionOrder };
+                    foreach (var (k, v) in Formats(e.Body)) result.Data[k] = v;
+                    cell.Outputs.Add(result);
+                    break;
+                }
             }
-            return new NotebookRun(path, nb, runs, new CheckCounts(_passed, _failed, _notImplemented), total.Elapsed);
         }
 
-        CellRun RunCell(int index, string source, int executionCount)
+        void Stream(string name, string text)
         {
-            _outputs = new List<CellOutput>();
-            var watch = Stopwatch.StartNew();
-            Console.SetOut(new CaptureWriter(_pendingOut));
-            Console.SetError(new CaptureWriter(_pendingErr));
-            string? ename = null, evalue = null;
-            try
-            {
-                var code = Prepare(source);
-                var globals = new NotebookGlobals(Display);
-                var state = _state == null
-                    ? CSharpScript.Create(code, _scriptOptions, typeof(NotebookGlobals), _loader).RunAsync(globals, _ => true).GetAwaiter().GetResult()
-                    : _state.ContinueWithAsync(code, _scriptOptions, _ => true).GetAwaiter().GetResult();
-                _state = state;
-                if (state.Exception != null) (ename, evalue) = Error(state.Exception);
-                else if (state.ReturnValue != null && state.ReturnValue is not DisplayedValue) Show(state.ReturnValue, [], result: true, executionCount);
-            }
-            catch (CompilationErrorException e)
-            {
-                var errors = e.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).Select(d => d.ToString()).ToList();
-                ename = "CompilationError";
-                evalue = errors.FirstOrDefault() ?? e.Message;
-                Flush();
-                _outputs.Add(CellOutput.Error(ename, evalue, errors));
-            }
-            catch (NotebookDirectiveException e)
-            {
-                (ename, evalue) = ("NotebookDirectiveError", e.Message);
-                Flush();
-                _outputs.Add(CellOutput.Error(ename, evalue, [e.Message]));
-            }
-            catch (Exception e)                                                // the runner's own failure on this cell
-            {
-                (ename, evalue) = Error(e);
-            }
-            Flush();
-            return new CellRun(index, ename == null ? CellStatus.Ok : CellStatus.Error, _outputs, ename, evalue, watch.Elapsed);
+            if (text.Length == 0) return;
+            if (cell.Outputs.Count > 0 && cell.Outputs[^1] is TextElement last && last.Name == name)
+                cell.Outputs[^1] = new TextElement(last.Text + text, name);
+            else cell.Outputs.Add(new TextElement(text, name));
         }
 
-        (string, string) Error(Exception e)
+        /// <summary>mime type → text, in sorted order (as the .ipynb stores them), hidden ones left out.</summary>
+        static Dictionary<string, object> Formats(JsonObject body)
         {
-            if (e is AggregateException { InnerExceptions.Count: 1 } a) e = a.InnerExceptions[0];
-            if (e is TargetInvocationException { InnerException: { } inner }) e = inner;
-            var name = e.GetType().FullName ?? e.GetType().Name;
-            var trace = e.ToString().Split('\n').Select(l => l.TrimEnd('\r'))
-                .Where(l => !l.Contains("Microsoft.CodeAnalysis.Scripting") && !l.Contains("System.Runtime.CompilerServices") && !l.Contains("--- End of stack trace"))
-                .Take(40).ToList();
-            Flush();
-            _outputs.Add(CellOutput.Error(name, e.Message, trace));
-            return (name, e.Message);
+            var formats = new SortedDictionary<string, object>(StringComparer.Ordinal);
+            foreach (var f in (body["formattedValues"] as JsonArray ?? []).OfType<JsonObject>())
+                if ((string?)f["mimeType"] is { } mime && f["suppressDisplay"]?.GetValue<bool>() != true)
+                    formats[mime] = (string?)f["value"] ?? "";
+            return new Dictionary<string, object>(formats);
         }
 
-        DisplayedValue Display(object? value, string[] mimeTypes)
-        {
-            var output = Show(value, mimeTypes, result: false, null);
-            var shown = value;
-            return new DisplayedValue(Guid.NewGuid().ToString("N"), updated =>
-            {
-                // the output object is shared by the cell's run and the executed notebook: replace its content in place
-                Count(shown, -1);
-                Count(updated, +1);
-                shown = updated;
-                bool hadPlotly = output.DataText("text/html") is string old && PlotlyJs.HasInlineCopy(old);
-                if (hadPlotly) PlotlyJs.ResetPage();                           // the page's copy of plotly.js stays in this output
-                output.Data.Clear();
-                foreach (var (mime, text) in Format(updated, mimeTypes)) output.Data[mime] = text;
-            });
-        }
-
-        CellOutput Show(object? value, string[] mimeTypes, bool result, int? executionCount)
-        {
-            Count(value, +1);
-            var formats = Format(value, mimeTypes);
-            Flush();
-            var output = CellOutput.Display(formats, result, executionCount);
-            _outputs.Add(output);
-            return output;
-        }
-
-        IReadOnlyDictionary<string, string> Format(object? value, string[] mimeTypes)
-        {
-            IReadOnlyDictionary<string, string> formats;
-            try { formats = Html.Formats(value); }
-            catch (Exception e)                                                // a broken formatter: show the value as text
-            {
-                _pendingErr.Append($"formatter for {value?.GetType().Name} failed: {(e.InnerException ?? e).Message}\n");
-                formats = new Dictionary<string, string> { [Html.PlainMimeType] = value?.ToString() ?? "<null>" };
-            }
-            if (mimeTypes.Length > 0) formats = formats.Where(kv => mimeTypes.Contains(kv.Key)).ToDictionary(kv => kv.Key, kv => kv.Value);
-            return formats;
-        }
-
-        void Count(object? value, int delta)
-        {
-            if (value is not CheckResult r) return;
-            if (r.Passed) _passed += delta;
-            else if (r.NotImplemented) _notImplemented += delta;
-            else _failed += delta;
-        }
-
-        /// <summary>Console text written so far becomes stream outputs (before a display, so the order is kept).</summary>
-        void Flush()
-        {
-            Console.Out.Flush();
-            Console.Error.Flush();
-            if (_pendingOut.Length > 0) { _outputs.Add(CellOutput.Stream("stdout", _pendingOut.ToString())); _pendingOut.Clear(); }
-            if (_pendingErr.Length > 0) { _outputs.Add(CellOutput.Stream("stderr", _pendingErr.ToString())); _pendingErr.Clear(); }
-        }
-
-        /// <summary>
-        /// Checks the cell's #r "nuget: ..." lines (a package the runner cannot provide is an error naming it; another
-        /// version than the program's is a note on stderr) and blanks #i lines (package sources; nothing is downloaded).
-        /// </summary>
-        string Prepare(string source)
-        {
-            var lines = source.Split('\n');
-            for (int i = 0; i < lines.Length; i++)
-            {
-                var m = Directive.Match(lines[i]);
-                if (!m.Success) continue;
-                if (m.Groups[1].Value == "i") { lines[i] = ""; continue; }
-                if (!NotebookReferences.TryParseNuGet(m.Groups[2].Value, out var package, out var version)) continue;
-                var host = NotebookReferences.HostAssemblyForPackage(package)
-                    ?? throw new NotebookDirectiveException(
-                        $"#r \"nuget: {package}\": the headless runner does not download packages and this program has no {package} assembly " +
-                        "(it provides the packages it references itself: TorchSharp, TorchSharp-cpu, Microsoft.ML.Tokenizers, ...)");
-                var note = package.StartsWith("libtorch-", StringComparison.OrdinalIgnoreCase) ? null : NotebookReferences.VersionNote(package, version, host);
-                if (note != null) _pendingErr.Append(note).Append('\n');
-            }
-            return string.Join('\n', lines);
-        }
-
-        static readonly Regex Directive = new(@"^\s*#(r|i)\s+""([^""]*)""\s*$", RegexOptions.Compiled);
-
-        static IEnumerable<MetadataReference> FrameworkReferences()
-        {
-            var frameworkDir = System.IO.Path.GetDirectoryName(typeof(object).Assembly.Location)!;
-            return ((AppContext.GetData("TRUSTED_PLATFORM_ASSEMBLIES") as string) ?? "")
-                .Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
-                .Where(p => System.IO.Path.GetDirectoryName(p) == frameworkDir && IsManaged(p))
-                .Select(p => (MetadataReference)MetadataReference.CreateFromFile(p));
-        }
-
-        static bool IsManaged(string path)
-        {
-            try { AssemblyName.GetAssemblyName(path); return true; }
-            catch (Exception) { return false; }
-        }
-    }
-
-    sealed class NotebookDirectiveException(string message) : Exception(message);
-
-    /// <summary>Console.Out / Console.Error during a cell: text goes to the cell's pending stream output.</summary>
-    sealed class CaptureWriter(StringBuilder target) : TextWriter
-    {
-        public override Encoding Encoding => Encoding.UTF8;
-        public override void Write(char value) { lock (target) target.Append(value); }
-        public override void Write(string? value) { lock (target) target.Append(value); }
+        static string PlainText(JsonObject body) =>
+            string.Concat((body["formattedValues"] as JsonArray ?? []).OfType<JsonObject>()
+                .Where(f => (string?)f["mimeType"] == "text/plain").Select(f => (string?)f["value"]));
     }
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Microsoft.DotNet.Interactive.Documents;
 
 namespace PicoGpt.Notebooks;
 
@@ -61,28 +62,30 @@ public static class NotebookStripper
     }
 
     /// <summary>The learner's notebook for a solution notebook (a new object; the solution is unchanged).</summary>
-    public static NotebookDocument Strip(NotebookDocument solution, string? name = null)
+    public static InteractiveDocument Strip(InteractiveDocument solution, string? name = null)
     {
-        var nb = solution.Clone();
-        for (int i = 0; i < nb.Cells.Count; i++)
+        var nb = NotebookFile.Clone(solution);
+        for (int i = 0; i < nb.Elements.Count; i++)
         {
-            var cell = nb.Cells[i];
-            if (!cell.IsCode) continue;
-            cell.Source = LearnerReferences(StripSource(cell.Source, $"{name ?? "notebook"} cell {i}"));
+            var cell = nb.Elements[i];
+            if (!cell.IsCode()) continue;
+            cell.Contents = LearnerReferences(StripSource(cell.Contents, $"{name ?? "notebook"} cell {i}"));
             cell.Outputs.Clear();
-            cell.ExecutionCount = null;
+            cell.ExecutionOrder = 0;
         }
         return nb;
     }
 
     /// <summary>The learner file's expected text for a solution file.</summary>
     public static string Expected(string solutionPath) =>
-        Strip(NotebookDocument.Load(solutionPath), Path.GetFileName(solutionPath)).ToJson();
+        NotebookFile.ToJson(Strip(NotebookFile.Load(solutionPath), Path.GetFileName(solutionPath)));
 
     /// <summary>
     /// For every solutions/*.ipynb, the learner notebook of the same name in learnerDir: written (check = false) or
     /// compared (check = true). Returns the learner files that were out of date (and, when writing, have been rewritten).
-    /// Learner notebooks without a solution are left alone. Solution files are normalised on the way (ids, formatting).
+    /// Learner notebooks without a solution are left alone. When writing, a solution file whose text is not what the
+    /// serializer writes (hand-edited JSON: other escaping, indent or key order, cells without ids) is rewritten in the
+    /// serializer's format first, so every committed notebook round-trips byte for byte.
     /// </summary>
     public static IReadOnlyList<string> Sync(string solutionsDir, string learnerDir, bool check)
     {
@@ -90,12 +93,18 @@ public static class NotebookStripper
         var drifted = new List<string>();
         foreach (var solution in Directory.GetFiles(solutionsDir, "*.ipynb").OrderBy(f => f, StringComparer.Ordinal))
         {
+            if (!check)
+            {
+                var text = File.ReadAllText(solution);
+                var normal = NotebookFile.ToJson(NotebookFile.Parse(text, solution));
+                if (text.ReplaceLineEndings("\n") != normal) NotebookFile.WriteAtomic(solution, normal);
+            }
             var learner = Path.Combine(learnerDir, Path.GetFileName(solution));
             var expected = Expected(solution);
             var actual = File.Exists(learner) ? File.ReadAllText(learner).ReplaceLineEndings("\n") : null;
             if (actual == expected) continue;
             drifted.Add(learner);
-            if (!check) { Directory.CreateDirectory(learnerDir); File.WriteAllText(learner, expected); }
+            if (!check) NotebookFile.WriteAtomic(learner, expected);
         }
         return drifted;
     }

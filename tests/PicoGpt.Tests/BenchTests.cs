@@ -8,8 +8,8 @@ public class BenchTests
     [Fact]
     public void ParallelChunkedEncodingEqualsOneCall()
     {
-        var text = File.ReadAllText(Path.Combine(TestPaths.SharedData, "tinyshakespeare.txt"));
-        var tok = Gpt2Tokenizer.FromFiles(Path.Combine(TestPaths.SharedData, "gpt2", "vocab.json"), Path.Combine(TestPaths.SharedData, "gpt2", "merges.txt"));
+        var text = File.ReadAllText(Paths.TinyShakespeare);
+        var tok = Gpt2Tokenizer.Default;
         var one = tok.Encode(text);
         Assert.Equal(338_025, one.Length);
         Assert.Equal(one, Bench.ParallelEncode(tok, text, minChunk: 4096));       // many chunks, many cut points

@@ -366,14 +366,34 @@ public class DownloadTests
         Assert.Contains($"{s.Url}/input.txt: the server reports {fake.Length} bytes for tinyshakespeare.txt, expected 1115394", e.Message);
         Assert.Empty(Directory.GetFiles(tmp.Path, "tinyshakespeare*"));
 
-        var real = Path.Combine(TestPaths.SharedData, "tinyshakespeare.txt");
-        if (!File.Exists(real)) return;   // the shared data is not here: the happy path is not checked
+        var real = Paths.TinyShakespeare;   // the committed copy is the original, byte for byte
         s.Routes["/input.txt"].Body = File.ReadAllBytes(real);
         var f = await d.DownloadTinyShakespeareAsync(tmp.Path);
         Assert.True(f.Fetched);
         Assert.Equal(HubDownloader.TinyShakespeareSha256, f.Sha256);
         Assert.Equal(File.ReadAllBytes(real), File.ReadAllBytes(Path.Combine(tmp.Path, "tinyshakespeare.txt")));
         Assert.False((await d.DownloadTinyShakespeareAsync(tmp.Path)).Fetched);
+    }
+
+    [Fact]
+    public async Task DownloadingOverTheCommittedCopyFetchesNothing()
+    {
+        // `picogpt download tinyshakespeare` writes to data/, where the committed copy already is: the sha256 matches,
+        // so nothing is fetched and the file is left as it is (the server here would fail any request).
+        using var s = new LocalHttpServer();
+        s.Routes["/input.txt"] = new() { Status = 500 };
+        using var tmp = TestPaths.Temp();
+        var copy = Path.Combine(tmp.Path, HubDownloader.TinyShakespeareFile);
+        File.Copy(Paths.TinyShakespeare, copy);
+        var log = new List<string>();
+        using var d = new HubDownloader(new DownloadOptions { DataUrl = s.Url + "/input.txt", Timeout = TimeSpan.FromSeconds(2), Retries = 0, Log = log.Add });
+        var f = await d.DownloadTinyShakespeareAsync(tmp.Path);
+        Assert.False(f.Fetched);
+        Assert.Equal(HubDownloader.TinyShakespeareSha256, f.Sha256);
+        Assert.Contains(log, l => l.StartsWith("tinyshakespeare.txt: already present, sha256 matches", StringComparison.Ordinal));
+        Assert.Empty(s.Requests);
+        Assert.Equal(File.ReadAllBytes(Paths.TinyShakespeare), File.ReadAllBytes(copy));
+        Assert.Equal(Paths.DataDir, Path.GetDirectoryName(Paths.TinyShakespeare));   // the download's default folder
     }
 
     [Theory]

@@ -166,11 +166,12 @@ public class FuzzTests
     [Fact]
     public void MutatedTokenizerFilesEitherLoadOrAreRefusedClearly()
     {
-        // a small GPT-2-style vocabulary: the 256 byte tokens and the first 200 merges of the real one
-        var vocabAll = JsonNode.Parse(File.ReadAllText(Path.Combine(TestPaths.SharedData, "gpt2", "vocab.json")))!.AsObject();
+        // a small GPT-2-style vocabulary: the 256 byte tokens and the first 200 merges of the real one (GPT-2's files as
+        // Gpt2Tokenizer.Default.Save writes them)
+        var vocabAll = JsonNode.Parse(File.ReadAllText(PicoGpt.Tests.Tokenizers.SavedGpt2.Vocab))!.AsObject();
         var vocab = new JsonObject();
         foreach (var (k, v) in vocabAll.Where(kv => (int)kv.Value! < 456).OrderBy(kv => (int)kv.Value!)) vocab[k] = (int)v!;
-        var mergeLines = File.ReadLines(Path.Combine(TestPaths.SharedData, "gpt2", "merges.txt")).Take(201).ToList(); // header + 200
+        var mergeLines = File.ReadLines(PicoGpt.Tests.Tokenizers.SavedGpt2.Merges).Take(201).ToList(); // header + 200
         var goodVocab = Encoding.UTF8.GetBytes(vocab.ToJsonString());
         var goodMerges = Encoding.UTF8.GetBytes(string.Join("\n", mergeLines) + "\n");
         using var tmp = TestPaths.Temp();

@@ -72,6 +72,33 @@ public class GenerationTests
     }
 
     [Fact]
+    public void GreedyReferenceEqualsGenerateAcrossTheContext()
+    {
+        using var m = Tiny();                                                          // context 32
+        int[] prompt = [10, 20, 30];
+        var ids = torch.tensor(prompt.Select(i => (long)i).ToArray()).unsqueeze(0);     // [1, 3]
+        var greedy = Generation.Greedy(x => m.Forward(x), ids, 40, m.Config.ContextLength);   // 43 > 32: the window slides
+        Assert.Equal(new long[] { 1, 43 }, greedy.shape);
+        Assert.Equal(prompt.Select(i => (long)i), greedy[0, ..3].data<long>().ToArray());
+        var newIds = greedy[0, 3..].data<long>().ToArray().Select(i => (int)i).ToArray();
+        var o = new GenerateOptions { MaxNewTokens = 40, Temperature = 0, UseCache = false };
+        Assert.Equal(Generation.Generate(m, prompt, o).ToArray(), newIds);
+        // with the cache, the same while the sequence fits the context (3 + 29 = 32 positions)
+        Assert.Equal(Generation.Generate(m, prompt, o with { MaxNewTokens = 29, UseCache = true }).ToArray(), newIds.Take(29).ToArray());
+        Assert.Same(ids, Generation.Greedy(x => m.Forward(x), ids, 0, 32));           // nothing to add
+    }
+
+    [Fact]
+    public void GreedyReferenceTreatsRowsIndependently()
+    {
+        using var m = Tiny();
+        var batch = torch.tensor(new long[] { 10, 20, 30, 5, 6, 7 }).reshape(2, 3);
+        var both = Generation.Greedy(x => m.Forward(x), batch, 8, 32);
+        for (int r = 0; r < 2; r++)
+            Assert.Equal(Generation.Greedy(x => m.Forward(x), batch[r..(r + 1)], 8, 32).data<long>().ToArray(), both[r].data<long>().ToArray());
+    }
+
+    [Fact]
     public void CachedAndUncachedSamplingAgreeUpToTheContext()
     {
         using var m = Tiny();

@@ -18,9 +18,34 @@ public class ModelTests
     }
 
     [Fact]
+    public void ParameterCountsByPartAndTheirVariants()
+    {
+        var p = GptConfig.Gpt2.CountParameters();
+        Assert.Equal(38_597_376L, p.TokenEmbedding);                        // 50,257 × 768
+        Assert.Equal(786_432L, p.PositionEmbedding);                        // 1,024 × 768
+        Assert.Equal(2_362_368L, p.AttentionPerBlock);                      // c_attn 768 × 2,304 + 2,304, c_proj 768 × 768 + 768
+        Assert.Equal(4_722_432L, p.MlpPerBlock);                            // c_fc 768 × 3,072 + 3,072, c_proj 3,072 × 768 + 768
+        Assert.Equal(3_072L, p.NormsPerBlock);
+        Assert.Equal(7_087_872L, p.PerBlock);
+        Assert.Equal(1_536L, p.FinalNorm);
+        Assert.Equal(0L, p.Head);
+        Assert.Equal(124_439_808L, p.Total);
+        Assert.Equal(163_037_184L, GptConfig.Gpt2.CountParameters(tiedHead: false).Total);   // a separate head: another 50,257 × 768
+        var noQkvBias = GptConfig.Gpt2 with { QkvBias = false };                             // LLMs-from-scratch's GPT_CONFIG_124M
+        Assert.Equal(163_009_536L, noQkvBias.CountParameters(tiedHead: false).Total);
+        Assert.Equal(124_412_160L, noQkvBias.ParameterCount);
+        var padded = GptConfig.Gpt2 with { VocabSize = 50304 };                              // nanoGPT: 47 rows more
+        Assert.Equal(124_475_904L, padded.ParameterCount);
+        Assert.Equal(123_689_472L, padded.ParameterCount - padded.CountParameters().PositionEmbedding);   // nanoGPT prints 123.69M
+        // the formula against the real module, built on the meta device
+        foreach (var c in new[] { noQkvBias, padded, GptConfig.Gpt2 with { Bias = false }, GptConfig.Gpt2Large, GptConfig.Gpt2Xl })
+            Assert.Equal(Gpt.CountParameters(c), c.ParameterCount);
+    }
+
+    [Fact]
     public void ModuleCountMatchesFormulaForSmallConfigs()
     {
-        foreach (var c in new[] { GptConfig.Tiny, GptConfig.ShakespeareChar, GptConfig.Tiny with { Bias = false } })
+        foreach (var c in new[] { GptConfig.Tiny, GptConfig.ShakespeareChar, GptConfig.Tiny with { Bias = false }, GptConfig.Tiny with { QkvBias = false } })
         {
             using var m = new Gpt(c, CPU, seed: 1);
             Assert.Equal(c.ParameterCount, m.ParameterCount);
@@ -39,6 +64,20 @@ public class ModelTests
         double maxErr = (fromModule - fromOps).abs().max().item<double>();
         Assert.True(maxErr < 1e-10, $"max |module - ops| = {maxErr}");
         Assert.True(fromOps.std().item<double>() > 0.1, "logits should not be degenerate");
+    }
+
+    [Fact]
+    public void ReferenceOpsAndModuleAgreeWithoutQkvBias()
+    {
+        var c = GptConfig.Tiny with { QkvBias = false };
+        using var m = new Gpt(c, CPU, ScalarType.Float64, seed: 3);
+        RandomizeAll(m, 5);
+        var p = m.ToParams();
+        Assert.Equal(0.0, p.Blocks[0].Attn.CAttn.B.abs().max().item<double>());      // the absent bias reads as zeros
+        Assert.True(p.Blocks[0].Attn.CProj.B.abs().max().item<double>() > 0.1);
+        var ids = torch.tensor(new long[] { 5, 17, 3, 90 });
+        double maxErr = (m.Forward(ids)[0] - Ops.Gpt2(ids, p, c.NHead)).abs().max().item<double>();
+        Assert.True(maxErr < 1e-10, $"max |module - ops| = {maxErr}");
     }
 
     [Fact]

@@ -1,17 +1,21 @@
 using System.Text.Json.Nodes;
+using Microsoft.DotNet.Interactive.Documents;
 using PicoGpt.Notebooks;
 
 namespace PicoGpt.Tests;
 
-/// <summary>nbformat 4.5 files: what we write is what Polyglot writes; what we read keeps its metadata; stripping and drift.</summary>
+/// <summary>
+/// nbformat 4.5 files through Microsoft.DotNet.Interactive.Documents (Polyglot's own serializer): what we write is what
+/// Polyglot writes; what we read keeps its metadata; the committed notebooks round-trip byte for byte; stripping and drift.
+/// </summary>
 [Collection("plotly page")]
 public class NotebookFileTests
 {
     [Fact]
     public void Writer_produces_nbformat_4_5_with_unique_ids_and_polyglot_metadata()
     {
-        var nb = NotebookDocument.New([NotebookCell.Markdown("# Title\ntext"), NotebookCell.Code("var a = 1;\na"), NotebookCell.Code("a + 1")]);
-        var json = nb.ToJson();
+        var nb = NotebookFile.New(NotebookFile.Markdown("# Title\ntext"), NotebookFile.Code("var a = 1;\na"), NotebookFile.Code("a + 1"));
+        var json = NotebookFile.ToJson(nb);
         var root = JsonNode.Parse(json)!.AsObject();
         Assert.Equal(4, (int)root["nbformat"]!);
         Assert.Equal(5, (int)root["nbformat_minor"]!);
@@ -31,11 +35,25 @@ public class NotebookFileTests
         Assert.False(root["cells"]![0]!.AsObject().ContainsKey("outputs"));    // markdown cells have none
         Assert.StartsWith("{\n \"cells\": [\n  {\n   \"cell_type\": \"markdown\",", json); // sorted keys, one-space indent
         Assert.EndsWith("}\n", json);
-        Assert.Empty(nb.Problems());
+        using var tmp = TestPaths.Temp();
+        var path = Path.Combine(tmp.Path, "new.ipynb");
+        NotebookFile.Save(nb, path);
+        Assert.Equal(json, File.ReadAllText(path));
+        Assert.Empty(NotebookFile.Problems(path));
+        Assert.Empty(Directory.GetFiles(tmp.Path, "*.tmp-*"));                    // written through a temp file + rename
     }
 
     [Fact]
-    public void Reading_keeps_metadata_unknown_fields_and_outputs()
+    public void Committed_notebooks_round_trip_byte_for_byte()
+    {
+        var files = Directory.GetFiles(Path.Combine(TestPaths.RepoRoot, "notebooks"), "*.ipynb", SearchOption.AllDirectories);
+        Assert.True(files.Length >= 22, $"{files.Length} notebooks");
+        foreach (var f in files)
+            Assert.True(File.ReadAllText(f) == NotebookFile.ToJson(NotebookFile.Load(f)), $"{f} changes when read and written by Microsoft.DotNet.Interactive.Documents");
+    }
+
+    [Fact]
+    public void Reading_keeps_metadata_and_outputs()
     {
         const string json = """
         {"nbformat": 4, "nbformat_minor": 4,
@@ -43,37 +61,40 @@ public class NotebookFileTests
                       "polyglot_notebook": {"kernelInfo": {"defaultKernelName": "csharp", "items": []}}},
          "cells": [
           {"cell_type": "code", "metadata": {"polyglot_notebook": {"kernelName": "csharp"}, "tags": ["t"]}, "source": "1 + 1", "execution_count": 3,
-           "outputs": [{"output_type": "execute_result", "execution_count": 3, "metadata": {}, "data": {"text/plain": ["2"], "application/json": {"a": 1}}},
+           "outputs": [{"output_type": "execute_result", "execution_count": 3, "metadata": {}, "data": {"text/plain": ["2"]}},
                        {"output_type": "stream", "name": "stdout", "text": ["a\n", "b\n"]}]},
-          {"cell_type": "markdown", "metadata": {}, "source": ["# h\n", "text"], "attachments": {"img.png": {"image/png": "AAAA"}}},
+          {"cell_type": "markdown", "metadata": {}, "source": ["# h\n", "text"]},
           {"cell_type": "code", "id": "same", "metadata": {"polyglot_notebook": {"kernelName": "csharp"}}, "source": [], "outputs": [], "execution_count": null},
           {"cell_type": "code", "id": "same", "metadata": {"polyglot_notebook": {"kernelName": "csharp"}}, "source": [], "outputs": [], "execution_count": null}
          ]}
         """;
-        var nb = NotebookDocument.Parse(json);
-        Assert.Equal("1 + 1", nb.Cells[0].Source);
-        Assert.Equal("2", nb.Cells[0].Outputs[0].DataText("text/plain"));
-        Assert.Equal("a\nb\n", nb.Cells[0].Outputs[1].Text);
-        Assert.Equal("# h\ntext", nb.Cells[1].Source);
+        var nb = NotebookFile.Parse(json);
+        Assert.Equal("1 + 1", nb.Elements[0].Contents);
+        Assert.Equal("2", NotebookFile.DataText(NotebookFile.Data(nb.Elements[0].Outputs[0])!, "text/plain"));
+        Assert.Equal("a\nb\n", Assert.IsType<TextElement>(nb.Elements[0].Outputs[1]).Text);
+        Assert.Equal("# h\ntext", nb.Elements[1].Contents);
+        Assert.False(nb.Elements[1].IsCode());
 
-        var back = JsonNode.Parse(nb.ToJson())!.AsObject();
+        var back = JsonNode.Parse(NotebookFile.ToJson(nb))!.AsObject();
         Assert.Equal(5, (int)back["nbformat_minor"]!);                           // upgraded, with ids
         Assert.Equal(2, (int)back["metadata"]!["custom"]!["x"]![1]!);
         Assert.Equal("t", (string)back["cells"]![0]!["metadata"]!["tags"]![0]!);
-        Assert.Equal(1, (int)back["cells"]![0]!["outputs"]![0]!["data"]!["application/json"]!["a"]!);
-        Assert.Equal("AAAA", (string)back["cells"]![1]!["attachments"]!["img.png"]!["image/png"]!);
+        Assert.Equal(3, (int)back["cells"]![0]!["outputs"]![0]!["execution_count"]!);
         var ids = back["cells"]!.AsArray().Select(c => (string)c!["id"]!).ToList();
         Assert.Equal(4, ids.Distinct().Count());
         Assert.Equal("same", ids[2]);                                             // the first keeps its id, the duplicate gets a new one
-        Assert.Equal(nb.ToJson(), NotebookDocument.Parse(nb.ToJson()).ToJson()); // stable
+        var once = NotebookFile.ToJson(nb);
+        Assert.Equal(once, NotebookFile.ToJson(NotebookFile.Parse(once)));         // stable
     }
 
     [Fact]
     public void Bad_files_give_one_line_errors()
     {
-        Assert.Contains("invalid JSON", Assert.Throws<PicoGptException>(() => NotebookDocument.Parse("{", "x.ipynb")).Message);
-        Assert.Contains("nbformat 3", Assert.Throws<PicoGptException>(() => NotebookDocument.Parse("""{"nbformat": 3, "cells": []}""")).Message);
-        Assert.Contains("notebook not found", Assert.Throws<PicoGptException>(() => NotebookDocument.Load("/no/such.ipynb")).Message);
+        Assert.Contains("invalid notebook JSON", Assert.Throws<PicoGptException>(() => NotebookFile.Parse("{", "x.ipynb")).Message);
+        Assert.Contains("nbformat 3", Assert.Throws<PicoGptException>(() => NotebookFile.Parse("""{"nbformat": 3, "cells": []}""")).Message);
+        Assert.Contains("no cells array", Assert.Throws<PicoGptException>(() => NotebookFile.Parse("""{"nbformat": 4}""", "y.ipynb")).Message);
+        Assert.Contains("not a JSON object", Assert.Throws<PicoGptException>(() => NotebookFile.Parse("[1]", "z.ipynb")).Message);
+        Assert.Contains("notebook not found", Assert.Throws<PicoGptException>(() => NotebookFile.Load("/no/such.ipynb")).Message);
     }
 
     const string Solution = """
@@ -108,25 +129,25 @@ public class NotebookFileTests
     public void Stripper_points_the_library_reference_one_folder_up_for_learner_notebooks()
     {
         const string setup = """
-            #r "nuget: TorchSharp-cpu, 0.107.0"
-            #r "../../lib/PicoGpt/bin/Debug/net10.0/PicoGpt.dll"
+            #r "nuget: Something, 1.0.0"
+            #r "../../lib/PicoGpt.Interactive/bin/Debug/net10.0/PicoGpt.Interactive.dll"
               #r  "../../lib/Other.dll"
             var s = "../../lib/ in a string stays";
             // #r "../../lib/ in a comment stays"
             #r "../../data/x.dll"
             """;
         Assert.Equal("""
-            #r "nuget: TorchSharp-cpu, 0.107.0"
-            #r "../lib/PicoGpt/bin/Debug/net10.0/PicoGpt.dll"
+            #r "nuget: Something, 1.0.0"
+            #r "../lib/PicoGpt.Interactive/bin/Debug/net10.0/PicoGpt.Interactive.dll"
               #r  "../lib/Other.dll"
             var s = "../../lib/ in a string stays";
             // #r "../../lib/ in a comment stays"
             #r "../../data/x.dll"
             """, NotebookStripper.LearnerReferences(setup));
 
-        var learner = NotebookStripper.Strip(NotebookDocument.New([NotebookCell.Code(setup), NotebookCell.Markdown("#r \"../../lib/x.dll\"")]));
-        Assert.StartsWith("#r \"nuget: TorchSharp-cpu, 0.107.0\"\n#r \"../lib/PicoGpt/", learner.Cells[0].Source);
-        Assert.Equal("#r \"../../lib/x.dll\"", learner.Cells[1].Source);           // markdown is left alone
+        var learner = NotebookStripper.Strip(NotebookFile.New(NotebookFile.Code(setup), NotebookFile.Markdown("#r \"../../lib/x.dll\"")));
+        Assert.StartsWith("#r \"nuget: Something, 1.0.0\"\n#r \"../lib/PicoGpt.Interactive/", learner.Elements[0].Contents);
+        Assert.Equal("#r \"../../lib/x.dll\"", learner.Elements[1].Contents);       // markdown is left alone
     }
 
     [Fact]
@@ -134,23 +155,25 @@ public class NotebookFileTests
     {
         using var tmp = TestPaths.Temp();
         var solutions = Directory.CreateDirectory(Path.Combine(tmp.Path, "solutions")).FullName;
-        var solution = NotebookDocument.New([NotebookCell.Markdown("# Softmax"), NotebookCell.Code(Solution)]);
-        solution.Cells[1].ExecutionCount = 1;
-        solution.Cells[1].Outputs.Add(CellOutput.Stream("stdout", "old output"));
-        solution.Save(Path.Combine(solutions, "01-softmax.ipynb"));
+        var solution = NotebookFile.New(NotebookFile.Markdown("# Softmax"), NotebookFile.Code(Solution));
+        solution.Elements[1].ExecutionOrder = 1;
+        solution.Elements[1].Outputs.Add(new TextElement("old output", "stdout"));
+        NotebookFile.Save(solution, Path.Combine(solutions, "01-softmax.ipynb"));
 
         Assert.Equal([Path.Combine(tmp.Path, "01-softmax.ipynb")], NotebookStripper.Sync(solutions, tmp.Path, check: true)); // missing = drifted
         Assert.False(File.Exists(Path.Combine(tmp.Path, "01-softmax.ipynb")));
         Assert.Single(NotebookStripper.Sync(solutions, tmp.Path, check: false));
         Assert.Empty(NotebookStripper.Sync(solutions, tmp.Path, check: true));
 
-        var learner = NotebookDocument.Load(Path.Combine(tmp.Path, "01-softmax.ipynb"));
-        Assert.Equal(solution.Cells.Select(c => c.Id), learner.Cells.Select(c => c.Id));
-        Assert.Empty(learner.Cells[1].Outputs);
-        Assert.Null(learner.Cells[1].ExecutionCount);
-        Assert.Contains("throw new NotImplementedException();", learner.Cells[1].Source);
-        Assert.DoesNotContain("amax", learner.Cells[1].Source);
-        Assert.Empty(learner.Problems());
+        var learnerPath = Path.Combine(tmp.Path, "01-softmax.ipynb");
+        var learner = NotebookFile.Load(learnerPath);
+        Assert.Equal(solution.Elements.Select(c => c.Id), learner.Elements.Select(c => c.Id));
+        Assert.Empty(learner.Elements[1].Outputs);
+        Assert.Equal(0, learner.Elements[1].ExecutionOrder);
+        Assert.Contains("\"execution_count\": null", File.ReadAllText(learnerPath));
+        Assert.Contains("throw new NotImplementedException();", learner.Elements[1].Contents);
+        Assert.DoesNotContain("amax", learner.Elements[1].Contents);
+        Assert.Empty(NotebookFile.Problems(learnerPath));
 
         File.AppendAllText(Path.Combine(tmp.Path, "01-softmax.ipynb"), " ");      // a hand edit
         Assert.Single(NotebookStripper.Sync(solutions, tmp.Path, check: true));
@@ -181,17 +204,15 @@ public class NotebookFileTests
     [Fact]
     public void Html_export_renders_markdown_code_outputs_and_plotly_once()
     {
-        var nb = NotebookDocument.New(
-        [
-            NotebookCell.Markdown("# Attention\nSome **bold**, *italic* and `a < b` code.\n\n- one\n- two\n\n1. first\n\n```csharp\nvar x = 1 < 2;\n```"),
-            NotebookCell.Code("x"),
-        ]);
+        var nb = NotebookFile.New(
+            NotebookFile.Markdown("# Attention\nSome **bold**, *italic* and `a < b` code.\n\n- one\n- two\n\n1. first\n\n```csharp\nvar x = 1 < 2;\n```"),
+            NotebookFile.Code("x"));
         PicoGpt.Plots.PlotlyJs.ResetPage();
-        var chart = PicoGpt.Plots.LinePlot.Loss([0, 1], [2, 1]);
-        nb.Cells[1].Outputs.Add(CellOutput.Display(PicoGpt.Notebook.Html.Formats(chart)));
-        nb.Cells[1].Outputs.Add(CellOutput.Display(PicoGpt.Notebook.Html.Formats(PicoGpt.Plots.LinePlot.Loss([0, 1], [3, 1]))));
-        nb.Cells[1].Outputs.Add(CellOutput.Stream("stdout", "<hello>"));
-        nb.Cells[1].Outputs.Add(CellOutput.Error("System.Exception", "boom", ["System.Exception: boom", "   at X"]));
+        static DisplayElement Display(object value) => new(PicoGpt.Notebook.Html.Formats(value).ToDictionary(kv => kv.Key, kv => (object)kv.Value));
+        nb.Elements[1].Outputs.Add(Display(PicoGpt.Plots.LinePlot.Loss([0, 1], [2, 1])));
+        nb.Elements[1].Outputs.Add(Display(PicoGpt.Plots.LinePlot.Loss([0, 1], [3, 1])));
+        nb.Elements[1].Outputs.Add(new TextElement("<hello>", "stdout"));
+        nb.Elements[1].Outputs.Add(new ErrorElement("boom", "System.Exception", ["System.Exception: boom", "   at X"]));
         var html = NotebookHtml.Export(nb, "Attention");
         Assert.Contains("<h1>Attention</h1>", html);
         Assert.Contains("<strong>bold</strong>", html);

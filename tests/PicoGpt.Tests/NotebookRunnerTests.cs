@@ -1,158 +1,248 @@
+using Microsoft.DotNet.Interactive.Documents;
 using PicoGpt.Notebooks;
 
 namespace PicoGpt.Tests;
 
-/// <summary>The headless runner executes a notebook written here, cell by cell, as a kernel would.</summary>
-[Collection("plotly page")] // PlotlyJs's page state and the console are process-wide
-public class NotebookRunnerTests
+/// <summary>
+/// A notebook with one cell of each kind, run once in the real .NET Interactive kernel (the tool pinned in
+/// .config/dotnet-tools.json), shared by the tests that read its outputs.
+/// </summary>
+public sealed class KernelNotebookFixture
 {
-    /// <summary>The setup cell every notebook starts with: the backend package, then the built library by relative path.</summary>
-    static string SetupCell(string notebookDir)
-    {
-        var dll = Path.Combine(TestPaths.RepoRoot, "lib", "PicoGpt", "bin", "Debug", "net10.0", "PicoGpt.dll");
-        return $"#r \"nuget: TorchSharp-cpu, 0.107.0\"\n#r \"{Path.GetRelativePath(notebookDir, dll)}\"\nusing PicoGpt;\nusing TorchSharp;\nusing static TorchSharp.torch;";
-    }
+    /// <summary>The setup cell for a notebook outside the course folders: the course bundle from the test's own folder.</summary>
+    public static string Setup(bool course = true) =>
+        $"#r \"{Path.Combine(AppContext.BaseDirectory, "PicoGpt.Interactive.dll")}\"\n" +
+        "using TorchSharp;\nusing static TorchSharp.torch;\nusing PicoGpt;\n" +
+        (course ? "PicoGpt.Interactive.Course.Setup()" : "PicoGpt.Native.TorchRuntime.Initialize();");
 
-    static NotebookDocument Sample(string dir) => NotebookDocument.New(
+    public static readonly string[] Cells =
     [
-        NotebookCell.Markdown("# A test notebook\nIt has *every* kind of cell."),
-        NotebookCell.Code(SetupCell(dir)),                                                              // 1
-        NotebookCell.Code("var x = torch.ones(2, 3);\nConsole.WriteLine(\"hello\");\ndisplay(PicoGpt.Notebook.Show.Tensor(x));\nx.shape[1]"), // 2
-        NotebookCell.Code("PicoGpt.Exercises.Checks.Gelu(Ops.Gelu)"),                                   // 3
-        NotebookCell.Code("Tensor MySoftmax(Tensor t)\n{\n    throw new NotImplementedException();\n}\nPicoGpt.Exercises.Checks.Softmax(MySoftmax)"), // 4
-        NotebookCell.Code("display(PicoGpt.Exercises.Checks.Gelu(t => t.relu()));\nthrow new InvalidOperationException(\"boom\");"), // 5
-        NotebookCell.Code("int Twice(int v) => v * 2;\nTwice((int)x.shape[0] * 10 + 1)"),             // 6
-        NotebookCell.Code("undefinedVariable + 1"),                                                     // 7
-        NotebookCell.Code("MySoftmax(x)"),                                                              // 8
-        NotebookCell.Code("#r \"nuget: Humanizer, 2.14.1\"\n1"),                                        // 9
-        NotebookCell.Code("PicoGpt.Plots.LinePlot.Loss(new double[] { 0, 1 }, new double[] { 2, 1 })"), // 10
-        NotebookCell.Code("PicoGpt.Plots.LinePlot.Loss(new double[] { 0, 1 }, new double[] { 3, 1 })"), // 11
-        NotebookCell.Code("Environment.CurrentDirectory"),                                              // 12
-    ]);
+        /* 1 */ Setup(),
+        /* 2 */ "Console.WriteLine(\"out\"); Console.Error.WriteLine(\"err\");\nvar t = torch.tensor(new double[] { 1, 2, 3 });\nt.sum().item<double>()",
+        /* 3 */ "using PicoGpt.Exercises;\ndisplay(Checks.Gelu(Ops.Gelu));\ndisplay(Checks.Gelu(x => x.relu()));\nChecks.Gelu(x => throw new NotImplementedException())",
+        /* 4 */ "var a = torch.ones(2, 3);\nvar c = a.matmul(a);",
+        /* 5 */ "int wrong = \"s\";",
+        /* 6 */ "throw new NotImplementedException();",
+        /* 7 */ "var live = PicoGpt.Interactive.Live.Display(\"first\");\nlive.Update(\"second\");",
+        /* 8 */ "display(\"a\").Update(\"b\");",
+        /* 9 */ "",
+        /* 10 */ "string? maybe = null;\nmaybe",
+        /* 11 */ "a.sum().item<float>()",
+        /* 12 */ "var chart = PicoGpt.Interactive.Live.Display(PicoGpt.Plots.LinePlot.Loss(new double[] { 0, 1 }, new double[] { 2, 1 }));\n" +
+                 "chart.Update(PicoGpt.Plots.LinePlot.Loss(new double[] { 0, 1, 2 }, new double[] { 2, 1, 0.625 }));",
+    ];
+
+    public NotebookRun Run { get; }
+
+    public KernelNotebookFixture()
+    {
+        var nb = NotebookFile.New([NotebookFile.Markdown("# runner test"), .. Cells.Select(c => NotebookFile.Code(c))]);
+        Run = new NotebookRunner().Run(nb, AppContext.BaseDirectory);
+    }
+}
+
+/// <summary>The runner drives the real kernel: outputs, errors, checks, display updates, compiler notes, the matmul guard.</summary>
+public class NotebookRunnerTests(KernelNotebookFixture fixture) : IClassFixture<KernelNotebookFixture>
+{
+    NotebookRun Run => fixture.Run;
+    CellRun Cell(int index) => Run.Cells.Single(c => c.Index == index);
+
+    static string? Text(InteractiveDocumentOutputElement o, string mime) => NotebookFile.Data(o) is { } d ? NotebookFile.DataText(d, mime) : null;
+    static string Streams(CellRun c, string name) => string.Concat(c.Outputs.OfType<TextElement>().Where(t => t.Name == name).Select(t => t.Text));
 
     [Fact]
-    public void Runs_cells_in_order_with_outputs_errors_and_checks()
+    public void Setup_cell_reports_what_is_ready_and_nothing_else()
     {
-        using var tmp = TestPaths.Temp();
-        var path = Path.Combine(tmp.Path, "sample.ipynb");
-        Sample(tmp.Path).Save(path);
+        var setup = Cell(1);
+        Assert.Equal(CellStatus.Ok, setup.Status);
+        var result = Assert.Single(setup.Outputs.OfType<ReturnValueElement>());
+        Assert.StartsWith("PicoGPT.NET: TorchSharp 0.107.0, device cpu", Text(result, "text/plain"));
+        Assert.Contains("kernel ready (.matmul checked)", Text(result, "text/plain"));
+        Assert.Empty(setup.Outputs.OfType<TextElement>());                          // no "Loading extensions", no warnings
+        Assert.DoesNotContain(setup.Outputs, o => (Text(o, "text/plain") ?? "").Contains("Loading extensions"));
+    }
 
-        var run = new NotebookRunner().Run(path);
-        var cells = run.Cells.ToDictionary(c => c.Index);
-        Assert.Equal(12, run.Cells.Count);                                       // code cells only
+    [Fact]
+    public void Console_output_and_return_values_become_outputs_without_compiler_noise()
+    {
+        var c = Cell(2);
+        Assert.Equal(CellStatus.Ok, c.Status);
+        Assert.Equal("out\n", Streams(c, "stdout"));
+        Assert.Equal("err\n", Streams(c, "stderr"));                                // the cell's own stderr, and no CS1701 after it
+        Assert.Contains("<pre>6</pre>", Text(Assert.Single(c.Outputs.OfType<ReturnValueElement>()), "text/html")); // the kernel's HTML for a number
+        Assert.Equal(2, Run.Notebook.Elements[2].ExecutionOrder);
+    }
+
+    [Fact]
+    public void Check_results_are_counted_and_carry_html_and_plain_text()
+    {
+        Assert.Equal(new CheckCounts(1, 1, 1), Run.Checks);
+        var outputs = Cell(3).Outputs.Where(o => NotebookFile.Data(o) != null).ToList();
+        Assert.Equal(3, outputs.Count);
+        Assert.StartsWith("✓ gelu passed", Text(outputs[0], "text/plain"));
+        Assert.StartsWith("✗ gelu failed", Text(outputs[1], "text/plain"));
+        Assert.Contains("this is ReLU", Text(outputs[1], "text/plain"));
+        Assert.StartsWith("… gelu not implemented yet", Text(outputs[2], "text/plain"));
+        Assert.Contains("picogpt-check-todo", Text(outputs[2], "text/html"));
+    }
+
+    [Fact]
+    public void A_raw_matmul_mistake_throws_instead_of_ending_the_kernel()
+    {
+        var c = Cell(4);
+        Assert.Equal(CellStatus.Error, c.Status);
+        Assert.Equal("PicoGpt.PicoGptException", c.ErrorName);
+        Assert.Contains("matmul shapes do not fit: [2, 3] @ [2, 3]", c.ErrorValue);
+        Assert.Equal(CellStatus.Ok, Cell(11).Status);                               // the kernel and its variables live on
+        Assert.Contains("<pre>6</pre>", Text(Cell(11).Outputs.OfType<ReturnValueElement>().Single(), "text/html"));
+        Assert.Equal("ok", Run.Kernel.Status);
+    }
+
+    [Fact]
+    public void Compilation_errors_and_stubs_are_errors_with_their_names()
+    {
+        Assert.Equal(CellStatus.Error, Cell(5).Status);
+        Assert.Equal("CompilationError", Cell(5).ErrorName);
+        Assert.Contains("CS0029", Cell(5).ErrorValue);
+        Assert.True(Cell(6).IsStub);
+        var error = Assert.IsType<ErrorElement>(Cell(6).Outputs.Last());
+        Assert.Equal("System.NotImplementedException", error.ErrorName);
+        Assert.False(Run.Succeeded);
+    }
+
+    [Fact]
+    public void Live_display_updates_its_output_but_the_kernels_own_display_handle_does_not()
+    {
+        var live = Assert.Single(Cell(7).Outputs);
+        Assert.Equal("second", Text(live, "text/plain"));
+        var plain = Assert.Single(Cell(8).Outputs);
+        Assert.Equal("a", Text(plain, "text/plain"));                               // kernel 1.0.712001: display(x).Update(y) names no output
+    }
+
+    [Fact]
+    public void A_live_chart_that_carried_plotly_keeps_it_when_updated()
+    {
+        var html = Text(Assert.Single(Cell(12).Outputs), "text/html")!;
+        Assert.Contains("data-plotlyjs", html);                                    // the notebook's first chart: plotly.js inline
+        Assert.Contains("0.625", html);                                           // and the updated data
+    }
+
+    [Fact]
+    public void Empty_cells_are_skipped_and_level_one_warnings_go_to_stderr_as_in_jupyter()
+    {
+        Assert.Equal(CellStatus.Skipped, Cell(9).Status);
+        Assert.Equal(0, Run.Notebook.Elements[9].ExecutionOrder);
+        Assert.Contains("warning CS8632", Streams(Cell(10), "stderr"));
+    }
+}
+
+/// <summary>What the runner does when a cell kills the kernel, runs too long, or fails with --stop-on-error.</summary>
+public class NotebookRunnerFailureTests
+{
+    static InteractiveDocument Notebook(params string[] cells) => NotebookFile.New(cells.Select(c => NotebookFile.Code(c)).ToArray());
+
+    [Fact]
+    public void A_cell_that_kills_the_kernel_is_reported_with_the_reason_and_the_fix_and_the_rest_is_skipped()
+    {
+        // no Course.Setup(): TorchSharp's own matmul with shapes that do not fit aborts the process
+        var run = new NotebookRunner().Run(Notebook(KernelNotebookFixture.Setup(course: false),
+            "var a = TorchSharp.torch.ones(2, 3);\na.matmul(a)", "1 + 1"), AppContext.BaseDirectory);
+        Assert.Equal(CellStatus.Ok, run.Cells[0].Status);
+        var dead = run.Cells[1];
+        Assert.Equal(CellStatus.KernelDied, dead.Status);
+        Assert.Contains("The kernel process ended while this cell ran (it aborted (SIGABRT): mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3))", dead.ErrorValue);
+        Assert.Contains("Ops.MatMul(a, b)", dead.ErrorValue);
+        Assert.Contains("setup cell", dead.ErrorValue);
+        Assert.Equal("KernelDied", Assert.IsType<ErrorElement>(dead.Outputs.Last()).ErrorName);
+        Assert.Equal(CellStatus.Skipped, run.Cells[2].Status);
+        Assert.Equal(new KernelOutcome("died", 1, dead.ErrorValue), run.Kernel);
         Assert.False(run.Succeeded);
+    }
 
-        Assert.Equal(CellStatus.Ok, cells[1].Status);
-        Assert.Empty(cells[1].Outputs);
-
-        var c2 = cells[2];
-        Assert.Equal(CellStatus.Ok, c2.Status);
-        Assert.Equal(["stream", "display_data", "execute_result"], c2.Outputs.Select(o => o.OutputType));
-        Assert.Equal("hello\n", c2.Outputs[0].Text);
-        Assert.Contains("Tensor [2, 3] float32 on cpu", c2.Outputs[1].DataText("text/html"));
-        Assert.Equal("3", c2.Outputs[2].DataText("text/plain"));
-        Assert.Equal(2, c2.Outputs[2].ExecutionCount);
-
-        Assert.Contains("picogpt-check-pass", cells[3].Outputs.Single().DataText("text/html"));
-        Assert.Contains("picogpt-check-todo", cells[4].Outputs.Single().DataText("text/html"));
-
-        var c5 = cells[5];
-        Assert.Equal(CellStatus.Error, c5.Status);
-        Assert.Equal("System.InvalidOperationException", c5.ErrorName);
-        Assert.Equal("boom", c5.ErrorValue);
-        Assert.Equal(["display_data", "error"], c5.Outputs.Select(o => o.OutputType));  // the display before the throw is kept
-        Assert.Contains(c5.Outputs[1].Traceback, l => l.StartsWith("System.InvalidOperationException: boom"));
-
-        Assert.Equal("42", cells[6].Outputs.Single().DataText("text/plain"));  // state survives the error
-
-        Assert.Equal(CellStatus.Error, cells[7].Status);
-        Assert.Equal("CompilationError", cells[7].ErrorName);
-        Assert.Contains("CS0103", cells[7].ErrorValue);
-        Assert.Contains("(1,1)", cells[7].ErrorValue);
-
-        Assert.Equal(CellStatus.Error, cells[8].Status);
-        Assert.True(cells[8].IsStub);
-        Assert.False(cells[5].IsStub);
-
-        Assert.Equal("NotebookDirectiveError", cells[9].ErrorName);
-        Assert.Contains("Humanizer", cells[9].ErrorValue);
-
-        var firstChart = cells[10].Outputs.Single().DataText("text/html")!;
-        var secondChart = cells[11].Outputs.Single().DataText("text/html")!;
-        Assert.Contains("data-plotlyjs", firstChart);
-        Assert.DoesNotContain("data-plotlyjs", secondChart);
-        Assert.Contains("Plotly.newPlot", secondChart);
-
-        Assert.Equal(tmp.Path, cells[12].Outputs.Single().DataText("text/plain"));
-
-        Assert.Equal(new CheckCounts(1, 1, 1), run.Checks);                       // gelu passed, relu gelu failed, softmax stub
-
-        // the executed notebook carries the outputs and execution counts; the input file is unchanged
-        Assert.Equal(3, run.Notebook.Cells[2].Outputs.Count);
-        Assert.Equal(2, run.Notebook.Cells[2].ExecutionCount);
-        Assert.Empty(NotebookDocument.Load(path).Cells[2].Outputs);
-        Assert.Empty(run.Notebook.Problems());
+    [Fact]
+    public void A_cell_that_runs_too_long_stops_the_kernel()
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var run = new NotebookRunner(new RunnerOptions { CellTimeout = TimeSpan.FromSeconds(20) })
+            .Run(Notebook("var x = 1;", "System.Threading.Thread.Sleep(300_000);", "x"), AppContext.BaseDirectory);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(120), $"took {watch.Elapsed}");
+        Assert.Equal(CellStatus.Ok, run.Cells[0].Status);
+        Assert.Equal(CellStatus.TimedOut, run.Cells[1].Status);
+        Assert.Contains("longer than 20 s", run.Cells[1].ErrorValue);
+        Assert.Equal(CellStatus.Skipped, run.Cells[2].Status);
+        Assert.Equal("timeout", run.Kernel.Status);
     }
 
     [Fact]
     public void Stop_on_error_skips_the_rest()
     {
-        using var tmp = TestPaths.Temp();
-        var nb = NotebookDocument.New([NotebookCell.Code("1"), NotebookCell.Code("throw new Exception(\"x\");"), NotebookCell.Code("3")]);
-        var run = new NotebookRunner(new RunnerOptions { StopOnError = true }).Run(nb, tmp.Path);
-        Assert.Equal([CellStatus.Ok, CellStatus.Error, CellStatus.Skipped], run.Cells.Select(c => c.Status));
-        Assert.Null(run.Notebook.Cells[2].ExecutionCount);
+        var run = new NotebookRunner(new RunnerOptions { StopOnError = true })
+            .Run(Notebook("throw new InvalidOperationException(\"boom\");", "1 + 1"), AppContext.BaseDirectory);
+        Assert.Equal(CellStatus.Error, run.Cells[0].Status);
+        Assert.Equal("System.InvalidOperationException", run.Cells[0].ErrorName);
+        Assert.Equal("boom", run.Cells[0].ErrorValue);
+        Assert.Equal(CellStatus.Skipped, run.Cells[1].Status);
+        Assert.Equal("ok", run.Kernel.Status);
     }
 
     [Fact]
-    public void Notebook_without_the_setup_cell_cannot_see_the_library()
+    public void Failure_messages_parse_into_name_and_value()
     {
-        // like a kernel: nothing is referenced until #r says so
-        using var tmp = TestPaths.Temp();
-        var run = new NotebookRunner().Run(NotebookDocument.New([NotebookCell.Code("PicoGpt.Ops.Gelu(null!)")]), tmp.Path);
-        Assert.Equal("CompilationError", run.Cells[0].ErrorName);
+        var (name, value, trace) = NotebookRunner.ParseFailure("System.Runtime.InteropServices.ExternalException (0x80004005): mat1 and mat2 shapes\nsecond line\n   at X.Y()");
+        Assert.Equal("System.Runtime.InteropServices.ExternalException", name);
+        Assert.Equal("mat1 and mat2 shapes\nsecond line", value);
+        Assert.Equal(3, trace.Length);
+        Assert.Equal("CompilationError", NotebookRunner.ParseFailure("(1,9): error CS0029: Cannot convert\n(2,1): error CS1002: ; expected").Name);
+        Assert.Equal("Error", NotebookRunner.ParseFailure("Command cancelled").Name);
     }
 
     [Fact]
-    public void Missing_dll_path_with_a_host_assembly_name_uses_the_runners_copy()
+    public void Deaths_are_explained()
     {
-        using var tmp = TestPaths.Temp();
-        var run = new NotebookRunner().Run(NotebookDocument.New(
-            [NotebookCell.Code("#r \"nuget: TorchSharp-cpu, 0.107.0\"\n#r \"../not/built/yet/PicoGpt.dll\"\nPicoGpt.Ops.Gelu(TorchSharp.torch.ones(1)).item<float>()")]), tmp.Path);
-        Assert.Equal(CellStatus.Ok, run.Cells[0].Status);
-        Assert.StartsWith("0.841", run.Cells[0].Outputs.Single().DataText("text/plain"));
+        var matmul = NotebookRunner.ExplainDeath("a.matmul(b)", -6, "terminate called after throwing an instance of 'c10::Error'\n  what():  mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)\nframe #0");
+        Assert.Contains("mat1 and mat2 shapes cannot be multiplied (2x3 and 4x5)", matmul);
+        Assert.Contains("Ops.MatMul", matmul);
+        var other = NotebookRunner.ExplainDeath("Environment.Exit(3);", 3, "bye\n");
+        Assert.Contains("it exited with code 3", other);
+        Assert.Contains("last words: bye", other);
+        Assert.DoesNotContain("matmul", other);
     }
+}
 
+/// <summary>
+/// The three raw-matmul mistakes learners make in notebooks 01, 05 and 06, as they make them, in the real kernel: with
+/// the setup cell's guard each becomes a failed check with the reason and a hint, and the kernel lives on.
+/// </summary>
+public class MatMulMistakeTests
+{
     [Fact]
-    public void Display_returns_a_handle_whose_Update_replaces_that_output()
+    public void Raw_matmul_mistakes_fail_their_checks_with_an_explanation_instead_of_killing_the_kernel()
     {
-        // .NET Interactive's display() returns a DisplayedValue with Update(object): a live loss chart relies on it
-        using var tmp = TestPaths.Temp();
-        var nb = NotebookDocument.New(
-        [
-            NotebookCell.Code(SetupCell(tmp.Path)),                                                                        // 0
-            NotebookCell.Code("var handle = display(PicoGpt.Plots.LinePlot.Loss(new double[] { 0 }, new double[] { 9 }));\n" +
-                              "Console.WriteLine(\"training\");\n" +
-                              "for (int i = 1; i <= 3; i++) handle.Update(PicoGpt.Plots.LinePlot.Loss(Enumerable.Range(0, i + 1).Select(s => (double)s).ToArray(), Enumerable.Range(0, i + 1).Select(s => 9.0 - s).ToArray()));\n" +
-                              "var note = display(\"first\");"),                                                        // 1
-            NotebookCell.Code("note.Update(\"second\");\nnote.Update(PicoGpt.Exercises.Checks.Gelu(Ops.Gelu));\ndisplay(1)"),   // 2
-            NotebookCell.Code("note.Update(PicoGpt.Exercises.Checks.Gelu(t => t.relu()));\nhandle.DisplayId.Length"),    // 3
-        ]);
-        var run = new NotebookRunner().Run(nb, tmp.Path);
-        Assert.True(run.Succeeded, string.Join("; ", run.Cells.Select(c => c.ErrorValue)));
-
-        var c1 = run.Cells[1].Outputs;
-        Assert.Equal(["display_data", "stream", "display_data"], c1.Select(o => o.OutputType)); // updated in place, not appended
-        var chart = c1[0].DataText("text/html")!;
-        Assert.Contains("\"y\":[9,8,7,6]", chart);                                    // the last update's data
-        Assert.Contains("data-plotlyjs", chart);                                        // still carries the page's plotly.js
-        Assert.Equal("training\n", c1[1].Text);
-
-        // an update from a later cell replaces the output of the cell that displayed it (in the saved notebook too)
-        Assert.Contains("picogpt-check-fail", c1[2].DataText("text/html"));
-        Assert.Contains("picogpt-check-fail", run.Notebook.Cells[1].Outputs[2].DataText("text/html"));
-        Assert.Equal("1", run.Cells[2].Outputs.Single().DataText("text/plain"));        // display(...) as the last expression: shown once
-        Assert.Equal("32", run.Cells[3].Outputs.Single().DataText("text/plain"));
-        Assert.Equal(new CheckCounts(0, 1, 0), run.Checks);                            // the replaced passing check no longer counts
+        var nb = NotebookFile.New(
+            NotebookFile.Code(KernelNotebookFixture.Setup()),
+            NotebookFile.Code("using PicoGpt.Exercises;"),
+            NotebookFile.Code("Tensor Linear(Tensor x, Tensor w, Tensor b) => w.matmul(x) + b;\nChecks.Linear(Linear)"),
+            NotebookFile.Code("Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask) =>\n    Ops.Softmax(q.matmul(k.T) / Math.Sqrt(q.shape[^1]) + mask).matmul(v);\nChecks.Attention(Attention)"),
+            NotebookFile.Code("""
+                Tensor MultiHeadAttention(Tensor x, AttentionParams p, int nHead)
+                {
+                    var qkv = x.matmul(p.CAttn.W.T) + p.CAttn.B;
+                    var parts = qkv.chunk(3, dim: -1);
+                    return Ops.Linear(parts[2], p.CProj.W, p.CProj.B);
+                }
+                Checks.MultiHeadAttention(MultiHeadAttention)
+                """),
+            NotebookFile.Code("\"still alive\""));
+        var run = new NotebookRunner().Run(nb, AppContext.BaseDirectory);
+        Assert.Equal("ok", run.Kernel.Status);
+        Assert.All(run.Cells, c => Assert.Equal(CellStatus.Ok, c.Status));
+        Assert.Equal(new CheckCounts(0, 3, 0), run.Checks);
+        string Check(int cell) => NotebookFile.DataText(NotebookFile.Data(run.Cells[cell].Outputs.Single())!, "text/plain")!;
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit: [3, 3] @ [2, 3]", Check(2));
+        Assert.Contains("Hint: the shapes do not line up", Check(2));
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit: [2, 4, 8] @ [8, 4, 2]", Check(3)); // k.T reverses all three axes
+        Assert.Contains("Hint: the scores are q @ kᵀ", Check(3));
+        Assert.Contains("threw PicoGptException: matmul shapes do not fit", Check(4));
+        Assert.Contains("Hint:", Check(4));
     }
 }

@@ -23,7 +23,7 @@ public sealed class Gpt2WeightsFactAttribute : FactAttribute
 public class ShippedModelTests
 {
     static string Shipped => Path.Combine(TestPaths.RepoRoot, "weights", "shakespeare-char");
-    static string Shakespeare => Path.Combine(TestPaths.SharedData, "tinyshakespeare.txt");
+    static string Shakespeare => Paths.TinyShakespeare;
 
     [Fact]
     public void ShippedModelLoadsAndReachesItsPublishedValidationLoss()
@@ -76,12 +76,45 @@ public class ShippedModelTests
     [InlineData(new[] { "tokenize", "--model", "SHIPPED", "--text", "Zebra 1€" }, 1, "")]
     [InlineData(new[] { "tokenize", "--model", "SHIPPED", "--file", "/nonexistent.txt" }, 1, "/nonexistent.txt: file not found")]
     [InlineData(new[] { "decode", "--model", "SHIPPED", "--ids", "70" }, 1, "70")]
-    [InlineData(new[] { "eval", "--model", "SHIPPED" }, 2, "missing required option --data")]
+    [InlineData(new[] { "eval", "--model", "SHIPPED", "--data", "/nonexistent.txt" }, 1, "/nonexistent.txt: file not found")]
+    [InlineData(new[] { "tokenize", "--tokenizer", "char", "--text", "a" }, 2, "--tokenizer must be gpt2 (GPT-2's tokenizer; other tokenizers come with a --model), got 'char'")]
+    [InlineData(new[] { "tokenize", "--model", "SHIPPED", "--tokenizer", "gpt2", "--text", "a" }, 2, "--model and --tokenizer cannot be used together")]
+    [InlineData(new[] { "decode", "--tokenizer", "gpt2", "--ids", "50257" }, 1, "token id 50257 is out of range")]
+    [InlineData(new[] { "train", "--out", "/tmp/x", "--bpe-dir", "/tmp" }, 2, "--bpe-dir needs --tokenizer gpt2")]
     [InlineData(new[] { "train", "--data", "/nonexistent.txt", "--out", "/tmp/x" }, 1, "/nonexistent.txt: file not found")]
     [InlineData(new[] { "train", "--data", "x", "--out", "/tmp/x", "--tokenizer", "bpe" }, 2, "--tokenizer must be char or gpt2, got 'bpe'")]
     [InlineData(new[] { "train", "--data", "x", "--out", "/tmp/x", "--batch-size", "0" }, 2, "--batch-size must be at least 1, got 0")]
     public void BadArgumentsGiveOneLineErrors(string[] args, int code, string message)
         => CliTests.AssertOneLineError(args.Select(a => a == "SHIPPED" ? Shipped : a).ToArray(), code, message);
+
+    [Fact]
+    public void Gpt2TokenizerNeedsNoModelFolder()
+    {
+        // GPT-2's tokenizer is built in: no --model, no weights/gpt2, no vocab.json/merges.txt
+        var (code, stdout, err) = CliTests.Cli("tokenize", "--tokenizer", "gpt2", "--text", "The cat<|endoftext|>", "--allow-special", "--json");
+        Assert.True(code == 0, err);
+        Assert.Equal("{\"ids\":[464,3797,50256]}", stdout.Trim());
+        var (code2, text, err2) = CliTests.Cli("decode", "--tokenizer", "gpt2", "--ids", "15496,11,314,716");
+        Assert.True(code2 == 0, err2);
+        Assert.Equal("Hello, I am\n", text);
+    }
+
+    [Theory]
+    [InlineData("gpt2", 338_025, 50257)]   // nanoGPT's shakespeare prepare.py: 301,966 train + 36,059 val tokens
+    [InlineData("char", 1_115_394, 65)]
+    public void TrainDefaultsToTheCommittedCorpus(string tokenizer, int tokens, int vocab)
+    {
+        using var tmp = TestPaths.Temp();
+        var (code, stdout, err) = CliTests.Cli("train", "--out", tmp.Path, "--tokenizer", tokenizer, "--n-layer", "1", "--n-head", "2",
+            "--n-embd", "16", "--block-size", "8", "--batch-size", "2", "--max-steps", "2", "--warmup", "1", "--eval-interval", "2", "--eval-iters", "1", "--quiet");
+        Assert.True(code == 0, err);
+        Assert.Contains("\"steps\":2", stdout);
+        var (ids, vocabSize) = TokenDataset.ReadIds(Path.Combine(tmp.Path, "data.bin"));
+        Assert.Equal((tokens, vocab), (ids.Length, vocabSize));
+        var saved = Tokenizer.Load(tmp.Path);   // the run's folder carries its tokenizer (GPT-2's: vocab.json + merges.txt written by Save)
+        Assert.Equal((tokenizer, vocab), (saved.Kind, saved.VocabSize));
+        Assert.Equal(ids.Take(100), saved.Encode(File.ReadAllText(Paths.TinyShakespeare)[..2000]).Take(100));
+    }
 
     [Fact]
     public void EvalPrintsBothLossesAsJson()

@@ -1,12 +1,9 @@
 namespace PicoGpt.Tests;
 
-/// <summary>Paths the tests use: the repository root, ../shared/data beside it, and the copied fixtures.</summary>
+/// <summary>Paths the tests use: the repository root and the copied fixtures (data/tinyshakespeare.txt is <see cref="PicoGpt.Paths.TinyShakespeare"/>).</summary>
 public static class TestPaths
 {
     public static string RepoRoot { get; } = FindRoot();
-
-    /// <summary>../shared/data relative to the repository root (tinyshakespeare.txt, gpt2/vocab.json, gpt2/merges.txt).</summary>
-    public static string SharedData => Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared", "data"));
 
     /// <summary>tests/PicoGpt.Tests/Fixtures, as copied next to the test assembly.</summary>
     public static string Fixtures => Path.Combine(AppContext.BaseDirectory, "Fixtures");

@@ -12,7 +12,7 @@ public class TrainingTests
     /// <summary>The first 60k characters of tinyshakespeare as char ids (vocabulary of the whole text, as the shipped model).</summary>
     static (int[] Ids, int Vocab) Shakespeare(int chars = 60_000)
     {
-        var text = File.ReadAllText(Path.Combine(TestPaths.SharedData, "tinyshakespeare.txt"));
+        var text = File.ReadAllText(Paths.TinyShakespeare);
         var vocab = text.Distinct().OrderBy(c => c).Select((c, i) => (c, i)).ToDictionary(p => p.c, p => p.i);
         return (text.Take(chars).Select(c => vocab[c]).ToArray(), vocab.Count);
     }
@@ -31,15 +31,71 @@ public class TrainingTests
     }
 
     [Fact]
-    public void DecayGroupHoldsExactlyTheTwoDimensionalLinearWeights()
+    public void DecayGroupHoldsEveryTensorOfTwoOrMoreDimensionsAsNanoGpt()
     {
         using var m = new Gpt(Small, CPU, seed: 1);
         var (decay, noDecay) = Trainer.ParameterGroups(m);
-        var expected = Enumerable.Range(0, 2).SelectMany(i => new[]
-            { $"h.{i}.attn.c_attn.weight", $"h.{i}.attn.c_proj.weight", $"h.{i}.mlp.c_fc.weight", $"h.{i}.mlp.c_proj.weight" });
+        var expected = new[] { "wte.weight", "wpe.weight" }.Concat(Enumerable.Range(0, 2).SelectMany(i => new[]
+            { $"h.{i}.attn.c_attn.weight", $"h.{i}.attn.c_proj.weight", $"h.{i}.mlp.c_fc.weight", $"h.{i}.mlp.c_proj.weight" }));
         Assert.Equal(expected.OrderBy(x => x), decay.Select(p => p.Name).OrderBy(x => x));
-        Assert.All(noDecay, p => Assert.True(p.Param.dim() == 1 || p.Name is "wte.weight" or "wpe.weight", p.Name));
+        Assert.All(noDecay, p => Assert.True(p.Param.dim() == 1, p.Name));     // biases, layer-norm gains and shifts
         Assert.Equal(m.parameters().Count(), decay.Count + noDecay.Count);
+    }
+
+    [Fact]
+    public void OptimizerDecaysOnlyTheDecayGroup()
+    {
+        // with zero gradients AdamW's update is the decay alone: p <- p - lr * wd * p for the decayed group, nothing for the other
+        using var m = new Gpt(Small, CPU, seed: 1);
+        using var opt = TrainingOps.ConfigureOptimizer(m, lr: 0.1, weightDecay: 0.5);
+        var before = m.named_parameters().ToDictionary(p => p.name, p => p.parameter.detach().clone());
+        foreach (var p in m.parameters()) p.grad = torch.zeros_like(p);
+        opt.step();
+        foreach (var (name, p) in m.named_parameters())
+        {
+            double factor = TrainingOps.Decays(name, p) ? 1 - 0.1 * 0.5 : 1;
+            Assert.True(torch.allclose(p.detach(), before[name] * factor, 1e-6, 1e-7), name);
+        }
+    }
+
+    [Fact]
+    public void GetBatchDrawsEveryStartAndStaysInsideTheData()
+    {
+        var data = new[] { 10, 11, 12, 13, 14, 15 };                          // T = 4: starts 0 and 1 fit
+        var (x, y) = TrainingOps.GetBatch(data, 64, 4, new Random(3));
+        var starts = x[.., 0].data<long>().Select(v => v - 10).ToHashSet();
+        Assert.Equal(new HashSet<long> { 0, 1 }, starts);                       // the last window (start len - T - 1) is drawn too
+        Assert.True(y[.., ..^1].eq(x[.., 1..]).all().item<bool>());                       // y is x shifted left by one
+        Assert.True(y[.., ^1].eq(x[.., ^1] + 1).all().item<bool>());
+        Assert.Equal(new long[] { 64, 4 }, x.shape);
+        Assert.Equal(ScalarType.Int64, y.dtype);
+    }
+
+    [Fact]
+    public void TrainerStepsEqualTheNotebooksStepFunction()
+    {
+        // Trainer.Run (GradAccum 1, no dropout) and a plain loop of TrainingOps.Step on the same batches give the same
+        // losses and weights: the notebook's loop and picogpt train are the same algorithm.
+        var (ids, vocab) = Shakespeare(20_000);
+        var config = Small with { Dropout = 0 };
+        var opts = new TrainOptions { BatchSize = 4, MaxSteps = 6, WarmupSteps = 2, EvalInterval = 100, EvalIters = 1, Seed = 9 };
+        var data = new TokenDataset(ids, vocab);
+        using var tmp = TestPaths.Temp();
+        using var a = new Gpt(config, CPU, seed: 1);
+        TrainResult r;
+        using (var t = new Trainer(a, data, opts, tmp.Path)) r = t.Run();
+
+        using var b = new Gpt(config, CPU, seed: 1);
+        b.train();
+        using var opt = TrainingOps.ConfigureOptimizer(b, opts.LearningRate, opts.WeightDecay, opts.Beta1, opts.Beta2, opts.Eps);
+        for (int step = 0; step < opts.MaxSteps; step++)
+        {
+            var (x, y) = TrainingOps.GetBatch(data.Train, opts.BatchSize, config.ContextLength, new Random(Trainer.StepSeed(opts.Seed, step, 0)));
+            double loss = TrainingOps.Step(b, opt, x, y, opts.Schedule.At(step), opts.GradClip);
+            Assert.True(Math.Abs(r.Losses[step] - loss) < 1e-6, $"step {step}: trainer {r.Losses[step]}, loop {loss}");
+        }
+        var pa = a.parameters().ToArray(); var pb = b.parameters().ToArray();
+        for (int i = 0; i < pa.Length; i++) Assert.True(torch.allclose(pa[i], pb[i], 1e-6, 1e-7), $"parameter {i}");
     }
 
     [Fact]

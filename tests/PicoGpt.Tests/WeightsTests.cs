@@ -100,6 +100,8 @@ public class WeightsTests
     [InlineData("{\"vocab_size\": 96, \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4, \"n_positions\": 32, \"activation_function\": \"relu\"}", "activation_function \"relu\" is not supported")]
     [InlineData("{\"vocab_size\": 1e30, \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4, \"n_positions\": 32}", "\"vocab_size\" must be an integer")]
     [InlineData("not json", "not valid JSON")]
+    [InlineData("{\"vocab_size\": 96, \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4, \"n_positions\": 32, \"attn_pdrop\": 1.5}", "attn_pdrop must be in [0, 1), got 1.5")]
+    [InlineData("{\"vocab_size\": 96, \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4, \"n_positions\": 32, \"qkv_bias\": \"no\"}", "\"qkv_bias\" must be true or false")]
     public void BadConfigsAreRefusedByName(string json, string expected)
     {
         using var tmp = TestPaths.Temp();
@@ -123,6 +125,51 @@ public class WeightsTests
          "summary_activation": null, "summary_first_dropout": 0.1, "summary_proj_to_labels": true, "summary_type": "cls_index",
          "summary_use_proj": true, "task_specific_params": {"text-generation": {"do_sample": true, "max_length": 50}}, "vocab_size": 50257}
         """);
-        Assert.Equal(GptConfig.Gpt2 with { Dropout = 0.1 }, GptConfig.ReadJson(path));
+        Assert.Equal(GptConfig.Gpt2, GptConfig.ReadJson(path));          // the preset is the hub's config, dropout 0.1 included
+    }
+
+    [Theory]
+    [InlineData("\"resid_pdrop\": 0.1, \"embd_pdrop\": 0.1, \"attn_pdrop\": 0.1", 0.1)]   // every GPT-2 size
+    [InlineData("\"resid_pdrop\": 0.0, \"embd_pdrop\": 0.0, \"attn_pdrop\": 0.0", 0.0)]
+    [InlineData("\"resid_pdrop\": 0.0, \"embd_pdrop\": 0.05, \"attn_pdrop\": 0.0", 0.05)] // different rates: the largest
+    [InlineData("\"resid_pdrop\": 0.0", 0.1)]                                                    // missing ones are GPT2Config's default 0.1
+    [InlineData("", 0.1)]
+    public void ThreeDropoutRatesMapOntoOne(string rates, double expected)
+    {
+        using var tmp = TestPaths.Temp();
+        var path = Path.Combine(tmp.Path, "config.json");
+        System.IO.File.WriteAllText(path, "{\"vocab_size\": 96, \"n_embd\": 32, \"n_layer\": 2, \"n_head\": 4, \"n_positions\": 32" + (rates == "" ? "" : ", " + rates) + "}");
+        Assert.Equal(expected, GptConfig.ReadJson(path).Dropout);
+    }
+
+    [Fact]
+    public void PresetsAndConfigJsonAgreeOnDropoutAndBiases()
+    {
+        Assert.All(new[] { GptConfig.Gpt2, GptConfig.Gpt2Medium, GptConfig.Gpt2Large, GptConfig.Gpt2Xl }, c => Assert.Equal(0.1, c.Dropout));
+        Assert.Equal(0.0, new GptConfig().Dropout);                        // a config you write yourself has none unless asked
+        using var tmp = TestPaths.Temp();
+        var path = Path.Combine(tmp.Path, "config.json");
+        foreach (var c in new[] { GptConfig.Gpt2, GptConfig.Tiny with { QkvBias = false }, GptConfig.Tiny with { Bias = false, Dropout = 0.2 } })
+        {
+            System.IO.File.WriteAllText(path, c.ToJson());
+            Assert.Equal(c, GptConfig.ReadJson(path));
+        }
+        Assert.Contains("\"qkv_bias\": false", (GptConfig.Tiny with { QkvBias = false }).ToJson());
+        Assert.DoesNotContain("qkv_bias", GptConfig.Tiny.ToJson());
+    }
+
+    [Fact]
+    public void ModelWithoutQkvBiasSavesAndLoads()
+    {
+        using var tmp = TestPaths.Temp();
+        var c = GptConfig.Tiny with { QkvBias = false };
+        using var m = new Gpt(c, CPU, seed: 3);
+        Assert.DoesNotContain("h.0.attn.c_attn.bias", m.state_dict().Keys);
+        Assert.Contains("h.0.attn.c_proj.bias", m.state_dict().Keys);
+        Gpt2Checkpoint.Save(m, tmp.Path);
+        using var loaded = Gpt2Checkpoint.Load(tmp.Path, CPU);
+        Assert.Equal(c, loaded.Config);
+        var ids = torch.tensor(new long[] { 1, 2, 3, 4 });
+        Assert.True(m.Forward(ids).allclose(loaded.Forward(ids)));
     }
 }

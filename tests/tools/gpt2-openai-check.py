@@ -9,14 +9,18 @@ For every case where encoder.py gives different ids from gpt-3-encoder, it store
 the tinyshakespeare count and hash. Lone surrogates, which encoder.py cannot encode (str.encode('utf-8') raises), are
 replaced with U+FFFD first, PicoGpt's documented rule.
 
-    python3 tests/tools/gpt2-openai-check.py [--write]
+    python3 tests/tools/gpt2-openai-check.py [--write] [GPT2_DIR]
+
+GPT2_DIR holds GPT-2's vocab.json + merges.txt (default weights/gpt2, as `picogpt download gpt2` leaves it; the files
+Gpt2Tokenizer.Default.Save writes are the same bytes). tinyshakespeare is the committed data/tinyshakespeare.txt.
 """
 import hashlib, json, os, sys
 from functools import lru_cache
 import regex as re
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..'))
-SHARED = os.path.abspath(os.path.join(REPO, '..', 'shared', 'data'))
+DATA = os.path.join(REPO, 'data')
+GPT2_DIR = os.path.join(REPO, 'weights', 'gpt2')
 FIXTURE = os.path.join(REPO, 'tests', 'PicoGpt.Tests', 'Fixtures', 'tokenizer', 'gpt2-reference.json')
 
 
@@ -107,10 +111,13 @@ def replace_lone_surrogates(s):
 
 
 def main():
-    write = '--write' in sys.argv[1:]
-    with open(os.path.join(SHARED, 'gpt2', 'vocab.json'), encoding='utf-8') as f:
+    args = sys.argv[1:]
+    write = '--write' in args
+    folders = [a for a in args if a != '--write']
+    gpt2_dir = folders[0] if folders else GPT2_DIR
+    with open(os.path.join(gpt2_dir, 'vocab.json'), encoding='utf-8') as f:
         encoder = json.load(f)
-    with open(os.path.join(SHARED, 'gpt2', 'merges.txt'), encoding='utf-8') as f:
+    with open(os.path.join(gpt2_dir, 'merges.txt'), encoding='utf-8') as f:
         bpe_data = f.read()
     bpe_merges = [tuple(merge_str.split()) for merge_str in bpe_data.split('\n')[1:-1]]
     enc = Encoder(encoder, bpe_merges)
@@ -131,7 +138,7 @@ def main():
             case.pop('openaiIds', None)
 
     ts = fixture['tinyshakespeare']
-    with open(os.path.join(SHARED, ts['file']), encoding='utf-8') as f:
+    with open(os.path.join(DATA, ts['file']), encoding='utf-8') as f:
         ids = enc.encode(f.read())
     digest = hashlib.sha256(','.join(map(str, ids)).encode('utf-8')).hexdigest()
     ok = len(ids) == ts['idCount'] and digest == ts['idsSha256'] and ids[:200] == ts['first200']

@@ -6,7 +6,7 @@
 //   node tests/tools/gpt2-reference.js /tmp/enc            # or GPT3_ENCODER_DIR=/tmp/enc node tests/tools/gpt2-reference.js
 //   python3 tests/tools/gpt2-openai-check.py               # then: cross-check with OpenAI's encoder.py logic
 //
-// The install folder stays outside the repository. tinyshakespeare is read from ../shared/data (never copied).
+// The install folder stays outside the repository. tinyshakespeare is the committed data/tinyshakespeare.txt.
 // Lone surrogates: PicoGpt replaces each with U+FFFD before encoding; this script encodes the raw string and checks
 // that gpt-3-encoder gives the same ids for the replaced string (its TextEncoder does that replacement itself).
 'use strict';
@@ -24,7 +24,6 @@ const { encode, decode } = require(pkgDir);
 const pkgVersion = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')).version;
 
 const repo = path.resolve(__dirname, '..', '..');
-const shared = path.resolve(repo, '..', 'shared', 'data');
 const out = path.join(repo, 'tests', 'PicoGpt.Tests', 'Fixtures', 'tokenizer', 'gpt2-reference.json');
 
 // gpt-3-encoder's split pattern (Encoder.js), used only to encode tinyshakespeare chunk by chunk (see below).
@@ -167,7 +166,7 @@ function encodeByChunks(text) {
   for (const m of text.matchAll(pat)) for (const id of encode(m[0])) ids.push(id);
   return ids;
 }
-const shakesPath = path.join(shared, 'tinyshakespeare.txt');
+const shakesPath = path.join(repo, 'data', 'tinyshakespeare.txt');
 const shakesBytes = fs.readFileSync(shakesPath);
 const shakes = shakesBytes.toString('utf8');
 const head = shakes.slice(0, 50000);

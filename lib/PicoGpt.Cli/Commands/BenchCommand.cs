@@ -19,16 +19,13 @@ public sealed class BenchCommand : ICommand
         var tiktokenDir = args.Get("tiktoken") ?? Environment.GetEnvironmentVariable("PICOGPT_TIKTOKEN_DIR");
         args.EnsureAllUsed();
         var root = Paths.RepoRoot ?? Environment.CurrentDirectory;
-        var shared = Path.GetFullPath(Path.Combine(root, "..", "shared", "data"));
-        var text = new[] { Path.Combine(Paths.DataDir, "tinyshakespeare.txt"), Path.Combine(shared, "tinyshakespeare.txt") }.FirstOrDefault(File.Exists);
-        var vocab = new[] { Path.Combine(Paths.WeightsDir, "gpt2"), Path.Combine(shared, "gpt2") }.FirstOrDefault(d => File.Exists(Path.Combine(d, "merges.txt")));
+        var text = Paths.TinyShakespeare; // committed; a missing file is an error naming it
         var script = Path.Combine(root, "tests", "tools", "tiktoken-bench.js");
         var clock = Stopwatch.StartNew();
         var figures = Bench.Run(new BenchOptions
         {
             Quick = quick,
             ShakespearePath = text,
-            Gpt2VocabDir = vocab,
             TiktokenMBps = path => Tiktoken(script, path, tiktokenDir),
             Log = json ? null : line => Console.Error.WriteLine(line),
         });

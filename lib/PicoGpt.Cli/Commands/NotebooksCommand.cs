@@ -1,6 +1,7 @@
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Microsoft.DotNet.Interactive.Documents;
 using PicoGpt.Notebook;
 using PicoGpt.Notebooks;
 using PicoGpt.Plots;
@@ -8,16 +9,17 @@ using PicoGpt.Plots;
 namespace PicoGpt.Cli.Commands;
 
 /// <summary>
-/// picogpt notebooks run PATH... [--json] [--out DIR] [--stop-on-error]: execute notebooks headlessly (a folder runs
-/// its *.ipynb); exit 1 if any cell errors. A learner's stub throwing NotImplementedException counts as an error too;
-/// the JSON's per-cell "error.ename" (System.NotImplementedException) tells stubs apart.
+/// picogpt notebooks run PATH... [--json] [--out DIR] [--stop-on-error] [--cell-timeout SECONDS]: execute notebooks in
+/// the real .NET Interactive kernel (a folder runs its *.ipynb), one fresh kernel per notebook; exit 1 if any cell fails
+/// or a kernel dies. A cell that ends the kernel (TorchSharp's matmul abort) is reported with the reason and the fix, and
+/// the run goes on with the next notebook. --out writes each executed .ipynb and an offline HTML page.
 /// picogpt notebooks strip [--check] [--dir DIR]: regenerate DIR/*.ipynb (default: the repository's notebooks/)
 /// from DIR/solutions/*.ipynb; --check only compares and exits 1 listing the drifted files.
 /// </summary>
 public sealed class NotebooksCommand : ICommand
 {
     public string Name => "notebooks";
-    public string Help => "run notebooks headlessly (run PATH... [--json] [--out DIR]) or make learner notebooks from solutions (strip [--check])";
+    public string Help => "run notebooks in the .NET Interactive kernel (run PATH... [--json] [--out DIR] [--cell-timeout S]) or make learner notebooks from solutions (strip [--check])";
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "check", "stop-on-error" };
 
     public int Run(Args args)
@@ -36,11 +38,16 @@ public sealed class NotebooksCommand : ICommand
         bool json = args.Flag("json");
         bool stop = args.Flag("stop-on-error");
         var outDir = args.Get("out");
+        var timeout = args.Int("cell-timeout", min: 1);
         args.EnsureAllUsed(args.Positionals.Count);
         var paths = args.Positionals.Skip(1).SelectMany(Expand).ToList();
         if (paths.Count == 0) throw new CliError("give at least one notebook (or folder) to run");
 
-        var runner = new NotebookRunner(new RunnerOptions { StopOnError = stop });
+        var runner = new NotebookRunner(new RunnerOptions
+        {
+            StopOnError = stop,
+            CellTimeout = timeout is int t ? TimeSpan.FromSeconds(t) : new RunnerOptions().CellTimeout,
+        });
         var report = new JsonArray();
         bool ok = true;
         foreach (var path in paths)
@@ -49,9 +56,8 @@ public sealed class NotebooksCommand : ICommand
             ok &= run.Succeeded;
             if (outDir != null)
             {
-                Directory.CreateDirectory(outDir);
                 var stem = Path.Combine(outDir, Path.GetFileNameWithoutExtension(path));
-                run.Notebook.Save(stem + ".ipynb");
+                NotebookFile.Save(run.Notebook, stem + ".ipynb");
                 NotebookHtml.Save(run.Notebook, stem + ".html");
             }
             if (json) report.Add(Json(run));
@@ -74,21 +80,28 @@ public sealed class NotebooksCommand : ICommand
         var c = run.Checks;
         Console.WriteLine($"{run.Path}: {run.Cells.Count} code cells, {run.Cells.Count(x => x.Status == CellStatus.Ok)} ok, {errors} errors" +
                           (stubs > 0 ? $" ({stubs} NotImplementedException stubs)" : "") +
-                          $"; checks {c.Passed} passed, {c.Failed} failed, {c.NotImplemented} not implemented ({run.Elapsed.TotalSeconds:0.0} s)");
-        foreach (var cell in run.Cells.Where(x => x.Status == CellStatus.Error))
-            Console.WriteLine($"  cell {cell.Index}: {cell.ErrorName}: {cell.ErrorValue?.Split('\n')[0]}");
+                          $"; checks {c.Passed} passed, {c.Failed} failed, {c.NotImplemented} not implemented; kernel {run.Kernel.Status} ({run.Elapsed.TotalSeconds:0.0} s)");
+        foreach (var cell in run.Cells.Where(x => x.Status is CellStatus.Error or CellStatus.KernelDied or CellStatus.TimedOut))
+            Console.WriteLine($"  cell {cell.Index}: {cell.ErrorName}: {(cell.Status == CellStatus.Error ? cell.ErrorValue?.Split('\n')[0] : cell.ErrorValue)}");
     }
 
     /// <summary>One notebook in the --json report. Inline plotly.js in chart outputs is elided to a comment.</summary>
     static JsonObject Json(NotebookRun run) => new()
     {
         ["path"] = run.Path,
+        ["seconds"] = Math.Round(run.Elapsed.TotalSeconds, 1),
+        ["kernel"] = new JsonObject { ["status"] = run.Kernel.Status, ["cell"] = run.Kernel.Cell, ["message"] = run.Kernel.Message },
         ["cells"] = new JsonArray(run.Cells.Select(cell =>
         {
             var o = new JsonObject
             {
                 ["index"] = cell.Index,
-                ["status"] = cell.Status switch { CellStatus.Ok => "ok", CellStatus.Error => "error", _ => "skipped" },
+                ["status"] = cell.Status switch
+                {
+                    CellStatus.Ok => "ok", CellStatus.Error => "error", CellStatus.KernelDied => "kernel_died",
+                    CellStatus.TimedOut => "timeout", _ => "skipped",
+                },
+                ["seconds"] = Math.Round(cell.Elapsed.TotalSeconds, 2),
                 ["outputs"] = new JsonArray(cell.Outputs.SelectMany(Outputs).ToArray()),
             };
             if (cell.ErrorName != null) o["error"] = new JsonObject { ["ename"] = cell.ErrorName, ["evalue"] = cell.ErrorValue };
@@ -97,15 +110,16 @@ public sealed class NotebooksCommand : ICommand
         ["checks"] = new JsonObject { ["passed"] = run.Checks.Passed, ["failed"] = run.Checks.Failed, ["not_implemented"] = run.Checks.NotImplemented },
     };
 
-    static IEnumerable<JsonNode> Outputs(CellOutput o) => o.OutputType switch
+    static IEnumerable<JsonNode> Outputs(InteractiveDocumentOutputElement o) => o switch
     {
-        "stream" => [new JsonObject { ["type"] = "stream", ["mime"] = "text/plain", ["name"] = o.Name, ["text"] = o.Text }],
-        "error" => [new JsonObject { ["type"] = "error", ["mime"] = "text/plain", ["text"] = $"{o.EName}: {o.EValue}" }],
-        _ => o.Data.Select(kv => (JsonNode)new JsonObject
+        TextElement t => [new JsonObject { ["type"] = "stream", ["mime"] = "text/plain", ["name"] = t.Name, ["text"] = t.Text }],
+        ErrorElement e => [new JsonObject { ["type"] = "error", ["mime"] = "text/plain", ["text"] = $"{e.ErrorName}: {e.ErrorValue}" }],
+        _ when NotebookFile.Data(o) is { } data => data.Keys.Select(mime => (JsonNode)new JsonObject
         {
-            ["type"] = o.OutputType, ["mime"] = kv.Key,
-            ["text"] = kv.Key == Html.MimeType ? PlotlyJs.Elide(o.DataText(kv.Key) ?? "") : o.DataText(kv.Key),
+            ["type"] = o is ReturnValueElement ? "execute_result" : "display_data", ["mime"] = mime,
+            ["text"] = mime == Html.MimeType ? PlotlyJs.Elide(NotebookFile.DataText(data, mime) ?? "") : NotebookFile.DataText(data, mime),
         }),
+        _ => [],
     };
 
     static int Strip(Args args)

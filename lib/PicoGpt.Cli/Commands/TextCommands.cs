@@ -5,24 +5,38 @@ using PicoGpt.Weights;
 
 namespace PicoGpt.Cli.Commands;
 
-/// <summary>picogpt tokenize --model DIR (--text S | --file F) [--json]: text to ids.</summary>
+/// <summary>
+/// picogpt tokenize [--model DIR | --tokenizer gpt2] (--text S | --file F) [--json] [--allow-special]: text to ids,
+/// with a model's tokenizer or GPT-2's built-in one (no model folder needed).
+/// </summary>
 public sealed class TokenizeCommand : ICommand
 {
     public string Name => "tokenize";
-    public string Help => "text to token ids with a model's tokenizer";
+    public string Help => "text to token ids with a model's tokenizer (--tokenizer gpt2: GPT-2's, no model needed)";
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "allow-special" };
 
     public int Run(Args args)
     {
         var model = args.Get("model");
+        var tokenizerName = args.Get("tokenizer");
         var which = args.OneOf("text", "file");
         var value = args.Require(which);
         bool json = args.Flag("json"), special = args.Flag("allow-special");
         args.EnsureAllUsed();
+        var tokenizer = Pick(model, tokenizerName);
         var text = which == "text" ? value : ReadText(value);
-        var ids = Tokenizer.Load(ModelStore.Resolve(model)).Encode(text, special);
+        var ids = tokenizer.Encode(text, special);
         Console.WriteLine(json ? JsonSerializer.Serialize(new { ids }) : string.Join(",", ids));
         return 0;
+    }
+
+    /// <summary>--tokenizer gpt2 (GPT-2's, built in), else the tokenizer of --model (or the default model).</summary>
+    internal static ITokenizer Pick(string? model, string? tokenizer)
+    {
+        if (tokenizer == null) return Tokenizer.Load(ModelStore.Resolve(model));
+        if (model != null) throw new CliError("--model and --tokenizer cannot be used together");
+        return tokenizer == "gpt2" ? Gpt2Tokenizer.Default
+            : throw new CliError($"--tokenizer must be gpt2 (GPT-2's tokenizer; other tokenizers come with a --model), got '{tokenizer}'");
     }
 
     internal static string ReadText(string path)
@@ -34,20 +48,21 @@ public sealed class TokenizeCommand : ICommand
     }
 }
 
-/// <summary>picogpt decode --model DIR --ids 1,2,3: ids to text.</summary>
+/// <summary>picogpt decode [--model DIR | --tokenizer gpt2] --ids 1,2,3 [--json]: ids to text.</summary>
 public sealed class DecodeCommand : ICommand
 {
     public string Name => "decode";
-    public string Help => "token ids to text with a model's tokenizer";
+    public string Help => "token ids to text with a model's tokenizer (--tokenizer gpt2: GPT-2's, no model needed)";
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
 
     public int Run(Args args)
     {
         var model = args.Get("model");
+        var tokenizerName = args.Get("tokenizer");
         var ids = args.IntList("ids") ?? throw new CliError("missing required option --ids (comma-separated token ids)");
         bool json = args.Flag("json");
         args.EnsureAllUsed();
-        var text = Tokenizer.Load(ModelStore.Resolve(model)).Decode(ids);
+        var text = TokenizeCommand.Pick(model, tokenizerName).Decode(ids);
         if (json) Console.WriteLine(JsonSerializer.Serialize(new { text }));
         else Console.WriteLine(text);
         return 0;

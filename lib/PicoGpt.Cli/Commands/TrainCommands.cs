@@ -9,19 +9,21 @@ using PicoGpt.Weights;
 namespace PicoGpt.Cli.Commands;
 
 /// <summary>
-/// picogpt train --data FILE --out DIR [--tokenizer char|gpt2] [--preset NAME] [--n-layer L --n-head H --n-embd C
+/// picogpt train [--data FILE] --out DIR [--tokenizer char|gpt2 [--bpe-dir DIR]] [--preset NAME] [--n-layer L --n-head H --n-embd C
 /// --block-size T --dropout P] [--max-steps N --batch-size B --lr LR --min-lr LR --warmup N --decay-steps N
-/// --weight-decay W --grad-clip G --grad-accum N --eval-interval N --eval-iters N --seed S] [--resume] [--device D]
+/// --weight-decay W --grad-clip G --grad-accum N --eval-interval N --eval-iters N --seed S] [--resume] [--device D].
+/// --data defaults to the committed tinyshakespeare (data/tinyshakespeare.txt); --tokenizer gpt2 is GPT-2's built-in
+/// tokenizer unless --bpe-dir names a folder with vocab.json + merges.txt.
 /// </summary>
 public sealed class TrainCommand : ICommand
 {
     public string Name => "train";
-    public string Help => "train a GPT on a text file (char or GPT-2 BPE tokens); Ctrl+C saves a checkpoint";
+    public string Help => "train a GPT on a text file (default: tinyshakespeare; char or GPT-2 BPE tokens); Ctrl+C saves a checkpoint";
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "resume", "quiet" };
 
     public int Run(Args args)
     {
-        var dataPath = args.Require("data");
+        var dataPath = args.Get("data");
         var outDir = args.Require("out");
         var tokKind = args.Get("tokenizer") ?? "char";
         var bpeDir = args.Get("bpe-dir");
@@ -56,12 +58,13 @@ public sealed class TrainCommand : ICommand
         var deviceName = args.Get("device");
         args.EnsureAllUsed();
         if (tokKind is not ("char" or "gpt2")) throw new CliError($"--tokenizer must be char or gpt2, got '{tokKind}'");
+        if (bpeDir != null && tokKind != "gpt2") throw new CliError("--bpe-dir needs --tokenizer gpt2");
         options.Validate();
 
-        var text = TokenizeCommand.ReadText(dataPath);
-        ITokenizer tokenizer = tokKind == "char"
-            ? CharTokenizer.FromText(text)
-            : Gpt2Tokenizer.FromFolder(bpeDir ?? ModelStore.Resolve("gpt2"));
+        var text = TokenizeCommand.ReadText(dataPath ?? Paths.TinyShakespeare);
+        ITokenizer tokenizer = tokKind == "char" ? CharTokenizer.FromText(text)
+            : bpeDir != null ? Gpt2Tokenizer.FromFolder(bpeDir)
+            : Gpt2Tokenizer.Default;
         config = (config with { VocabSize = tokKind == "char" ? tokenizer.VocabSize : Math.Max(config.VocabSize, tokenizer.VocabSize) }).Validate("--preset/--n-*");
 
         Directory.CreateDirectory(outDir);
@@ -137,21 +140,24 @@ sealed class ProgressLine(bool quiet)
     public void Done() { if (!quiet && _tty) Console.Error.WriteLine(); }
 }
 
-/// <summary>picogpt eval [--model DIR] --data FILE [--json]: loss on the 90/10 train/val split of a text file.</summary>
+/// <summary>
+/// picogpt eval [--model DIR] [--data FILE] [--max-train-blocks N] [--json]: loss on the 90/10 train/val split of a text
+/// file (default: the committed tinyshakespeare, data/tinyshakespeare.txt).
+/// </summary>
 public sealed class EvalCommand : ICommand
 {
     public string Name => "eval";
-    public string Help => "train and val loss of a model on a text file's 90/10 split";
+    public string Help => "train and val loss of a model on a text file's 90/10 split (default: tinyshakespeare)";
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
 
     public int Run(Args args)
     {
         var spec = ModelOptions.Read(args);
-        var dataPath = args.Require("data");
+        var dataPath = args.Get("data");
         int? maxTrainBlocks = args.Int("max-train-blocks", 1) ?? 1000;
         bool json = args.Flag("json");
         args.EnsureAllUsed();
-        var text = TokenizeCommand.ReadText(dataPath);
+        var text = TokenizeCommand.ReadText(dataPath ?? Paths.TinyShakespeare);
         var dir = spec.Dir;
         var tokenizer = Tokenizer.Load(dir);
         using var model = spec.Load(dir);

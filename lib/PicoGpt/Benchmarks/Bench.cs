@@ -16,8 +16,8 @@ public sealed record BenchFigure(string Section, string Name, double Value, stri
 public sealed record BenchOptions
 {
     public bool Quick { get; init; }
+    /// <summary>The text the tokenizer is timed on (GPT-2's tokenizer, <see cref="Gpt2Tokenizer.Default"/>); no tokenizer figures when null.</summary>
     public string? ShakespearePath { get; init; }
-    public string? Gpt2VocabDir { get; init; }
     /// <summary>Runs the npm tiktoken comparison; given the text path, returns MB/s or null when unavailable.</summary>
     public Func<string, double?>? TiktokenMBps { get; init; }
     public Action<string>? Log { get; init; }
@@ -133,10 +133,10 @@ public static class Bench
         }
 
         // 4. tokenizer
-        if (o.ShakespearePath != null && o.Gpt2VocabDir != null && File.Exists(o.ShakespearePath))
+        if (o.ShakespearePath != null)
         {
             var text = File.ReadAllText(o.ShakespearePath);
-            var tok = Gpt2Tokenizer.FromFolder(o.Gpt2VocabDir);
+            var tok = Gpt2Tokenizer.Default;
             double mb = System.Text.Encoding.UTF8.GetByteCount(text) / 1e6;
             int[] single = Array.Empty<int>();
             double s1 = Time(() => single = tok.Encode(text), o.Quick ? 1 : 3, 1);

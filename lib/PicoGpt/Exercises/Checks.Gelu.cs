@@ -10,6 +10,9 @@ public static partial class Checks
 {
     // ---------------------------------------------------------------- gelu
 
+    const string TanhFormula = "0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))";
+    const string ErfFormula = "0.5·x·(1 + erf(x/√2))";
+
     /// <summary>GELU with GPT-2's tanh approximation.</summary>
     public static CheckResult Gelu(Func<Tensor, Tensor> gelu)
     {
@@ -29,11 +32,72 @@ public static partial class Checks
             ],
             Traps =
             [
-                new("this is the exact erf GELU; GPT-2 uses the tanh approximation 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))", ErfGelu),
-                new("this is ReLU; GPT-2 uses GELU (tanh approximation): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))", x => x.relu()),
+                new($"this is the exact erf GELU; GPT-2 uses the tanh approximation {TanhFormula}", Ops.GeluExact),
+                new($"this is ReLU; GPT-2 uses GELU (tanh approximation): {TanhFormula}", x => x.relu()),
                 new("this is the sigmoid approximation x·σ(1.702·x); GPT-2 uses the tanh approximation", x => x * (1.702 * x).sigmoid()),
-                new("missing the factor 0.5 in front: 0.5·x·(1 + tanh(...))", x => x * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))).tanh())),
-                new("the cubic term is 0.044715·x³ (x to the power 3)", x => 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(2))).tanh())),
+                new($"this is SiLU (swish), x·σ(x); GPT-2 uses GELU with the tanh approximation {TanhFormula}", x => x * x.sigmoid()),
+                // the factor 0.5, the 1 +, the constant √(2/π), the power 3, and what √(2/π) multiplies
+                .. Mistakes.Combine<Tensor>(
+                    [
+                        new("missing the factor 0.5 in front: 0.5·x·(1 + tanh(...))"),
+                        new("missing the 1 + before tanh: 0.5·x·(1 + tanh(...)), which runs from 0 to x, not from -x to x"),
+                        new("the constant is √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not √(2π) ≈ 2.5066",
+                            "the constant is the square root √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not 2/π ≈ 0.6366"),
+                        new("the cubic term is 0.044715·x³ (x to the power 3, x.pow(3))"),
+                        new("√(2/π) multiplies the whole bracket: tanh(√(2/π)·(x + 0.044715·x³)), not √(2/π)·x + 0.044715·x³"),
+                    ],
+                    (c, x) =>
+                    {
+                        var k = c[2] switch { 0 => Math.Sqrt(2 / Math.PI), 1 => Math.Sqrt(2 * Math.PI), _ => 2 / Math.PI };
+                        var cube = 0.044715 * x.pow(c[3] == 0 ? 3 : 2);
+                        var t = (c[4] == 0 ? k * (x + cube) : k * x + cube).tanh();
+                        return (c[0] == 0 ? 0.5 : 1.0) * x * (c[1] == 0 ? 1 + t : t);
+                    }),
+            ],
+        }.Run();
+    }
+
+    // ---------------------------------------------------------------- exact gelu
+
+    /// <summary>The exact GELU x·Φ(x) = 0.5·x·(1 + erf(x/√2)), the definition the tanh formula approximates.</summary>
+    public static CheckResult GeluExact(Func<Tensor, Tensor> geluExact)
+    {
+        Case<Tensor> C(string name, double tol, Func<Tensor> x) => new() { Name = name, Tol = tol, Inputs = x };
+        return new CheckEngine<Tensor>
+        {
+            Name = "gelu_exact",
+            Reference = Ops.GeluExact,
+            ReferenceName = "Ops.GeluExact",
+            Learner = geluExact,
+            Cases =
+            [
+                C("x·Φ(x) from the normal table: 0.84134475 at 1, 1.95449974 at 2, -1.26685e-04 at -4 (float64)", F64, () => T1([1, 2, -4])),
+                C("random [4, 5] in about [-5, 5] (float32)", F32, () => R(23, Float32, 4, 5) * 2.5),
+                C("batch [2, 3, 4] (float64)", F64, () => R(24, Float64, 2, 3, 4) * 2),
+                C("wide range [-20, -10, -0.5, 0, 0.5, 10, 20] (float32)", F32, () => T1([-20, -10, -0.5, 0, 0.5, 10, 20]).to(Float32)),
+            ],
+            Traps =
+            [
+                new($"this is GPT-2's tanh approximation; here write the exact GELU with erf: {ErfFormula}", Ops.Gelu),
+                new($"this is ReLU; the exact GELU is x·Φ(x) = {ErfFormula}", x => x.relu()),
+                new($"this is the sigmoid approximation x·σ(1.702·x); the exact GELU uses erf: {ErfFormula}", x => x * (1.702 * x).sigmoid()),
+                // the factor 0.5, the 1 +, the scaling inside erf, and the x in front
+                .. Mistakes.Combine<Tensor>(
+                    [
+                        new($"missing the factor 0.5 in front: Φ(x) = 0.5·(1 + erf(x/√2)), so GELU = {ErfFormula}"),
+                        new($"missing the 1 + before erf: Φ(x) = 0.5·(1 + erf(x/√2)) runs from 0 to 1, so GELU = {ErfFormula}"),
+                        new("divide x by √2 inside erf: Φ(x) = 0.5·(1 + erf(x/√2)) (erf belongs to a normal with variance 1/2), not erf(x)",
+                            "divide x by √2 inside erf, do not multiply: erf(x/√2), that is (x / Math.Sqrt(2)).erf()",
+                            "divide x by √2 (Math.Sqrt(2)) inside erf, not by 2: erf(x/√2)"),
+                        new($"GELU is x·Φ(x): you returned Φ(x) = 0.5·(1 + erf(x/√2)); multiply by x: {ErfFormula}"),
+                    ],
+                    (c, x) =>
+                    {
+                        var inner = c[2] switch { 0 => x / Math.Sqrt(2), 1 => x, 2 => x * Math.Sqrt(2), _ => x / 2 };
+                        var e = inner.erf();
+                        var phi = (c[0] == 0 ? 0.5 : 1.0) * (c[1] == 0 ? 1 + e : e);
+                        return c[3] == 0 ? x * phi : phi;
+                    }),
             ],
         }.Run();
     }

@@ -8,6 +8,38 @@ namespace PicoGpt.Exercises;
 // The checks of notebooks/04-layer-norm.ipynb.
 public static partial class Checks
 {
+    // ---------------------------------------------------------------- normalisation, layer norm's first step
+
+    /// <summary>normalize(x) = (x - mean) / sqrt(variance + eps) over the last axis, biased variance, eps = 1e-5.</summary>
+    public static CheckResult Normalize(Func<Tensor, Tensor> normalize) => NormalizeCheck(normalize);
+
+    /// <summary>The same check for a function that takes eps as a second argument (called with eps = 1e-5).</summary>
+    public static CheckResult Normalize(Func<Tensor, double, Tensor> normalize) => NormalizeCheck(x => normalize(x, Eps));
+
+    static CheckResult NormalizeCheck(Func<Tensor, Tensor> normalize)
+    {
+        Case<Tensor> C(string name, double tol, Func<Tensor> x) => new() { Name = name, Tol = tol, Inputs = x };
+        return new CheckEngine<Tensor>
+        {
+            Name = "normalize",
+            Reference = x => Ops.Normalize(x),
+            ReferenceName = "Ops.Normalize (eps 1e-5)",
+            Learner = normalize,
+            Cases =
+            [
+                C("published [[2, 2, 3], [-5, 0, 1]] → [[-0.70709087, -0.70709087, 1.41418174], [-1.39700038, 0.50800014, 0.88900024]] (float64)", F64,
+                    () => T([[2, 2, 3], [-5, 0, 1]])),
+                C("random x [4, 8] (float32)", F32, () => R(37, Float32, 4, 8) * 3 + 1),
+                C("small variance, where eps matters: x [[0.001, -0.001, 0.002, -0.002]] (float64)", F64, () => T([[0.001, -0.001, 0.002, -0.002]])),
+                C("batch [2, 3, 8] (float64)", F64, () => R(38, Float64, 2, 3, 8)),
+                C("a constant row [[5, 5, 5, 5], [1, 2, 3, 4]]: variance 0, so only eps keeps 0/0 away (float64)", F64, () => T([[5, 5, 5, 5], [1, 2, 3, 4]])),
+            ],
+            Traps = Mistakes.Combine<Tensor>(NormalizeSteps, (c, x) => WrongNormalize(c, x)),
+            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimMeanVariance : null,
+            Diagnose = (x, expected, got) => NotCentred(got),
+        }.Run();
+    }
+
     // ---------------------------------------------------------------- layer norm
 
     /// <summary>layer_norm(x, g, b) over the last axis with biased variance and eps = 1e-5.</summary>
@@ -19,9 +51,6 @@ public static partial class Checks
     static CheckResult LayerNormCheck(Func<Tensor, Tensor, Tensor, Tensor> layerNorm)
     {
         Case<(Tensor X, Tensor G, Tensor B)> C(string name, double tol, Func<(Tensor, Tensor, Tensor)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
-        static Tensor Normed(Tensor x, Func<Tensor, Tensor> variance, Func<Tensor, Tensor> denominator) =>
-            (x - x.mean([-1], keepdim: true)) / denominator(variance(x));
-        static Tensor Biased(Tensor x) => (x - x.mean([-1], keepdim: true)).pow(2).mean([-1], keepdim: true);
         return new CheckEngine<(Tensor X, Tensor G, Tensor B)>
         {
             Name = "layer_norm",
@@ -37,21 +66,59 @@ public static partial class Checks
                     () => (T([[0.001, -0.001, 0.002, -0.002]]), T1([1.5, 0.5, 1, 2]), T1([0.1, -0.2, 0.3, 0]))),
                 C("batch [2, 3, 8] with random g, b (float64)", F64, () => (R(34, Float64, 2, 3, 8), R(35, Float64, 8) * 0.5 + 1, R(36, Float64, 8))),
             ],
-            Traps =
-            [
-                new("GPT-2 divides by N (biased variance): use the mean of (x - mean)², not the unbiased variance (which divides by N - 1)",
-                    i => i.G * Normed(i.X, x => x.var(-1, unbiased: true, keepdim: true), v => (v + Eps).sqrt()) + i.B),
-                new("add eps = 1e-5 to the variance inside the square root: (x - mean) / sqrt(variance + eps)",
-                    i => i.G * Normed(i.X, Biased, v => v.sqrt()) + i.B),
-                new("eps goes inside the square root: sqrt(variance + eps), not sqrt(variance) + eps",
-                    i => i.G * Normed(i.X, Biased, v => v.sqrt() + Eps) + i.B),
-                new("divide by the standard deviation sqrt(variance + eps), not by the variance",
-                    i => i.G * Normed(i.X, Biased, v => v + Eps) + i.B),
-                new("scale by g and shift by b after normalising: g · x̂ + b", i => Normed(i.X, Biased, v => (v + Eps).sqrt())),
-                new("g scales and b shifts: g · x̂ + b, not b · x̂ + g", i => i.B * Normed(i.X, Biased, v => (v + Eps).sqrt()) + i.G),
-                new("normalise over the last axis (each position's features), not over the first",
-                    i => i.G * ((i.X - i.X.mean([0], keepdim: true)) / ((i.X - i.X.mean([0], keepdim: true)).pow(2).mean([0], keepdim: true) + Eps).sqrt()) + i.B),
-            ],
+            // the normalisation's mistakes, as in Normalize, and then the scale and shift
+            Traps = Mistakes.Combine<(Tensor X, Tensor G, Tensor B)>(
+                [
+                    .. NormalizeSteps,
+                    new("scale by g and shift by b after normalising: g · x̂ + b",
+                        "g scales and b shifts: g · x̂ + b, not b · x̂ + g",
+                        "shift after scaling: g · x̂ + b, not g · (x̂ + b)"),
+                ],
+                (c, i) =>
+                {
+                    var n = WrongNormalize(c, i.X);
+                    return c[4] switch { 0 => i.G * n + i.B, 1 => n, 2 => i.B * n + i.G, _ => i.G * (n + i.B) };
+                }).Append(new("normalise x before scaling and shifting: g · x̂ + b with x̂ = (x - mean) / sqrt(variance + eps), not g · x + b",
+                    i => i.G * i.X + i.B)).ToList(),
+            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimMeanVariance : null,
+            Diagnose = (i, expected, got) => NotCentred((got - i.B) / i.G) is { } hint ? "undoing g and b from your output: " + hint : null,
         }.Run();
+    }
+
+    // ---------------------------------------------------------------- their typical mistakes
+
+    const string KeepdimMeanVariance = "take the mean and the variance with keepdim: true, e.g. x.mean(new long[] { -1 }, keepdim: true), " +
+                                       "so they have shape [..., 1] and broadcast against x [..., n_embd]";
+
+    /// <summary>The steps of (x - mean) / sqrt(variance + eps) that learners get wrong, alone and two at a time.</summary>
+    static readonly Mistakes.Step[] NormalizeSteps =
+    [
+        new("GPT-2 divides by N (biased variance): use the mean of (x - mean)², or x.var(-1, unbiased: false, keepdim: true); " +
+            "x.var and x.std divide by N - 1 unless told unbiased: false"),
+        new("eps goes inside the square root: sqrt(variance + eps), not sqrt(variance) + eps (nor std + eps)",
+            "add eps = 1e-5 to the variance inside the square root: (x - mean) / sqrt(variance + eps)",
+            "divide by the standard deviation sqrt(variance + eps), not by the variance"),
+        new("normalise over the last axis (each token's features), not over the first",
+            "normalise each row on its own: mean and variance over the last axis (keepdim: true), not over the whole tensor"),
+        new("subtract the mean before dividing: (x - mean) / sqrt(variance + eps), not x / sqrt(variance + eps)"),
+    ];
+
+    /// <summary>(x - mean) / sqrt(variance + eps) with the mistakes chosen by c (indices into NormalizeSteps, 0 = right).</summary>
+    static Tensor WrongNormalize(int[] c, Tensor x)
+    {
+        long[] axes = c[2] switch { 0 => [-1], 1 => [0], _ => Enumerable.Range(0, (int)x.dim()).Select(d => (long)d).ToArray() };
+        var mean = x.mean(axes, keepdim: true);
+        var sq = (x - mean).pow(2);
+        var variance = c[0] == 0 ? sq.mean(axes, keepdim: true) : sq.sum(axes, keepdim: true) / (x.numel() / mean.numel() - 1);
+        var denominator = c[1] switch { 0 => (variance + Eps).sqrt(), 1 => variance.sqrt() + Eps, 2 => variance.sqrt(), _ => variance + Eps };
+        return (c[3] == 0 ? x - mean : x) / denominator;
+    }
+
+    static string? NotCentred(Tensor got)
+    {
+        var worst = got.mean([-1]).abs().max().item<double>();
+        return worst > 1e-3
+            ? $"each row of the result should have mean 0, but one has mean {CheckEngine<Tensor>.Num(worst)}: subtract each row's mean (keepdim: true) before dividing"
+            : null;
     }
 }

@@ -10,6 +10,10 @@ public static partial class Checks
 {
     // ---------------------------------------------------------------- softmax
 
+    const string RowMaxHint = "subtract each row's max (x.amax(new long[] { -1 }, keepdim: true)), not the max of the whole tensor: ";
+    const string KeepdimBroadcast = "a row max or row sum taken without keepdim: true has lost the last axis and does not broadcast against x: " +
+                                    "keep it with keepdim: true, so it has shape [..., 1]";
+
     /// <summary>softmax over the last axis, stable for large logits.</summary>
     public static CheckResult Softmax(Func<Tensor, Tensor> softmax)
     {
@@ -30,19 +34,91 @@ public static partial class Checks
             ],
             Traps =
             [
-                new("softmax overflows for large logits such as [1000, 1001] (exp(1000) is inf): subtract the max first, softmax(x) = softmax(x - max(x)) over the last axis",
-                    x => x.exp() / x.exp().sum(-1, keepdim: true)),
-                new("subtract each row's max (x.amax(-1, keepdim: true)), not the max of the whole tensor: rows far below it underflow to 0/0",
-                    x => (x - x.max()).exp() / (x - x.max()).exp().sum(-1, keepdim: true)),
+                // the max to subtract (none, global, without keepdim) × the sum to divide by (without keepdim, whole tensor)
+                .. Mistakes.Combine<Tensor>(
+                    [
+                        new("softmax overflows for large logits such as [1000, 1001] (exp(1000) is inf): subtract the max first, softmax(x) = softmax(x - max(x)), with each row's max x.amax(new long[] { -1 }, keepdim: true)",
+                            RowMaxHint + "rows far below it underflow to 0/0 = NaN",
+                            "take the row max with keepdim: true, x.amax(new long[] { -1 }, keepdim: true); without keepdim it is one value per row laid out along the last axis, so it is subtracted column by column instead of row by row"),
+                        new("sum with keepdim: true (e.sum(-1, keepdim: true)), so each row is divided by its own sum; without keepdim the row sums are laid out along the last axis and divide the columns",
+                            "divide by the sum over the last axis (e.sum(-1, keepdim: true)), not by the sum of the whole tensor"),
+                    ],
+                    (c, x) =>
+                    {
+                        var e = c[0] switch
+                        {
+                            0 => (x - x.amax([-1], keepdim: true)).exp(),
+                            1 => x.exp(),
+                            2 => (x - x.max()).exp(),
+                            _ => (x - x.amax([-1])).exp(),
+                        };
+                        return e / (c[1] switch { 0 => e.sum(-1, keepdim: true), 1 => e.sum(-1), _ => e.sum() });
+                    }),
                 new("softmax over the wrong axis: normalise over the last axis (dim -1), the one that sums to 1", x => x.softmax(0)),
                 new("softmax over the wrong axis: normalise over the last axis (dim -1), the one that sums to 1", x => x.softmax(-2)),
-                new("divide by the sum over the last axis (keepdim: true), not by the sum of the whole tensor",
-                    x => (x - x.amax([-1], keepdim: true)).exp() / (x - x.amax([-1], keepdim: true)).exp().sum()),
-                new("sum with keepdim: true, so each row is divided by its own sum",
-                    x => (x - x.amax([-1], keepdim: true)).exp() / (x - x.amax([-1], keepdim: true)).exp().sum(-1)),
             ],
+            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : null,
             Diagnose = (x, expected, got) => HasNonFinite(got) && !HasNonFinite(expected)
                 ? "NaN or inf for large logits: subtract the max first, softmax(x) = softmax(x - max(x)) over the last axis"
+                : null,
+        }.Run();
+    }
+
+    // ---------------------------------------------------------------- log-softmax
+
+    /// <summary>log(softmax(x)) over the last axis, computed stably with the log-sum-exp trick.</summary>
+    public static CheckResult LogSoftmax(Func<Tensor, Tensor> logSoftmax)
+    {
+        Case<Tensor> C(string name, double tol, Func<Tensor> x) => new() { Name = name, Tol = tol, Inputs = x };
+        const string Formula = "x - m - log Σ exp(x - m), with m each row's max";
+        return new CheckEngine<Tensor>
+        {
+            Name = "log_softmax",
+            Reference = Ops.LogSoftmax,
+            ReferenceName = "Ops.LogSoftmax",
+            Learner = logSoftmax,
+            Cases =
+            [
+                C("published log_softmax([1, 2, 3]) = [-2.40760596, -1.40760596, -0.40760596] (float64)", F64, () => T1([1, 2, 3])),
+                C("random [3, 4, 5], over the last axis (float32)", F32, () => R(13, Float32, 3, 4, 5)),
+                C("large gap [0, 1000] → [-1000, 0], where softmax underflows to 0 (float64)", F64, () => T1([0, 1000])),
+                C("large logits [1000, 1001] → [-1.3132617, -0.3132617] (float32)", F32, () => T1([1000, 1001]).to(Float32)),
+                C("rows far apart [[1000, 1001], [-1000, -999]] (float64)", F64, () => T([[1000, 1001], [-1000, -999]])),
+                C("random [2, 7] scaled by 10 (float64)", F64, () => R(14, Float64, 2, 7) * 10),
+            ],
+            Traps =
+            [
+                // the max (none, global) × the formula (log of softmax, max not added back, sign, mean) × the sum (without keepdim)
+                .. Mistakes.Combine<Tensor>(
+                    [
+                        new("exp overflows for large logits such as [1000, 1001] (exp(1000) is inf): subtract each row's max m first, log Σ exp(x) = m + log Σ exp(x - m)",
+                            RowMaxHint + "for a row far below it every exp underflows to 0, and log(0) = -inf"),
+                        new($"log(softmax(x)) is not stable: a probability that underflows to 0 gives log(0) = -inf (for [0, 1000] the answer is [-1000, 0]); compute it directly as {Formula}",
+                            $"add the max back: log Σ exp(x) = m + log Σ exp(x - m), so log_softmax(x) = {Formula}, not x - log Σ exp(x - m)",
+                            $"subtract the log-sum-exp, do not add it: log_softmax(x) = {Formula} (every value is ≤ 0)",
+                            "take the log of the sum Σ exp(x - m), not of the mean (the mean divides by n, so every value is off by log n)"),
+                        new("sum with keepdim: true (sum(-1, keepdim: true)), so each row subtracts its own log-sum-exp"),
+                    ],
+                    (c, x) =>
+                    {
+                        var s = c[0] switch { 0 => x - x.amax([-1], keepdim: true), 1 => x, _ => x - x.max() };
+                        Tensor Sum(Tensor t) => c[2] == 0 ? t.sum(-1, keepdim: true) : t.sum(-1);
+                        return c[1] switch
+                        {
+                            0 => s - Sum(s.exp()).log(),
+                            1 => (s.exp() / Sum(s.exp())).log(),
+                            2 => x - Sum(s.exp()).log(),
+                            3 => s + Sum(s.exp()).log(),
+                            _ => s - (c[2] == 0 ? s.exp().mean([-1], keepdim: true) : s.exp().mean([-1])).log(),
+                        };
+                    },
+                    distinct: c => !(c[0] == 1 && c[1] == 2)),                 // without a max there is nothing to add back
+                new($"you returned the probabilities softmax(x); log_softmax returns their logarithm, computed stably as {Formula}", x => Ops.Softmax(x)),
+                new("log_softmax over the wrong axis: normalise over the last axis (dim -1)", x => x.log_softmax(0)),
+            ],
+            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : null,
+            Diagnose = (x, expected, got) => HasNonFinite(got) && !HasNonFinite(expected)
+                ? $"NaN or ±inf where the answer is finite: exp overflowed (subtract each row's max first) or a probability underflowed to 0 before the log (log(0) = -inf); compute {Formula}"
                 : null,
         }.Run();
     }

@@ -18,7 +18,7 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
     {
         _nHead = c.NHead;
         _dropout = c.Dropout;
-        c_attn = Linear(c.NEmbd, 3 * c.NEmbd, hasBias: c.Bias);
+        c_attn = Linear(c.NEmbd, 3 * c.NEmbd, hasBias: c.Bias && c.QkvBias);
         c_proj = Linear(c.NEmbd, c.NEmbd, hasBias: c.Bias);
         resid_dropout = Dropout(c.Dropout);
         RegisterComponents();
@@ -249,12 +249,12 @@ public sealed class Gpt : Module<Tensor, Tensor>
         }
     }
 
-    /// <summary>The weights as the reference ops take them (Conv1D orientation [in, out]); views, no copies except transposes.</summary>
+    /// <summary>The weights as the reference ops take them (Conv1D orientation [in, out]); views, no copies except transposes (absent biases become zeros).</summary>
     public Gpt2Params ToParams()
     {
         var p = state_dict();
         Tensor T(string k) => p[k].detach();
-        LinearParams Lin(string k) => new(T(k + ".weight").t(), Config.Bias ? T(k + ".bias") : torch.zeros(T(k + ".weight").shape[0], dtype: DType, device: Device));
+        LinearParams Lin(string k) => new(T(k + ".weight").t(), p.ContainsKey(k + ".bias") ? T(k + ".bias") : torch.zeros(T(k + ".weight").shape[0], dtype: DType, device: Device));
         LayerNormParams Ln(string k) => new(T(k + ".weight"), Config.Bias ? T(k + ".bias") : torch.zeros_like(T(k + ".weight")));
         var blocks = Enumerable.Range(0, Config.NLayer).Select(i => new BlockParams(
             Ln($"h.{i}.ln_1"),

@@ -71,11 +71,30 @@ public static class Ops
 
     /// <summary>Normalise the last axis to mean 0, variance 1 (biased variance), then scale by g and shift by b.</summary>
     public static Tensor LayerNorm(Tensor x, Tensor g, Tensor b, double eps = 1e-5) // [..., n_embd] -> [..., n_embd]
+        => g * Normalize(x, eps) + b;
+
+    #region Notebooks 02-04: the second exercises (log-softmax, exact GELU, layer norm's normalisation step)
+
+    /// <summary>log(softmax(x)) over the last axis, computed stably: x - max - log Σ exp(x - max) (the log-sum-exp trick).</summary>
+    public static Tensor LogSoftmax(Tensor x) // [..., n] -> [..., n]
     {
-        var mean = x.mean(new long[] { -1 }, keepdim: true);
-        var variance = (x - mean).pow(2).mean(new long[] { -1 }, keepdim: true);
-        return g * (x - mean) / (variance + eps).sqrt() + b;
+        var shifted = x - x.amax(new long[] { -1 }, keepdim: true);         // [..., n], largest of each row is 0
+        return shifted - shifted.exp().sum(-1, keepdim: true).log();        // [..., n]
     }
+
+    /// <summary>The exact GELU, x·Φ(x) with Φ the standard normal CDF (erf form). GPT-2 uses the tanh approximation <see cref="Gelu"/>.</summary>
+    public static Tensor GeluExact(Tensor x) // [...] -> [...]
+        => 0.5 * x * (1 + (x / Math.Sqrt(2)).erf());
+
+    /// <summary>Layer norm without g and b: each row of the last axis to mean 0, variance 1 (biased variance, eps inside the root).</summary>
+    public static Tensor Normalize(Tensor x, double eps = 1e-5) // [..., n_embd] -> [..., n_embd]
+    {
+        var mean = x.mean(new long[] { -1 }, keepdim: true);                  // [..., 1]
+        var variance = (x - mean).pow(2).mean(new long[] { -1 }, keepdim: true); // [..., 1], divided by N
+        return (x - mean) / (variance + eps).sqrt();                          // [..., n_embd]
+    }
+
+    #endregion
 
     /// <summary>softmax(q k^T / sqrt(d_k) + mask) v, with an additive mask (0 where visible, large negative where not).</summary>
     public static Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask) // [n_q, d_k], [n_k, d_k], [n_k, d_v], [n_q, n_k] -> [n_q, d_v]

@@ -24,9 +24,9 @@ public static class AttentionPlot
         var w = Read(weights, 2, tokens, "Heatmap", "[T, T]");                // [1, 1, T, T]
         var labels = Labels(tokens);
         int size = Math.Clamp(22 * tokens.Length + 160, 360, 760);
-        var layout = BaseLayout(Title(title, w), w);
-        layout["xaxis"] = Axis("key (attended to)", x: true, fontSize: 11);
-        layout["yaxis"] = Axis("query (attending)", x: false, fontSize: 11);
+        var layout = BaseLayout(Title(title, w), fontSize: 11);
+        layout["xaxis"] = Axis("key (attended to)");
+        layout["yaxis"] = Axis("query (attending)");
         return new Chart(title, [Trace(Slice(w, 0, 0), labels, "x", "y", "")], layout, size + 60, size);
     }
 
@@ -35,7 +35,7 @@ public static class AttentionPlot
     {
         var w = Read(weights, 3, tokens, "Heads", "[n_head, T, T]");         // [1, n_head, T, T]
         var (data, layout, width, height) = Grid(w, 0, Labels(tokens), visible: true);
-        foreach (var (k, v) in BaseLayout(Title(title, w), w)) layout[k] = v?.DeepClone();
+        foreach (var (k, v) in BaseLayout(Title(title, w), GridFontSize(w))) layout[k] = v?.DeepClone();
         return new Chart(title, data, layout, width, height);
     }
 
@@ -54,7 +54,7 @@ public static class AttentionPlot
             foreach (var t in traces.ToArray()) { traces.Remove(t); data.Add(t); }
             if (l == 0) (layout, width, height) = (grid, wd, ht + 40);
         }
-        foreach (var (k, v) in BaseLayout(Title(title, w, " — layer 0"), w)) layout[k] = v?.DeepClone();
+        foreach (var (k, v) in BaseLayout(Title(title, w, " — layer 0"), GridFontSize(w))) layout[k] = v?.DeepClone();
         var buttons = new JsonArray();
         for (int l = 0; l < nLayer; l++)
         {
@@ -118,7 +118,12 @@ public static class AttentionPlot
 
     // ---- figure pieces ----
 
-    /// <summary>One head's heatmap. Above the diagonal, a causal matrix's zeros become null (drawn as the grey background).</summary>
+    /// <summary>
+    /// One head's heatmap, kept small because a notebook saves every chart's data (notebook 06 draws 2 x n_layer x n_head
+    /// of them): weights rounded to 3 decimals (what the hover shows; colours differ by far less than one shade), and
+    /// a causal matrix's rows end at the diagonal: plotly pads the missing cells as gaps, drawn in the grey background.
+    /// What every trace shares (colour axis, cell gaps, hover text) is in the layout's template (<see cref="BaseLayout"/>).
+    /// </summary>
     static JsonObject Trace(double[,] m, string[] labels, string xaxis, string yaxis, string name)
     {
         int t = m.GetLength(0);
@@ -127,16 +132,14 @@ public static class AttentionPlot
         for (int i = 0; i < t; i++)
         {
             var row = new JsonArray();
-            for (int j = 0; j < t; j++) row.Add(causal && j > i ? null : JsonValue.Create(Math.Round(m[i, j], 4)));
+            for (int j = 0; j < (causal ? i + 1 : t); j++) row.Add(Math.Round(m[i, j], 3));
             z.Add(row);
         }
-        return new JsonObject
-        {
-            ["type"] = "heatmap", ["z"] = z, ["x"] = Strings(labels), ["y"] = Strings(labels),
-            ["xaxis"] = xaxis, ["yaxis"] = yaxis, ["coloraxis"] = "coloraxis", ["xgap"] = 1, ["ygap"] = 1,
-            ["name"] = name,
-            ["hovertemplate"] = "query %{y}<br>key %{x}<br>weight %{z:.3f}<extra>" + name + "</extra>",
-        };
+        var trace = new JsonObject { ["type"] = "heatmap", ["z"] = z, ["x"] = Strings(labels), ["y"] = Strings(labels) };
+        if (xaxis != "x") trace["xaxis"] = xaxis;
+        if (yaxis != "y") trace["yaxis"] = yaxis;
+        if (name != "") trace["name"] = name;
+        return trace;
     }
 
     /// <summary>Subplots for the heads of one layer: returns traces, a layout with axes and head titles, and the size.</summary>
@@ -151,22 +154,21 @@ public static class AttentionPlot
         var data = new JsonArray();
         var layout = new JsonObject();
         var titles = new JsonArray();
-        int fontSize = t > 16 ? 8 : 10;
         for (int h = 0; h < nHead; h++)
         {
             int r = h / cols, c = h % cols;
             string n = h == 0 ? "" : (h + 1).ToString();
             var trace = Trace(Slice(w, layer, h), labels, "x" + n, "y" + n, $"head {h}");
-            trace["visible"] = visible;
+            if (!visible) trace["visible"] = false;
             data.Add(trace);
             double x0 = c * (cw + gapX), y1 = 1 - r * (ch + gapY);
             bool bottom = h + cols >= nHead, left = c == 0;                   // token labels on the outer axes only
-            var xa = Axis(bottom ? "key" : "", x: true, fontSize);
-            xa["showticklabels"] = bottom;
+            var xa = Axis(bottom ? "key" : "");
+            if (!bottom) xa["showticklabels"] = false;
             xa["domain"] = new JsonArray(x0, x0 + cw);
             xa["anchor"] = "y" + n;
-            var ya = Axis(left ? "query" : "", x: false, fontSize);
-            ya["showticklabels"] = left;
+            var ya = Axis(left ? "query" : "");
+            if (!left) ya["showticklabels"] = false;
             ya["domain"] = new JsonArray(y1 - ch, y1);
             ya["anchor"] = "x" + n;
             layout["xaxis" + n] = xa;
@@ -181,8 +183,27 @@ public static class AttentionPlot
         return (data, layout, width, height);
     }
 
-    static JsonObject BaseLayout(string title, double[,,,] w) => new()
+    static int GridFontSize(double[,,,] w) => w.GetLength(2) > 16 ? 8 : 10;
+
+    /// <summary>
+    /// The layout every attention chart shares. Its template holds what all heatmaps and all axes have in common, once
+    /// per chart instead of once per head: plotly applies template.data.heatmap to every heatmap trace and
+    /// template.layout.xaxis / yaxis to every x / y axis (xaxis2, xaxis3, ... included).
+    /// </summary>
+    static JsonObject BaseLayout(string title, int fontSize) => new()
     {
+        ["template"] = new JsonObject
+        {
+            ["data"] = new JsonObject
+            {
+                ["heatmap"] = new JsonArray(new JsonObject
+                {
+                    ["coloraxis"] = "coloraxis", ["xgap"] = 1, ["ygap"] = 1,
+                    ["hovertemplate"] = "query %{y}<br>key %{x}<br>weight %{z:.3f}<extra>%{fullData.name}</extra>",
+                }),
+            },
+            ["layout"] = new JsonObject { ["xaxis"] = AxisStyle(x: true, fontSize), ["yaxis"] = AxisStyle(x: false, fontSize) },
+        },
         ["title"] = new JsonObject { ["text"] = title, ["font"] = new JsonObject { ["size"] = 15 } },
         ["coloraxis"] = new JsonObject
         {
@@ -199,18 +220,21 @@ public static class AttentionPlot
 
     static JsonArray Stop(double at, string color) => new(at, color);
 
-    static JsonObject Axis(string title, bool x, int fontSize)
+    /// <summary>Token axes: categories, no grid lines, x labels slanted, y reversed so that the first token is at the top.</summary>
+    static JsonObject AxisStyle(bool x, int fontSize)
     {
         var a = new JsonObject
         {
             ["type"] = "category", ["tickfont"] = new JsonObject { ["size"] = fontSize }, ["automargin"] = true,
-            ["showgrid"] = false, ["zeroline"] = false,
+            ["showgrid"] = false, ["zeroline"] = false, ["title"] = new JsonObject { ["font"] = new JsonObject { ["size"] = 11 } },
         };
-        if (title != "") a["title"] = new JsonObject { ["text"] = title, ["font"] = new JsonObject { ["size"] = 11 } };
         if (x) a["tickangle"] = -45;
-        else a["autorange"] = "reversed";                                        // first token at the top
+        else a["autorange"] = "reversed";
         return a;
     }
+
+    /// <summary>One axis: its title (the rest comes from the template's <see cref="AxisStyle"/>).</summary>
+    static JsonObject Axis(string title) => title == "" ? new() : new() { ["title"] = new JsonObject { ["text"] = title } };
 
     static string Title(string title, double[,,,] w, string suffix = "")
     {

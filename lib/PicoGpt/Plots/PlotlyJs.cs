@@ -4,8 +4,9 @@ using System.Text.RegularExpressions;
 namespace PicoGpt.Plots;
 
 /// <summary>
-/// plotly.js, embedded in this library (copied at build time from the Plotly.NET 6.0.0 package, which ships
-/// plotly.min.js v2.28.0, 3.6 MB; stored gzipped, about 1.1 MB). Charts need it in the page, offline included:
+/// plotly.js, embedded in this library: the partial bundle plotly.js-cartesian-dist-min 2.30.1 (1.3 MB; scatter, heatmap,
+/// bar and the other 2D traces, no 3D, maps or WebGL), vendored gzipped in Plots/plotly/ (origin, sha256 and licence in its
+/// README.md) and embedded as it is (430 kB). Charts need it in the page, offline included:
 /// the first chart rendered after <see cref="ResetPage"/> (that is, the first chart of a notebook session) carries it
 /// inline, guarded by <c>if (!window.Plotly)</c>; later charts reuse window.Plotly. Standalone pages embed it once.
 /// </summary>
@@ -15,11 +16,11 @@ public static class PlotlyJs
     static readonly Lazy<string> _source = new(Load);
     static int _pageHasIt;
 
-    /// <summary>The library's text (plotly.min.js).</summary>
+    /// <summary>The library's text (plotly-cartesian.min.js).</summary>
     public static string Source => _source.Value;
 
-    /// <summary>plotly.js's version, read from the library's header comment, e.g. "2.28.0".</summary>
-    public static string Version => Regex.Match(Source[..Math.Min(200, Source.Length)], @"plotly\.js v([0-9.]+)").Groups[1].Value;
+    /// <summary>plotly.js's version, read from the library's header comment ("plotly.js (cartesian - minified) v2.30.1").</summary>
+    public static string Version => Regex.Match(Source[..Math.Min(200, Source.Length)], @"plotly\.js (?:\([^)]*\) )?v([0-9.]+)").Groups[1].Value;
 
     /// <summary>
     /// A script element that defines window.Plotly unless the page already has it. define/exports/module are hidden so the

@@ -97,6 +97,30 @@ public static class Generation
         }
     }
 
+    /// <summary>
+    /// Greedy decoding in its plainest form (nanoGPT's generate at temperature 0, without a cache): keep the last
+    /// <paramref name="contextLength"/> ids, run the model, append the argmax of the last position's logits; n times.
+    /// <paramref name="model"/> maps ids [B, T] to logits [B, T, n_vocab]. The reference of notebook 09's exercise;
+    /// <see cref="Generate"/> with Temperature = 0 gives the same ids (tested; with its cache only while the sequence
+    /// fits the context, as it then restarts from half a window).
+    /// </summary>
+    public static Tensor Greedy(Func<Tensor, Tensor> model, Tensor ids, int maxNewTokens, int contextLength) // [B, T] (int64) -> [B, T + n]
+    {
+        if (ids.dim() != 2) throw new PicoGptException($"ids must be [B, T], got shape [{string.Join(", ", ids.shape)}]");
+        if (maxNewTokens <= 0) return ids;
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        for (int i = 0; i < maxNewTokens; i++)
+        {
+            long t = ids.shape[1];
+            var context = t <= contextLength ? ids : ids.narrow(1, t - contextLength, contextLength);  // [B, min(T, n_ctx)]
+            var logits = model(context);                                                               // [B, T', n_vocab]
+            var next = logits[.., -1].argmax(-1, keepdim: true);                                       // [B, 1]
+            ids = torch.cat(new[] { ids, next }, dim: 1);                                              // [B, T + 1]
+        }
+        return ids.MoveToOuterDisposeScope();
+    }
+
     static Tensor Tensor(IEnumerable<int> ids, Device device) // [1, T]
         => torch.tensor(ids.Select(i => (long)i).ToArray(), device: device).unsqueeze(0);
 

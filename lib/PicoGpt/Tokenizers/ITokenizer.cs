@@ -3,7 +3,7 @@ namespace PicoGpt.Tokenizers;
 /// <summary>
 /// Text to token ids and back. Two kinds: <c>"gpt2"</c> (<see cref="Gpt2Tokenizer"/>, GPT-2's byte-level BPE) and
 /// <c>"char"</c> (<see cref="CharTokenizer"/>, one id per character). Load either from a model folder with
-/// <see cref="Tokenizer.Load"/>.
+/// <see cref="Tokenizer.Load"/>; GPT-2's own is also built in as <see cref="Gpt2Tokenizer.Default"/>.
 /// </summary>
 public interface ITokenizer
 {

@@ -29,28 +29,18 @@ public sealed class TokenDataset
     };
 
     /// <summary>
-    /// A batch of <paramref name="batchSize"/> random blocks: x = ids[i..i+T), y = ids[i+1..i+T+1).
-    /// Offsets come from <paramref name="rng"/> so a seeded run draws the same batches. [B, T] int64 each.
+    /// A batch of <paramref name="batchSize"/> random windows of a split (<see cref="TrainingOps.GetBatch"/>):
+    /// x = ids[i..i+T), y = ids[i+1..i+T+1). Starts come from <paramref name="rng"/> so a seeded run draws the same
+    /// batches. [B, T] int64 each, on <paramref name="device"/>.
     /// </summary>
     public (Tensor X, Tensor Y) Batch(string split, int batchSize, int blockSize, Random rng, Device? device = null)
     {
         var data = Split(split);
-        if (data.Length <= blockSize + 1)
-            throw new PicoGptException($"the {split} split has {data.Length} tokens, fewer than block_size + 2 = {blockSize + 2}");
-        var x = new long[batchSize * blockSize];
-        var y = new long[batchSize * blockSize];
-        for (int b = 0; b < batchSize; b++)
-        {
-            int i = rng.Next(data.Length - blockSize - 1);
-            for (int t = 0; t < blockSize; t++)
-            {
-                x[b * blockSize + t] = data[i + t];
-                y[b * blockSize + t] = data[i + t + 1];
-            }
-        }
-        var shape = new long[] { batchSize, blockSize };
+        if (data.Length < blockSize + 1)
+            throw new PicoGptException($"the {split} split has {data.Length} tokens, fewer than block_size + 1 = {blockSize + 1}");
+        var (x, y) = TrainingOps.GetBatch(data, batchSize, blockSize, rng);
         var d = device ?? CPU;
-        return (torch.tensor(x, shape).to(d), torch.tensor(y, shape).to(d));
+        return (x.to(d), y.to(d));
     }
 
     /// <summary>Writes the ids as little-endian uint16 (vocab ≤ 65536) or int32, with a 16-byte header, atomically.</summary>

@@ -7,7 +7,6 @@ using PicoGpt.Weights;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
-using F = TorchSharp.torch.nn.functional;
 
 namespace PicoGpt.Training;
 
@@ -57,7 +56,8 @@ public sealed record TrainProgress(int Step, int MaxSteps, double Loss, double L
 public sealed record TrainResult(int Steps, IReadOnlyList<double> Losses, IReadOnlyList<EvalResult> Evals, double BestValLoss, bool Cancelled, double Seconds);
 
 /// <summary>
-/// nanoGPT's training loop over a <see cref="Gpt"/>: AdamW with decay on the 2-D linear weights only, warmup + cosine,
+/// nanoGPT's training loop over a <see cref="Gpt"/>, built from <see cref="TrainingOps"/>: AdamW with weight decay on every
+/// tensor of 2 or more dimensions (nanoGPT's configure_optimizers), warmup + cosine,
 /// global-norm clipping, gradient accumulation, periodic evaluation, and atomic checkpoints that resume exactly
 /// (batches and dropout are seeded from (seed, step), so a resumed run repeats the uninterrupted one).
 /// </summary>
@@ -91,51 +91,31 @@ public sealed class Trainer : IDisposable
         _saveTokenizer = saveTokenizer;
         if (data.VocabSize > model.Config.VocabSize)
             throw new PicoGptException($"the data's vocabulary ({data.VocabSize}) is larger than the model's ({model.Config.VocabSize})");
-        var (decay, noDecay) = ParameterGroups(model);
-        _optimizer = torch.optim.AdamW(new[]
-        {
-            new AdamW.ParamGroup(decay.Select(p => p.Param), _opt.LearningRate, _opt.Beta1, _opt.Beta2, _opt.Eps, _opt.WeightDecay, false, false),
-            new AdamW.ParamGroup(noDecay.Select(p => p.Param), _opt.LearningRate, _opt.Beta1, _opt.Beta2, _opt.Eps, 0.0, false, false),
-        }, _opt.LearningRate, _opt.Beta1, _opt.Beta2, _opt.Eps, _opt.WeightDecay);
+        _optimizer = TrainingOps.ConfigureOptimizer(model, _opt.LearningRate, _opt.WeightDecay, _opt.Beta1, _opt.Beta2, _opt.Eps);
     }
 
-    /// <summary>Weight decay applies to the 2-D weights of the linear layers; not to biases, layer norms or embeddings.</summary>
+    /// <summary>
+    /// The optimizer's groups (<see cref="TrainingOps.Decays"/>): weight decay on the linear weights and the embeddings
+    /// (2 or more dimensions), none on biases and layer norms (1-D), as nanoGPT's configure_optimizers.
+    /// </summary>
     public static (List<(string Name, Parameter Param)> Decay, List<(string Name, Parameter Param)> NoDecay) ParameterGroups(Gpt model)
-    {
-        var all = model.named_parameters().ToList();
-        bool IsDecayed((string Name, Parameter P) p) => p.P.dim() == 2 && p.Name != "wte.weight" && p.Name != "wpe.weight";
-        return (all.Where(IsDecayed).ToList(), all.Where(p => !IsDecayed(p)).ToList());
-    }
+        => TrainingOps.ParameterGroups(model);
 
-    static Random StepRandom(long seed, long step, int stream) => new(unchecked((int)(seed * 1_000_003 + step * 31 + stream)));
+    /// <summary>The seed of step <paramref name="step"/>'s batches (stream 0), or of the fixed evaluation batches (step -1).</summary>
+    internal static int StepSeed(long seed, long step, int stream) => unchecked((int)(seed * 1_000_003 + step * 31 + stream));
+
+    static Random StepRandom(long seed, long step, int stream) => new(StepSeed(seed, step, stream));
 
     /// <summary>Mean cross-entropy on <see cref="TrainOptions.EvalIters"/> fixed batches of each split (model in eval mode).</summary>
     public (double Train, double Val) Evaluate()
     {
-        bool wasTraining = _model.training;
-        _model.eval();
-        try
+        double Mean(string split, int stream)                                  // the same batches at every evaluation
         {
-            using var _ = torch.no_grad();
-            double Mean(string split)
-            {
-                var rng = StepRandom(_opt.Seed, -1, split == "train" ? 7 : 11); // the same batches at every evaluation
-                double sum = 0;
-                for (int i = 0; i < _opt.EvalIters; i++)
-                {
-                    using var scope = torch.NewDisposeScope();
-                    var (x, y) = _data.Batch(split, _opt.BatchSize, _model.Config.ContextLength, rng, _model.Device);
-                    sum += Loss(_model.Forward(x, checkIds: false), y).item<float>();
-                }
-                return sum / _opt.EvalIters;
-            }
-            return (Mean("train"), Mean("val"));
+            using var scope = torch.NewDisposeScope();
+            return TrainingOps.EstimateLoss(_model, _data.Split(split), _opt.BatchSize, _opt.EvalIters, StepSeed(_opt.Seed, -1, stream)).item<float>();
         }
-        finally { if (wasTraining) _model.train(); }
+        return (Mean("train", 7), Mean("val", 11));
     }
-
-    static Tensor Loss(Tensor logits, Tensor targets) // [B, T, V], [B, T] -> scalar
-        => F.cross_entropy(logits.view(-1, logits.shape[^1]), targets.view(-1));
 
     /// <summary>Trains from the current step to MaxSteps. Cancelling saves a checkpoint and returns.</summary>
     public TrainResult Run(Action<TrainProgress>? progress = null, CancellationToken cancel = default)
@@ -163,11 +143,11 @@ public sealed class Trainer : IDisposable
             {
                 torch.manual_seed(_opt.Seed * 7919 + _step);                     // dropout masks depend only on (seed, step)
                 var rng = StepRandom(_opt.Seed, _step, 0);
-                _optimizer.zero_grad();
+                _optimizer.zero_grad();                                          // TrainingOps.Step, over GradAccum batches
                 for (int micro = 0; micro < _opt.GradAccum; micro++)
                 {
                     var (x, y) = _data.Batch("train", _opt.BatchSize, blockSize, rng, _model.Device);   // [B, T] each
-                    var l = Loss(_model.Forward(x, checkIds: false), y) / _opt.GradAccum;
+                    var l = TrainingOps.CrossEntropy(_model.Forward(x, checkIds: false), y) / _opt.GradAccum;
                     l.backward();
                     loss += l.item<float>();
                 }

@@ -52,4 +52,208 @@ public class GenerateCheckTests
             var kth = l.topk(k + 1).values[TensorIndex.Ellipsis, TensorIndex.Slice(k, k + 1)];
             return l.masked_fill(l < kth, double.NegativeInfinity);
         }), "keep exactly k");
+
+    [Fact]
+    public void TopK_stub_is_not_implemented() => Assert.True(Checks.TopK((l, k) => throw new NotImplementedException()).NotImplemented);
+
+    // ---------------------------------------------------------------- sample
+
+    /// <summary>The sampling step as the notebook's solution writes it, with switches for mistakes written as a learner would.</summary>
+    static Tensor Sample(Tensor logits, double t, int? k, double? p, Generator g, bool greedyAtZero = true, bool multiply = false,
+        bool temperatureOnProbs = false, bool filtersFirst = false, bool useTopK = true, bool useTopP = true, bool float64 = false)
+    {
+        if (t == 0 && greedyAtZero) return logits.argmax(-1, keepdim: true);
+        var x = float64 ? logits.to(ScalarType.Float64) : logits;
+        if (filtersFirst)
+        {
+            if (k is int k0 && useTopK) x = Sampler.TopK(x, k0);
+            if (p is double p0 && useTopP) x = Sampler.TopP(x, p0);
+        }
+        if (!temperatureOnProbs) x = multiply ? x * t : x / t;
+        if (!filtersFirst)
+        {
+            if (k is int k1 && useTopK) x = Sampler.TopK(x, k1);
+            if (p is double p1 && useTopP) x = Sampler.TopP(x, p1);
+        }
+        var probs = x.softmax(-1);
+        if (temperatureOnProbs) probs = probs / t;
+        return torch.multinomial(probs, 1, generator: g);
+    }
+
+    [Fact]
+    public void Sample_reference_passes() => Passes(Checks.Sample(Sampler.Next));
+
+    [Fact]
+    public void Sample_learners_solution_passes_in_float32_and_float64()
+    {
+        Passes(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g)));
+        Passes(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, float64: true)));
+    }
+
+    [Fact]
+    public void Sample_stub_is_not_implemented() =>
+        Assert.True(Checks.Sample((l, t, k, p, g) => throw new NotImplementedException()).NotImplemented);
+
+    [Fact]
+    public void Sample_argmax_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => l.argmax(-1, keepdim: true)), "the argmax is greedy decoding");
+
+    [Fact]
+    public void Sample_temperature_multiplied_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, multiply: true)), "multiplying does the opposite");
+
+    [Fact]
+    public void Sample_temperature_multiplied_and_filters_first_gets_the_temperature_hint() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, multiply: true, filtersFirst: true)), "multiplying does the opposite");
+
+    [Fact]
+    public void Sample_temperature_on_the_probabilities_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, temperatureOnProbs: true)), "the temperature changed nothing");
+
+    [Fact]
+    public void Sample_softmax_then_top_k_on_probabilities_then_softmax_again_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) =>
+        {
+            if (t == 0) return l.argmax(-1, keepdim: true);
+            var probs = (l / t).softmax(-1);
+            if (k is int kk) probs = Sampler.TopK(probs, kk);
+            if (p is double pp) probs = Sampler.TopP(probs, pp);
+            return torch.multinomial(probs.softmax(-1), 1, generator: g);
+        }), "take one softmax");
+
+    [Fact]
+    public void Sample_without_top_k_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, useTopK: false)), "apply top-k when topK has a value");
+
+    [Fact]
+    public void Sample_without_top_p_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, useTopP: false)), "apply top-p when topP has a value");
+
+    [Fact]
+    public void Sample_filters_before_the_temperature_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, filtersFirst: true)), "divide by the temperature first");
+
+    [Fact]
+    public void Sample_unseeded_draw_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) =>
+            t == 0 ? l.argmax(-1, keepdim: true) : torch.multinomial(Sampler.Probabilities(l, t, k, p), 1)), "change between two runs with the same seed");
+
+    [Fact]
+    public void Sample_other_valid_draw_gets_the_distribution_hint()
+    {
+        // inverse-CDF sampling with the generator: the right distribution, other ids than torch.multinomial's
+        FailsWith(Checks.Sample((l, t, k, p, g) =>
+        {
+            if (t == 0) return l.argmax(-1, keepdim: true);
+            var cdf = Sampler.Probabilities(l, t, k, p).cumsum(-1);                   // [B, V]
+            var u = torch.rand(new long[] { l.shape[0], 1 }, generator: g);          // [B, 1]
+            return (cdf < u).sum(-1, keepdim: true).clamp_max(l.shape[^1] - 1);
+        }), "follow the right distribution");
+    }
+
+    [Fact]
+    public void Sample_temperature_zero_not_handled_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, greedyAtZero: false)), "temperature 0 means greedy");
+
+    [Fact]
+    public void Sample_drawing_from_logits_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => t == 0 ? l.argmax(-1, keepdim: true) : torch.multinomial(l / t, 1, generator: g)), "not logits");
+
+    [Fact]
+    public void Sample_filtering_probabilities_with_minus_inf_fails() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) =>
+        {
+            if (t == 0) return l.argmax(-1, keepdim: true);
+            var probs = (l / t).softmax(-1);
+            if (k is int kk) probs = Sampler.TopK(probs, kk);                        // -inf is not a probability
+            if (p is double pp) probs = Sampler.TopP(probs, pp);
+            return torch.multinomial(probs, 1, generator: g);
+        }), "apply them before the softmax");
+
+    [Fact]
+    public void Sample_top_k_keeping_one_too_many_draws_removed_tokens() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k is int kk ? Math.Min(kk + 1, (int)l.shape[^1]) : null, p, g)), "probability is 0");
+
+    [Fact]
+    public void Sample_ids_without_the_last_axis_fail() =>
+        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g).squeeze(-1)), "shaped [B, 1]");
+
+    // ---------------------------------------------------------------- generate
+
+    /// <summary>Greedy generation as the notebook's solution writes it, with switches for mistakes written as a learner would.</summary>
+    static Tensor Generate(Tensor ids, Func<Tensor, Tensor> gpt, int nNew, int nCtx, bool crop = true, bool cropFromStart = false, int keep = 0,
+        bool firstPosition = false, bool everyPosition = false, bool inclusive = false, bool startAtOne = false, bool onlyNew = false, bool keepdim = true)
+    {
+        var prompt = ids;
+        keep = keep == 0 ? nCtx : keep;
+        for (int i = startAtOne ? 1 : 0; inclusive ? i <= nNew : i < nNew; i++)
+        {
+            long t = ids.shape[1];
+            var context = !crop || t <= keep ? ids : cropFromStart ? ids[.., ..keep] : ids[.., ^keep..];
+            var logits = gpt(context);                                                  // [B, T, V]
+            var next = everyPosition ? logits.argmax(-1) : logits[.., firstPosition ? 0 : -1].argmax(-1, keepdim: keepdim);
+            ids = torch.cat(new[] { ids, next }, dim: 1);
+        }
+        return onlyNew ? ids[.., (int)prompt.shape[1]..] : ids;
+    }
+
+    [Fact]
+    public void Generate_reference_passes() => Passes(Checks.Generate((ids, gpt, n, ctx) => Generation.Greedy(gpt, ids, n, ctx)));
+
+    [Fact]
+    public void Generate_learners_solution_passes() => Passes(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx)));
+
+    [Fact]
+    public void Generate_stub_is_not_implemented() =>
+        Assert.True(Checks.Generate((ids, gpt, n, ctx) => throw new NotImplementedException()).NotImplemented);
+
+    [Fact]
+    public void Generate_first_position_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, firstPosition: true)), "LAST position");
+
+    [Fact]
+    public void Generate_without_cropping_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, crop: false)), "the model sees at most nCtx positions");
+
+    [Fact]
+    public void Generate_cropping_the_wrong_end_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, cropFromStart: true)), "keep the LAST nCtx ids");
+
+    [Fact]
+    public void Generate_appending_every_position_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, everyPosition: true)), "append one token per step");
+
+    [Fact]
+    public void Generate_one_token_too_many_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, inclusive: true)), "one too many");
+
+    [Fact]
+    public void Generate_one_token_too_few_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, startAtOne: true)), "one too few");
+
+    [Fact]
+    public void Generate_cropping_one_short_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, keep: ctx - 1)), "not nCtx - 1");
+
+    [Fact]
+    public void Generate_only_new_tokens_and_one_too_many_gets_the_prompt_hint() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, onlyNew: true, inclusive: true)), "not the new tokens alone");
+
+    [Fact]
+    public void Generate_only_new_tokens_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, onlyNew: true)), "not the new tokens alone");
+
+    [Fact]
+    public void Generate_on_the_prompt_alone_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) =>
+        {
+            var result = ids;
+            for (int i = 0; i < n; i++)
+                result = torch.cat(new[] { result, gpt(ids)[.., -1].argmax(-1, keepdim: true) }, dim: 1);   // the model never sees its own tokens
+            return result;
+        }), "not on the prompt alone");
+
+    [Fact]
+    public void Generate_next_without_keepdim_fails() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, keepdim: false)), "argmax(-1, keepdim: true)");
 }

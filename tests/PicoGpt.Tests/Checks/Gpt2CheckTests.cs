@@ -1,5 +1,5 @@
 using PicoGpt.Exercises;
-using PicoGpt.Sampling;
+using PicoGpt.Model;
 using TorchSharp;
 using static TorchSharp.torch;
 using static PicoGpt.Tests.CheckAssert;
@@ -10,8 +10,13 @@ namespace PicoGpt.Tests;
 /// <summary>Checks of notebook 08: they accept the reference and reject typical wrong answers with the right hint.</summary>
 public class Gpt2CheckTests
 {
+    // ---------------------------------------------------------------- gpt2
+
     [Fact]
     public void Gpt2_reference_passes() => Passes(Checks.Gpt2(Ops.Gpt2));
+
+    [Fact]
+    public void Gpt2_stub_is_not_implemented() => Assert.True(Checks.Gpt2((ids, p, h) => throw new NotImplementedException()).NotImplemented);
 
     static Tensor Gpt(Tensor ids, Gpt2Params p, int h, bool positions = true, bool lnF = true, bool positionsById = false, bool head = true)
     {
@@ -37,5 +42,218 @@ public class Gpt2CheckTests
 
     [Fact]
     public void Gpt2_without_output_head_fails() =>
-        FailsWith(Checks.Gpt2((ids, p, h) => Gpt(ids, p, h, head: false)), "multiply by wteᵀ");
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt(ids, p, h, head: false)), "finish with the output head");
+
+    [Fact]
+    public void Gpt2_without_positions_and_final_norm_gets_the_positions_hint() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt(ids, p, h, positions: false, lnF: false)), "add the position embeddings");
+
+    static Tensor Gpt2With(Tensor ids, Gpt2Params p, int h, Tensor positions)
+    {
+        var x = p.Wte[ids] + p.Wpe[positions];
+        foreach (var block in p.Blocks) x = Ops.TransformerBlock(x, block, h);
+        x = Ops.LayerNorm(x, p.LnF.G, p.LnF.B);
+        return Ops.MatMul(x, p.Wte.T);
+    }
+
+    [Fact]
+    public void Gpt2_positions_from_the_first_axis_gets_the_positions_hint_not_the_head_hint()
+    {
+        // the learner's head is right; only n_seq is taken from ids.shape[0], which is B for a batch [B, n_seq]
+        var r = Checks.Gpt2((ids, p, h) => Gpt2With(ids, p, h, torch.arange(ids.shape[0])));
+        FailsWith(r, "the positions run along the last axis of ids");
+        Assert.DoesNotContain("output head", r.Hint);
+        Assert.Contains("batch of one row", r.Message);       // [1, 7]: every position silently gets wpe[0]
+    }
+
+    [Fact]
+    public void Gpt2_positions_from_the_number_of_ids_gets_the_positions_hint_not_the_head_hint()
+    {
+        // ids.numel() is n_seq for one row, B × n_seq for a batch: the broadcast fails on [2, 6]
+        var r = Checks.Gpt2((ids, p, h) => Gpt2With(ids, p, h, torch.arange(ids.numel())));
+        FailsWith(r, "the positions run along the last axis of ids");
+        Assert.DoesNotContain("output head", r.Hint);
+        Assert.Contains("batch of 2 × 6", r.Message);
+    }
+
+    [Fact]
+    public void Gpt2_positions_from_the_second_axis_fails_on_a_single_sequence() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt2With(ids, p, h, torch.arange(ids.shape[1]))), "ids.shape[^1]");
+
+    [Fact]
+    public void Gpt2_each_block_applied_to_the_embeddings_fails()
+    {
+        // y = block(x) in the loop instead of x = block(x): only the last block counts
+        FailsWith(Checks.Gpt2((ids, p, h) =>
+        {
+            var x = Ops.Embed(ids, p.Wte, p.Wpe);
+            var y = x;
+            foreach (var b in p.Blocks) y = Ops.TransformerBlock(x, b, h);
+            return Ops.MatMul(Ln(y, p.LnF), p.Wte.T);
+        }), "every transformer block");
+    }
+
+    [Fact]
+    public void Gpt2_positions_by_id_without_final_norm_gets_the_positions_hint() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt(ids, p, h, positionsById: true, lnF: false)), "index wpe by position");
+
+    [Fact]
+    public void Gpt2_without_final_norm_and_untransposed_head_gets_the_ln_f_hint() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt(ids, p, h, lnF: false, head: false).matmul(p.Wte)), "ln_f");
+
+    [Fact]
+    public void Gpt2_without_blocks_fails() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Ops.MatMul(Ln(Ops.Embed(ids, p.Wte, p.Wpe), p.LnF), p.Wte.T)), "every transformer block");
+
+    [Fact]
+    public void Gpt2_first_block_only_fails() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Ops.MatMul(Ln(Ops.TransformerBlock(Ops.Embed(ids, p.Wte, p.Wpe), p.Blocks[0], h), p.LnF), p.Wte.T)), "every transformer block");
+
+    [Fact]
+    public void Gpt2_logits_of_the_last_position_only_fails() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Ops.Gpt2(ids, p, h)[TensorIndex.Ellipsis, -1, TensorIndex.Colon]), "not only for the last one");
+
+    // ---------------------------------------------------------------- parameter count
+
+    /// <summary>A count written the way the notebook's solution writes it, independently of GptConfig.CountParameters.</summary>
+    static long Count(GptConfig c, bool tiedHead, bool wpe = true, bool lnF = true, bool norms = true, bool honourQkv = true, bool cAttnBias = true,
+        bool honourBias = true, int mlp = 4, bool headTwice = false, bool headBias = false, bool honourTied = true, bool byHeads = false)
+    {
+        long C = c.NEmbd, V = c.VocabSize;
+        bool bias = !honourBias || c.Bias;
+        long b = bias ? 1 : 0, qb = bias && cAttnBias && (!honourQkv || c.QkvBias) ? 1 : 0;
+        long ln = norms ? C + b * C : 0;
+        long attention = (C * 3 * C + qb * 3 * C) + (C * C + b * C);
+        long ff = (C * mlp * C + b * mlp * C) + (mlp * C * C + b * C);
+        long block = attention + ff + 2 * ln;
+        long total = V * C + (wpe ? c.ContextLength * C : 0) + (byHeads ? c.NHead : c.NLayer) * block + (lnF ? ln : 0);
+        if (headTwice || (!tiedHead && honourTied)) total += V * C + (headBias ? V : 0);
+        return total;
+    }
+
+    [Fact]
+    public void ParameterCount_reference_passes() => Passes(Checks.ParameterCount((c, tied) => c.CountParameters(tied).Total));
+
+    [Fact]
+    public void ParameterCount_learners_formula_passes() => Passes(Checks.ParameterCount((c, tied) => Count(c, tied)));
+
+    [Fact]
+    public void ParameterCount_stub_is_not_implemented() =>
+        Assert.True(Checks.ParameterCount((c, tied) => throw new NotImplementedException()).NotImplemented);
+
+    [Fact]
+    public void ParameterCount_tied_head_counted_twice_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, headTwice: true)), "not twice");
+
+    [Fact]
+    public void ParameterCount_tied_flag_ignored_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, honourTied: false)), "add n_vocab × n_embd");
+
+    [Fact]
+    public void ParameterCount_separate_head_with_bias_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, headBias: true)), "has no bias");
+
+    [Fact]
+    public void ParameterCount_without_wpe_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, wpe: false)), "position embedding wpe");
+
+    [Fact]
+    public void ParameterCount_head_twice_and_without_wpe_gets_the_head_hint() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, wpe: false, headTwice: true)), "not twice");
+
+    [Fact]
+    public void ParameterCount_without_layer_norms_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, norms: false)), "count the layer norms");
+
+    [Fact]
+    public void ParameterCount_without_ln_f_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, lnF: false)), "final layer norm ln_f");
+
+    [Fact]
+    public void ParameterCount_qkv_bias_ignored_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, honourQkv: false)), "when QkvBias is false, c_attn has no bias");
+
+    [Fact]
+    public void ParameterCount_without_any_c_attn_bias_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, cAttnBias: false)), "124,412,160");
+
+    [Fact]
+    public void ParameterCount_bias_flag_ignored_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, honourBias: false)), "no biases anywhere");
+
+    [Fact]
+    public void ParameterCount_mlp_not_widened_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, mlp: 1)), "widens to 4 × n_embd");
+
+    [Fact]
+    public void ParameterCount_blocks_times_heads_fails() =>
+        FailsWith(Checks.ParameterCount((c, tied) => Count(c, tied, byHeads: true)), "not by n_head");
+
+    /// <summary>More mistakes, each written out as a learner would: the count of one block by hand.</summary>
+    static long ByHand(GptConfig c, bool tied, Func<long, long, long, long, long> block, Func<long, long>? norm = null, bool lnF = true, bool wpe = true)
+    {
+        long C = c.NEmbd, b = c.Bias ? 1 : 0, qb = c.Bias && c.QkvBias ? 1 : 0;
+        long ln = norm?.Invoke(C) ?? C + b * C;
+        return c.VocabSize * C + (wpe ? c.ContextLength * C : 0) + c.NLayer * block(C, b, qb, ln) + (lnF ? ln : 0) + (tied ? 0 : c.VocabSize * C);
+    }
+
+    public static TheoryData<string, string> MoreCountMistakes => new()
+    {
+        { "wpe and ln_f", "position embedding wpe" },
+        { "one block", "multiply the count of one block by n_layer" },
+        { "no 1-D parameters", "count the 1-D parameters too" },
+        { "layer norm gain only", "a gain AND a shift" },
+        { "no biases when QkvBias is false", "only c_attn loses its bias" },
+        { "no layer norms when Bias is false", "the layer norms keep their gain" },
+        { "layer-norm shift when Bias is false", "lose their shift too" },
+        { "MLP c_fc only", "the MLP has two linear layers" },
+        { "c_attn n_embd wide", "c_attn makes q, k and v at once" },
+        { "attention without c_proj", "attention has two linear layers" },
+    };
+
+    [Theory, MemberData(nameof(MoreCountMistakes))]
+    public void ParameterCount_more_mistakes_fail(string mistake, string hint)
+    {
+        Func<GptConfig, bool, long> count = mistake switch
+        {
+            "wpe and ln_f" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln, lnF: false, wpe: false),
+            "one block" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln) - (c.NLayer - 1) * (12 * c.NEmbd * (long)c.NEmbd + 13L * c.NEmbd),
+            "no 1-D parameters" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 12 * C * C, norm: C => 0),
+            "layer norm gain only" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln, norm: C => C),
+            "no biases when QkvBias is false" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 12 * C * C + qb * 9 * C + 2 * ln),
+            "no layer norms when Bias is false" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 12 * C * C + qb * 3 * C + b * 6 * C + 2 * ln, norm: C => c.Bias ? 2 * C : 0),
+            "layer-norm shift when Bias is false" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 12 * C * C + qb * 3 * C + b * 6 * C + 2 * ln, norm: C => 2 * C),
+            "MLP c_fc only" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 4 * C * C + 4 * b * C + 2 * ln),
+            "c_attn n_embd wide" => (c, t) => ByHand(c, t, (C, b, qb, ln) => C * C + qb * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln),
+            "attention without c_proj" => (c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + 8 * C * C + 5 * b * C + 2 * ln),
+            _ => throw new ArgumentException(mistake),
+        };
+        FailsWith(Checks.ParameterCount(count), hint);
+    }
+
+    [Fact]
+    public void ParameterCount_by_hand_without_mistakes_passes() =>
+        Passes(Checks.ParameterCount((c, t) => ByHand(c, t, (C, b, qb, ln) => 3 * C * C + qb * 3 * C + C * C + b * C + 8 * C * C + 5 * b * C + 2 * ln)));
+
+    [Fact]
+    public void ParameterCount_two_mistakes_without_a_trap_are_named_by_their_sizes()
+    {
+        // the head counted twice, and the layer norms of every block counted twice (13·C + 4·C per block)
+        var r = Checks.ParameterCount((c, tied) =>
+        {
+            long C = c.NEmbd, V = c.VocabSize;
+            long block = 12 * C * C + 13 * C + 4 * C;
+            return V * C + c.ContextLength * C + c.NLayer * block + 2 * C + V * C;
+        });
+        FailsWith(r, "38,634,240 too many: that is an extra n_vocab × n_embd = 38,597,376, a whole head");
+        Assert.Contains("and an extra n_layer × 2 layer norms = 36,864, ln_1 and ln_2 of every block", r.Hint);
+    }
+
+    [Fact]
+    public void ParameterCount_other_mistakes_get_the_parts_to_compare_with()
+    {
+        var r = Checks.ParameterCount((c, tied) => Count(c, tied) + 1);
+        FailsWith(r, "1 too many");
+        Assert.Contains("wte 38,597,376, wpe 786,432, one block 7,087,872", r.Hint);
+    }
 }

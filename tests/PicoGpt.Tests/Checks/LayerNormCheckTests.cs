@@ -9,6 +9,97 @@ namespace PicoGpt.Tests;
 /// <summary>Checks of notebook 04: they accept the reference and reject typical wrong answers with the right hint.</summary>
 public class LayerNormCheckTests
 {
+    static void StubReports(CheckResult r) { Assert.True(r.NotImplemented, r.ToString()); Assert.False(r.Passed); }
+
+    // ---------------------------------------------------------------- Normalize
+
+    [Fact]
+    public void Normalize_reference_passes() => Passes(Checks.Normalize(Ops.Normalize));
+
+    [Fact]
+    public void Normalize_without_eps_parameter_passes() => Passes(Checks.Normalize(x => Ops.Normalize(x)));
+
+    [Fact]
+    public void Normalize_torch_builtin_passes() =>
+        Passes(Checks.Normalize(x => torch.nn.functional.layer_norm(x, [x.shape[^1]], null, null, 1e-5)));
+
+    [Fact]
+    public void Normalize_stub_is_not_implemented() => StubReports(Checks.Normalize((x, eps) => throw new NotImplementedException()));
+
+    [Fact]
+    public void Normalize_unbiased_std_with_eps_outside_fails_with_both_hints()
+    {
+        // the combination learners write most: x.std is unbiased by default, and eps lands outside the root
+        var r = Checks.Normalize((x, eps) => (x - x.mean([-1], keepdim: true)) / (x.std(-1, keepdim: true) + eps));
+        FailsWith(r, "two mistakes at once");
+        Assert.Contains("biased variance", r.Hint);
+        Assert.Contains("eps goes inside the square root", r.Hint);
+    }
+
+    [Fact]
+    public void Normalize_unbiased_var_fails() =>
+        FailsWith(Checks.Normalize((x, eps) => (x - x.mean([-1], keepdim: true)) / (x.var(-1, keepdim: true) + eps).sqrt()), "GPT-2 divides by N");
+
+    [Fact]
+    public void Normalize_biased_std_with_eps_outside_fails() =>
+        FailsWith(Checks.Normalize((x, eps) => (x - x.mean([-1], keepdim: true)) / (x.std(-1, unbiased: false, keepdim: true) + eps)),
+            "eps goes inside the square root");
+
+    [Fact]
+    public void Normalize_missing_eps_fails() =>
+        FailsWith(Checks.Normalize((x, eps) =>
+        {
+            var mean = x.mean([-1], keepdim: true);
+            return (x - mean) / (x - mean).pow(2).mean([-1], keepdim: true).sqrt();
+        }), "add eps = 1e-5");
+
+    [Fact]
+    public void Normalize_divided_by_variance_fails() =>
+        FailsWith(Checks.Normalize((x, eps) =>
+        {
+            var mean = x.mean([-1], keepdim: true);
+            return (x - mean) / ((x - mean).pow(2).mean([-1], keepdim: true) + eps);
+        }), "not by the variance");
+
+    [Fact]
+    public void Normalize_not_centred_fails() =>
+        FailsWith(Checks.Normalize((x, eps) =>
+        {
+            var variance = x.var(-1, unbiased: false, keepdim: true);
+            return x / (variance + eps).sqrt();
+        }), "subtract the mean before dividing");
+
+    [Fact]
+    public void Normalize_whole_tensor_statistics_fails() =>
+        FailsWith(Checks.Normalize((x, eps) => (x - x.mean()) / (x.var(unbiased: false) + eps).sqrt()), "not over the whole tensor");
+
+    [Fact]
+    public void Normalize_first_axis_fails() =>
+        FailsWith(Checks.Normalize((x, eps) => (x - x.mean([0], keepdim: true)) / (x.var(0, unbiased: false, keepdim: true) + eps).sqrt()), "not over the first");
+
+    [Fact]
+    public void Normalize_unbiased_and_missing_eps_fails_with_both_hints()
+    {
+        var r = Checks.Normalize((x, eps) => (x - x.mean([-1], keepdim: true)) / x.std(-1, keepdim: true));
+        FailsWith(r, "two mistakes at once");
+        Assert.Contains("biased variance", r.Hint);
+        Assert.Contains("add eps = 1e-5", r.Hint);
+    }
+
+    [Fact]
+    public void Normalize_mean_without_keepdim_gets_the_keepdim_hint() =>
+        FailsWith(Checks.Normalize((x, eps) => (x - x.mean([-1])) / (x.var(-1, unbiased: false) + eps).sqrt()), "keepdim: true");
+
+    [Fact]
+    public void Normalize_subtracting_the_max_as_in_softmax_is_diagnosed_as_not_centred() =>
+        FailsWith(Checks.Normalize((x, eps) =>
+        {
+            var shifted = x - x.amax([-1], keepdim: true);                           // the softmax habit
+            return shifted / (x.var(-1, unbiased: false, keepdim: true) + eps).sqrt();
+        }), "should have mean 0");
+
+    // ---------------------------------------------------------------- LayerNorm
+
     [Fact]
     public void LayerNorm_reference_passes() => Passes(Checks.LayerNorm((x, g, b) => Ops.LayerNorm(x, g, b)));
 
@@ -20,6 +111,9 @@ public class LayerNormCheckTests
         Passes(Checks.LayerNorm((x, g, b) => torch.nn.functional.layer_norm(x, [x.shape[^1]], g, b, 1e-5)));
 
     [Fact]
+    public void LayerNorm_stub_is_not_implemented() => StubReports(Checks.LayerNorm((x, g, b, eps) => throw new NotImplementedException()));
+
+    [Fact]
     public void LayerNorm_unbiased_variance_fails() =>
         FailsWith(Checks.LayerNorm((x, g, b) => g * (x - x.mean([-1], keepdim: true)) / (x.var(-1, keepdim: true) + 1e-5).sqrt() + b),
             "GPT-2 divides by N (biased variance)");
@@ -28,6 +122,20 @@ public class LayerNormCheckTests
     public void LayerNorm_std_builtin_unbiased_fails() =>
         FailsWith(Checks.LayerNorm((x, g, b) => g * (x - x.mean([-1], keepdim: true)) / (x.std(-1, keepdim: true).pow(2) + 1e-5).sqrt() + b),
             "biased variance");
+
+    [Fact]
+    public void LayerNorm_unbiased_std_with_eps_outside_fails_with_both_hints()
+    {
+        var r = Checks.LayerNorm((x, g, b, eps) =>
+        {
+            var mean = x.mean([-1], keepdim: true);
+            var std = x.std(-1, keepdim: true);
+            return g * (x - mean) / (std + eps) + b;
+        });
+        FailsWith(r, "two mistakes at once");
+        Assert.Contains("GPT-2 divides by N (biased variance)", r.Hint);
+        Assert.Contains("eps goes inside the square root", r.Hint);
+    }
 
     [Fact]
     public void LayerNorm_missing_eps_fails() =>
@@ -54,4 +162,37 @@ public class LayerNormCheckTests
             var mean = x.mean([-1], keepdim: true);
             return (x - mean) / ((x - mean).pow(2).mean([-1], keepdim: true) + 1e-5).sqrt();
         }), "scale by g and shift by b");
+
+    [Fact]
+    public void LayerNorm_swapped_gain_and_bias_fails() =>
+        FailsWith(Checks.LayerNorm((x, g, b) => b * Ops.Normalize(x) + g), "not b · x̂ + g");
+
+    [Fact]
+    public void LayerNorm_shift_before_scale_fails() =>
+        FailsWith(Checks.LayerNorm((x, g, b) => g * (Ops.Normalize(x) + b)), "not g · (x̂ + b)");
+
+    [Fact]
+    public void LayerNorm_without_normalising_fails() =>
+        FailsWith(Checks.LayerNorm((x, g, b) => g * x + b), "normalise x before scaling and shifting");
+
+    [Fact]
+    public void LayerNorm_subtracting_the_max_is_diagnosed_after_undoing_g_and_b() =>
+        FailsWith(Checks.LayerNorm((x, g, b) =>
+        {
+            var shifted = x - x.amax([-1], keepdim: true);
+            return g * shifted / (x.var(-1, unbiased: false, keepdim: true) + 1e-5).sqrt() + b;
+        }), "undoing g and b from your output: each row of the result should have mean 0");
+
+    [Fact]
+    public void LayerNorm_eps_outside_and_no_gain_bias_first_gets_the_eps_hint()
+    {
+        // g = 1, b = 0 in the first case hide the missing g and b; the random g, b of the second case show both mistakes
+        var r = Checks.LayerNorm((x, g, b) =>
+        {
+            var centred = x - x.mean([-1], keepdim: true);
+            return centred / (centred.pow(2).mean([-1], keepdim: true).sqrt() + 1e-5);
+        });
+        Assert.False(r.Passed);
+        FailsWith(r, "eps goes inside the square root");
+    }
 }

@@ -9,8 +9,18 @@ namespace PicoGpt.Tests;
 /// <summary>Checks of notebook 02: they accept the reference and reject typical wrong answers with the right hint.</summary>
 public class SoftmaxCheckTests
 {
+    static void StubReports(CheckResult r) { Assert.True(r.NotImplemented, r.ToString()); Assert.False(r.Passed); }
+
+    // ---------------------------------------------------------------- Softmax
+
     [Fact]
     public void Softmax_reference_passes() => Passes(Checks.Softmax(Ops.Softmax));
+
+    [Fact]
+    public void Softmax_torch_builtin_passes() => Passes(Checks.Softmax(x => torch.nn.functional.softmax(x, -1)));
+
+    [Fact]
+    public void Softmax_stub_is_not_implemented() => StubReports(Checks.Softmax(x => throw new NotImplementedException()));
 
     [Fact]
     public void Softmax_naive_exp_fails_on_large_logits()
@@ -25,14 +35,148 @@ public class SoftmaxCheckTests
     public void Softmax_wrong_axis_fails() => FailsWith(Checks.Softmax(x => x.softmax(0)), "wrong axis");
 
     [Fact]
+    public void Softmax_over_dim_1_fails_on_a_batch() =>
+        FailsWith(Checks.Softmax(x => torch.nn.functional.softmax(x, 1)), "wrong axis");    // right for [n, m], wrong for [b, n, m]
+
+    [Fact]
     public void Softmax_global_max_fails() =>
         FailsWith(Checks.Softmax(x => { var e = (x - x.max()).exp(); return e / e.sum(-1, keepdim: true); }), "each row's max");
 
     [Fact]
     public void Softmax_sum_without_keepdim_fails() =>
-        FailsWith(Checks.Softmax(x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(-1); }), "keepdim");
+        FailsWith(Checks.Softmax(x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(-1); }), "sum with keepdim: true");
 
     [Fact]
     public void Softmax_whole_tensor_sum_fails() =>
         FailsWith(Checks.Softmax(x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(); }), "not by the sum of the whole tensor");
+
+    [Fact]
+    public void Softmax_max_without_keepdim_fails() =>
+        FailsWith(Checks.Softmax(x => { var shifted = x - x.amax(new long[] { -1 }); return shifted.exp() / shifted.exp().sum(-1, keepdim: true); }),
+            "take the row max with keepdim: true");
+
+    [Fact]
+    public void Softmax_global_max_and_sum_without_keepdim_fails_with_both_hints()
+    {
+        var r = Checks.Softmax(x =>
+        {
+            var max = torch.max(x);                        // the max of the whole tensor
+            var e = torch.exp(x - max);
+            return e / e.sum(-1);                          // no keepdim
+        });
+        FailsWith(r, "two mistakes at once");
+        Assert.Contains("not the max of the whole tensor", r.Hint);
+        Assert.Contains("sum with keepdim: true", r.Hint);
+    }
+
+    [Fact]
+    public void Softmax_naive_and_sum_without_keepdim_fails_with_both_hints()
+    {
+        var r = Checks.Softmax(x => x.exp() / x.exp().sum(-1));
+        FailsWith(r, "two mistakes at once");
+        Assert.Contains("subtract the max first", r.Hint);
+        Assert.Contains("sum with keepdim: true", r.Hint);
+    }
+
+    [Fact]
+    public void Softmax_naive_and_whole_tensor_sum_fails_with_both_hints()
+    {
+        var r = Checks.Softmax(x => torch.exp(x) / torch.exp(x).sum());
+        FailsWith(r, "two mistakes at once");
+        Assert.Contains("subtract the max first", r.Hint);
+        Assert.Contains("not by the sum of the whole tensor", r.Hint);
+    }
+
+    [Fact]
+    public void Softmax_shape_error_from_a_missing_keepdim_gets_the_keepdim_hint()
+    {
+        // a learner who tested on square inputs only: on [3, 4, 5] the row sums [3, 4] do not broadcast against x
+        var r = Checks.Softmax(x =>
+        {
+            var e = (x - x.amax([-1], keepdim: true)).exp();
+            return x.shape[^1] == x.shape[0] ? e / e.sum(-1, keepdim: true) : e / e.sum(-1);
+        });
+        FailsWith(r, "keepdim: true");
+        Assert.Contains("threw", r.Message);
+    }
+
+    // ---------------------------------------------------------------- LogSoftmax
+
+    [Fact]
+    public void LogSoftmax_reference_passes() => Passes(Checks.LogSoftmax(Ops.LogSoftmax));
+
+    [Fact]
+    public void LogSoftmax_torch_builtin_passes() => Passes(Checks.LogSoftmax(x => torch.nn.functional.log_softmax(x, -1)));
+
+    [Fact]
+    public void LogSoftmax_stub_is_not_implemented() => StubReports(Checks.LogSoftmax(x => throw new NotImplementedException()));
+
+    [Fact]
+    public void LogSoftmax_published_values_are_right()
+    {
+        var got = Ops.LogSoftmax(torch.tensor(new double[] { 1, 2, 3 })).data<double>().ToArray();
+        Assert.Equal(new[] { -2.40760596444438, -1.40760596444438, -0.40760596444438 }, got, (a, b) => Math.Abs(a - b) < 1e-12);
+    }
+
+    [Fact]
+    public void LogSoftmax_log_of_stable_softmax_fails_for_a_large_gap()
+    {
+        var r = Checks.LogSoftmax(x => Ops.Softmax(x).log());
+        FailsWith(r, "log(softmax(x)) is not stable");
+        Assert.Contains("large gap", r.Message);
+    }
+
+    [Fact]
+    public void LogSoftmax_naive_log_of_naive_softmax_fails_with_both_hints()
+    {
+        var r = Checks.LogSoftmax(x => (x.exp() / x.exp().sum(-1, keepdim: true)).log());
+        FailsWith(r, "two mistakes at once");
+        Assert.Contains("exp overflows", r.Hint);
+        Assert.Contains("log(softmax(x)) is not stable", r.Hint);
+    }
+
+    [Fact]
+    public void LogSoftmax_logsumexp_without_max_fails() =>
+        FailsWith(Checks.LogSoftmax(x => x - x.exp().sum(-1, keepdim: true).log()), "exp overflows");
+
+    [Fact]
+    public void LogSoftmax_max_not_added_back_fails() =>
+        FailsWith(Checks.LogSoftmax(x =>
+        {
+            var m = x.amax([-1], keepdim: true);
+            var lse = (x - m).exp().sum(-1, keepdim: true).log();       // forgot "m +"
+            return x - lse;
+        }), "add the max back");
+
+    [Fact]
+    public void LogSoftmax_plus_instead_of_minus_fails() =>
+        FailsWith(Checks.LogSoftmax(x =>
+        {
+            var s = x - x.amax([-1], keepdim: true);
+            return s + torch.log(torch.exp(s).sum(-1, keepdim: true));
+        }), "subtract the log-sum-exp, do not add it");
+
+    [Fact]
+    public void LogSoftmax_mean_instead_of_sum_fails() =>
+        FailsWith(Checks.LogSoftmax(x =>
+        {
+            var s = x - x.amax([-1], keepdim: true);
+            return s - s.exp().mean([-1], keepdim: true).log();
+        }), "not of the mean");
+
+    [Fact]
+    public void LogSoftmax_global_max_fails() =>
+        FailsWith(Checks.LogSoftmax(x => { var s = x - x.max(); return s - s.exp().sum(-1, keepdim: true).log(); }), "not the max of the whole tensor");
+
+    [Fact]
+    public void LogSoftmax_returning_probabilities_fails() =>
+        FailsWith(Checks.LogSoftmax(x => torch.nn.functional.softmax(x, -1)), "you returned the probabilities");
+
+    [Fact]
+    public void LogSoftmax_wrong_axis_fails() =>
+        FailsWith(Checks.LogSoftmax(x => torch.nn.functional.log_softmax(x, 0)), "wrong axis");
+
+    [Fact]
+    public void LogSoftmax_sum_without_keepdim_gets_the_keepdim_hint() =>
+        FailsWith(Checks.LogSoftmax(x => { var s = x - x.amax([-1], keepdim: true); return s - s.exp().sum(-1).log(); }), "keepdim: true");
 }

@@ -5,7 +5,7 @@ namespace PicoGpt.Tests.Tokenizers;
 
 public class CharTokenizerTests
 {
-    static readonly Lazy<string> Shakespeare = new(() => File.ReadAllText(Path.Combine(TestPaths.SharedData, "tinyshakespeare.txt")));
+    static readonly Lazy<string> Shakespeare = new(() => File.ReadAllText(Paths.TinyShakespeare));
 
     [Fact]
     public void ShakespeareVocabularyIsNanoGptsSixtyFiveCharacters()

@@ -58,10 +58,24 @@ public static class Gpt2ReferenceFixture
     }
 }
 
-/// <summary>GPT-2's tokenizer from ../shared/data/gpt2, loaded once for all tests.</summary>
-public static class SharedGpt2
+/// <summary>
+/// GPT-2's vocab.json + merges.txt as <see cref="Gpt2Tokenizer.Default"/>'s Save writes them (one temp folder per test
+/// run, removed at exit), and the tokenizer <see cref="Gpt2Tokenizer.FromFolder"/> loads from them: the input of the
+/// tests that load, damage or fuzz tokenizer files.
+/// </summary>
+public static class SavedGpt2
 {
+    static readonly Lazy<string> Folder = new(() =>
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "picogpt-test-gpt2-" + Guid.NewGuid().ToString("N")[..12]);
+        Gpt2Tokenizer.Default.Save(dir);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { Directory.Delete(dir, true); } catch (IOException) { } };
+        return dir;
+    });
     static readonly Lazy<Gpt2Tokenizer> Tok = new(() => Gpt2Tokenizer.FromFolder(Dir));
-    public static string Dir => Path.Combine(TestPaths.SharedData, "gpt2");
+
+    public static string Dir => Folder.Value;
+    public static string Vocab => Path.Combine(Dir, "vocab.json");
+    public static string Merges => Path.Combine(Dir, "merges.txt");
     public static Gpt2Tokenizer Tokenizer => Tok.Value;
 }

@@ -6,7 +6,15 @@ namespace PicoGpt.Tests.Tokenizers;
 
 public class Gpt2TokenizerTests
 {
-    static Gpt2Tokenizer Tok => SharedGpt2.Tokenizer;
+    static Gpt2Tokenizer Tok => Gpt2Tokenizer.Default;
+
+    /// <summary>The committed corpus, checked against the fixture's digest (the text the fixture's ids were made from).</summary>
+    static readonly Lazy<string> Shakespeare = new(() =>
+    {
+        var bytes = File.ReadAllBytes(Paths.TinyShakespeare);
+        Assert.Equal(Gpt2ReferenceFixture.TinyShakespeare.FileSha256, Convert.ToHexStringLower(SHA256.HashData(bytes)));
+        return Encoding.UTF8.GetString(bytes);
+    });
 
     [Fact]
     public void Shape()
@@ -59,10 +67,8 @@ public class Gpt2TokenizerTests
     public void TinyShakespeareMatchesReferenceEncoder()
     {
         var s = Gpt2ReferenceFixture.TinyShakespeare;
-        var path = Path.Combine(TestPaths.SharedData, s.File);
-        var bytes = File.ReadAllBytes(path);
-        Assert.Equal(s.FileSha256, Convert.ToHexStringLower(SHA256.HashData(bytes)));
-        var text = Encoding.UTF8.GetString(bytes);
+        Assert.Equal("tinyshakespeare.txt", Path.GetFileName(s.File));
+        var text = Shakespeare.Value;
 
         var ids = Tok.Encode(text);
 
@@ -201,18 +207,126 @@ public class Gpt2TokenizerTests
         }
     }
 
+    // ---- the merges, Save and the files it writes ----
+
+    // SHA-256 of GPT-2's published vocab.json and merges.txt (openai-community/gpt2 on the Hugging Face hub, the same
+    // bytes as OpenAI's encoder.json and vocab.bpe re-serialised: 1,042,301 and 456,318 bytes).
+    const string Gpt2VocabJsonSha256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783";
+    const string Gpt2MergesTxtSha256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5";
+
     [Fact]
-    public void SaveWritesTheSameFilesAndLoadsBack()
+    public void MergesStartAndEndAsGpt2sMergesTxt()
+    {
+        var m = Tok.Merges;
+        Assert.Equal(50_000, m.Count);
+        // the first lines of GPT-2's merges.txt (after "#version: 0.2"); Ġ is the space in GPT-2's byte alphabet
+        Assert.Equal(new[] { ("Ġ", "t"), ("Ġ", "a"), ("h", "e"), ("i", "n"), ("r", "e") }, m.Take(5));
+        Assert.Equal(("Ġg", "azed"), m[^1]);                 // makes 50255, " gazed"
+        Assert.Equal(("Ġinform", "ants"), m[^2]);            // makes 50254, " informants"
+        Assert.Same(m, Tok.Merges);                          // derived once
+    }
+
+    [Fact]
+    public void EachMergeJoinsTwoEarlierTokensIntoItsOwnToken()
+    {
+        // The ranks' own structure: rule i joins two tokens below 256 + i into token 256 + i, and is what BPE of that
+        // token's bytes with the ranks below it leaves (checked independently here by a plain byte-pair loop).
+        var ids = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int id = 0; id < 50256; id++) ids.Add(Alphabet(Tok.TokenBytes(id)), id);
+        var m = Tok.Merges;
+        for (int i = 0; i < m.Count; i++)
+        {
+            var (left, right) = m[i];
+            int made = 256 + i;
+            Assert.True(ids.TryGetValue(left, out int l) && ids.TryGetValue(right, out int r) && l < made && r < made,
+                $"rule {i} ({left} {right}): parts must be tokens below {made}");
+            Assert.Equal(made, ids[left + right]);
+        }
+        // spot check against a naive BPE: " the" merges as Ġ t -> Ġt, h e -> he, Ġt he -> Ġthe
+        Assert.Equal(("Ġt", "he"), m[262 - 256]);
+        Assert.Equal(("Ġt", "he"), NaiveSplit(ids, "Ġthe"));
+        foreach (int t in new[] { 300, 1000, 5000, 20000, 40000, 50255 })
+            Assert.Equal(NaiveSplit(ids, Alphabet(Tok.TokenBytes(t))), m[t - 256]);
+    }
+
+    /// <summary>Merges single characters of a token (in the byte alphabet) by the lowest-id pair below the token's id until two parts remain.</summary>
+    static (string, string) NaiveSplit(Dictionary<string, int> ids, string token)
+    {
+        int max = ids[token];
+        var parts = token.Select(c => c.ToString()).ToList();
+        while (parts.Count > 2)
+        {
+            var best = Enumerable.Range(0, parts.Count - 1)
+                .Select(k => (k, id: ids.TryGetValue(parts[k] + parts[k + 1], out int v) && v < max ? v : int.MaxValue))
+                .MinBy(p => p.id);
+            Assert.NotEqual(int.MaxValue, best.id);
+            parts[best.k] += parts[best.k + 1];
+            parts.RemoveAt(best.k + 1);
+        }
+        return (parts[0], parts[1]);
+    }
+
+    static string Alphabet(ReadOnlySpan<byte> bytes)
+    {
+        var sb = new StringBuilder();
+        foreach (var b in bytes) sb.Append(Gpt2Tokenizer.ByteToChar[b]);
+        return sb.ToString();
+    }
+
+    [Fact]
+    public void SaveWritesGpt2sPublishedFiles()
     {
         using var tmp = TestPaths.Temp();
         var dir = Path.Combine(tmp.Path, "model");
         Tok.Save(dir);
-        Assert.Equal(File.ReadAllBytes(Path.Combine(SharedGpt2.Dir, "vocab.json")), File.ReadAllBytes(Path.Combine(dir, "vocab.json")));
-        Assert.Equal(File.ReadAllBytes(Path.Combine(SharedGpt2.Dir, "merges.txt")), File.ReadAllBytes(Path.Combine(dir, "merges.txt")));
-        var again = Gpt2Tokenizer.FromFiles(Path.Combine(dir, "vocab.json"), Path.Combine(dir, "merges.txt"));
-        Assert.Equal(Tok.Encode("Saved and loaded 👍"), again.Encode("Saved and loaded 👍"));
-        again.Save(dir); // saving over the files it was loaded from
-        Assert.Equal(new FileInfo(Path.Combine(SharedGpt2.Dir, "vocab.json")).Length, new FileInfo(Path.Combine(dir, "vocab.json")).Length);
+        Assert.Equal(["merges.txt", "vocab.json"], Directory.GetFiles(dir).Select(Path.GetFileName).Order()); // no temp files left
+        var vocab = File.ReadAllBytes(Path.Combine(dir, "vocab.json"));
+        var merges = File.ReadAllBytes(Path.Combine(dir, "merges.txt"));
+        Assert.StartsWith("#version: 0.2\nĠ t\nĠ a\nh e\ni n\nr e\n", Encoding.UTF8.GetString(merges));
+        Assert.EndsWith("\nĠg azed\n", Encoding.UTF8.GetString(merges));
+        Assert.StartsWith("{\"!\": 0, \"\\\"\": 1, \"#\": 2,", Encoding.UTF8.GetString(vocab));
+        Assert.EndsWith("\"\\u0120gazed\": 50255, \"<|endoftext|>\": 50256}", Encoding.UTF8.GetString(vocab));
+        Assert.Equal((1_042_301, 456_318), (vocab.Length, merges.Length));
+        Assert.Equal(Gpt2VocabJsonSha256, Convert.ToHexStringLower(SHA256.HashData(vocab)));
+        Assert.Equal(Gpt2MergesTxtSha256, Convert.ToHexStringLower(SHA256.HashData(merges)));
+    }
+
+    [Fact]
+    public void SavedFilesLoadIntoTheSameTokenizer()
+    {
+        // Default.Save's files, loaded by FromFolder, give Default's ids on every fixture and on all of tinyshakespeare.
+        var files = SavedGpt2.Tokenizer;
+        Assert.Equal((50257, 50256), (files.VocabSize, files.EndOfTextId));
+        Assert.Equal(Tok.Merges, files.Merges);                 // merges.txt as parsed = the merges derived from the ranks
+        foreach (var c in Gpt2ReferenceFixture.Cases)
+        {
+            Assert.Equal(c.Expected, files.Encode(c.Text));
+            Assert.Equal(Tok.Encode(c.Text, allowSpecial: true), files.Encode(c.Text, allowSpecial: true));
+        }
+        Assert.Equal(Tok.Encode(Shakespeare.Value), files.Encode(Shakespeare.Value));
+        for (int id = 0; id < Tok.VocabSize; id++) Assert.True(Tok.TokenBytes(id).SequenceEqual(files.TokenBytes(id)), $"token {id}");
+    }
+
+    [Fact]
+    public void SaveOfLoadedFilesIsByteForByte()
+    {
+        using var tmp = TestPaths.Temp();
+        var again = Gpt2Tokenizer.FromFolder(SavedGpt2.Dir);
+        again.Save(tmp.Path);
+        Assert.Equal(File.ReadAllBytes(SavedGpt2.Vocab), File.ReadAllBytes(Path.Combine(tmp.Path, "vocab.json")));
+        Assert.Equal(File.ReadAllBytes(SavedGpt2.Merges), File.ReadAllBytes(Path.Combine(tmp.Path, "merges.txt")));
+        var loaded = Gpt2Tokenizer.FromFolder(tmp.Path);
+        loaded.Save(tmp.Path); // saving over the files it was loaded from
+        Assert.Equal(Tok.Encode("Saved and loaded 👍"), Gpt2Tokenizer.FromFolder(tmp.Path).Encode("Saved and loaded 👍"));
+        Assert.Equal(1_042_301, new FileInfo(Path.Combine(tmp.Path, "vocab.json")).Length);
+    }
+
+    [Fact]
+    public void DefaultIsOneInstanceForAllThreads()
+    {
+        var seen = new Gpt2Tokenizer[8];
+        Parallel.For(0, seen.Length, i => seen[i] = Gpt2Tokenizer.Default);
+        Assert.All(seen, t => Assert.Same(Gpt2Tokenizer.Default, t));
     }
 
     [Fact]

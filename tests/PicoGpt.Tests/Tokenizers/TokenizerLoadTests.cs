@@ -6,8 +6,8 @@ public class TokenizerLoadTests
 {
     static void CopyGpt2(string dir)
     {
-        File.Copy(Path.Combine(SharedGpt2.Dir, "vocab.json"), Path.Combine(dir, "vocab.json"));
-        File.Copy(Path.Combine(SharedGpt2.Dir, "merges.txt"), Path.Combine(dir, "merges.txt"));
+        File.Copy(SavedGpt2.Vocab, Path.Combine(dir, "vocab.json"));
+        File.Copy(SavedGpt2.Merges, Path.Combine(dir, "merges.txt"));
     }
 
     [Fact]
@@ -47,7 +47,7 @@ public class TokenizerLoadTests
     public void CharConfigWinsOverGpt2Files()
     {
         using var tmp = TestPaths.Temp();
-        File.Copy(Path.Combine(SharedGpt2.Dir, "merges.txt"), Path.Combine(tmp.Path, "merges.txt"));
+        File.Copy(SavedGpt2.Merges, Path.Combine(tmp.Path, "merges.txt"));
         CharTokenizer.FromText("xyz").Save(tmp.Path);
         File.WriteAllText(Path.Combine(tmp.Path, "config.json"), "{\"tokenizer\": \"char\"}");
         Assert.Equal("char", Tokenizer.Load(tmp.Path).Kind);
