@@ -99,10 +99,9 @@ public static class AttentionPlot
         {
             var name = Html.Escape(panels[i].Name);
             titles[i]!["text"] = name;
-            data[i]!["name"] = name;
-            data[i]!["hovertemplate"] = "query %{y}<br>key %{x}<br>weight %{z:.3f}<extra>" + name + "</extra>";
+            data[i]!["name"] = name;                                            // the hover box shows it (the template's %{fullData.name})
         }
-        foreach (var (k, v) in BaseLayout(Title(title, w), w)) layout[k] = v?.DeepClone();
+        foreach (var (k, v) in BaseLayout(Title(title, w), GridFontSize(w))) layout[k] = v?.DeepClone();
         return new Chart(title, data, layout, width, height);
     }
 
