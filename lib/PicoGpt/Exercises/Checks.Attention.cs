@@ -86,7 +86,7 @@ public static partial class Checks
                 C("3 queries, 5 keys, zero mask [3, 5] (float64)", F64,
                     () => (R(50, Float64, 3, 8) * 2, R(51, Float64, 5, 8) * 2, R(52, Float64, 5, 4), torch.zeros(3, 5, dtype: Float64))),
             ],
-            Traps = AttentionTraps(),
+            Traps = Mistakes.Combine<(Tensor Q, Tensor K, Tensor V, Tensor M)>(AttentionSteps, WrongAttention),
             ExceptionHint = e =>
                 MatMulShapes(e) is ({ Length: >= 3 } a, { Length: >= 3 } b) && b[0] == a[^1] && b[^1] == a[0]
                     ? $"k.T reverses ALL the axes of a batched k (here [{string.Join(", ", Enumerable.Reverse(b))}] became [{string.Join(", ", b)}]); swap only the last two: q @ k.transpose(-2, -1) gives the scores [..., n_q, n_k]"
@@ -99,46 +99,31 @@ public static partial class Checks
         }.Run();
     }
 
-    enum AttnScale { Sqrt, None, Dk }
-    enum AttnMask { Before, None, AddedAfter, ZeroedAfter, Multiplied }
+    /// <summary>The steps of softmax(q kᵀ / √d_k + mask) v that learners get wrong, alone and two at a time.</summary>
+    static readonly Mistakes.Step[] AttentionSteps =
+    [
+        new("no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax",   // 1: none, 2: 1/d_k
+            "scale by 1/sqrt(d_k), not 1/d_k"),
+        new(FutureVisible,                                                                         // 1: no mask, 2: added after the softmax
+            FutureVisible,
+            "apply the mask before the softmax: zeroing the future weights afterwards leaves rows that no longer sum to 1",
+            "the mask is additive: add it to the scores (0 keeps a position, -1e10 removes it); do not multiply"),
+        new("softmax over the keys: the last axis of the scores q·kᵀ"),
+        new("transpose k: the scores are q @ k.transpose(-2, -1), [n_q, n_k]"),
+    ];
 
-    /// <summary>Attention written with one or two typical mistakes, each trapped with its hint; pairs get both hints.</summary>
-    static IReadOnlyList<Trap<(Tensor Q, Tensor K, Tensor V, Tensor M)>> AttentionTraps()
+    /// <summary>Attention with the mistakes chosen in c (0 = right): scale, mask, softmax axis, k transposed.</summary>
+    static Tensor WrongAttention(int[] c, (Tensor Q, Tensor K, Tensor V, Tensor M) i)
     {
-        static Tensor Variant((Tensor Q, Tensor K, Tensor V, Tensor M) i, AttnScale scale = AttnScale.Sqrt, AttnMask mask = AttnMask.Before, int axis = -1, bool transposeK = true)
-        {
-            var s = SafeMatmul(i.Q, transposeK ? i.K.transpose(-2, -1) : i.K);     // [..., n_q, n_k]
-            s = scale switch { AttnScale.None => s, AttnScale.Dk => s / i.Q.shape[^1], _ => s / Math.Sqrt(i.Q.shape[^1]) };
-            if (mask == AttnMask.Before) s = s + i.M;
-            if (mask == AttnMask.Multiplied) s = s * i.M;
-            var w = s.softmax(axis);                                                // [..., n_q, n_k]
-            if (mask == AttnMask.AddedAfter) w = w + i.M;
-            if (mask == AttnMask.ZeroedAfter) w = w * (i.M == 0);
-            return SafeMatmul(w, i.V);
-        }
-        const string NoScale = "no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax";
-        const string DkScale = "scale by 1/sqrt(d_k), not 1/d_k";
-        const string Zeroed = "apply the mask before the softmax: zeroing the future weights afterwards leaves rows that no longer sum to 1";
-        const string Multiplied = "the mask is additive: add it to the scores (0 keeps a position, -1e10 removes it); do not multiply";
-        const string Axis = "softmax over the keys: the last axis of the scores q·kᵀ";
-        var scales = new[] { (AttnScale.None, NoScale), (AttnScale.Dk, DkScale) };
-        var masks = new[] { (AttnMask.None, FutureVisible), (AttnMask.AddedAfter, FutureVisible), (AttnMask.ZeroedAfter, Zeroed), (AttnMask.Multiplied, Multiplied) };
-        var traps = new List<Trap<(Tensor Q, Tensor K, Tensor V, Tensor M)>>();
-        foreach (var (s, hint) in scales) traps.Add(new(hint, i => Variant(i, scale: s)));
-        foreach (var (m, hint) in masks) traps.Add(new(hint, i => Variant(i, mask: m)));
-        traps.Add(new(Axis, i => Variant(i, axis: -2)));
-        traps.Add(new("transpose k: the scores are q @ k.transpose(-2, -1), [n_q, n_k]", i => Variant(i, transposeK: false)));
-        foreach (var (s, sh) in scales)                                             // two mistakes at once: name both
-        {
-            foreach (var (m, mh) in masks) traps.Add(new(Two(sh, mh), i => Variant(i, scale: s, mask: m)));
-            traps.Add(new(Two(sh, Axis), i => Variant(i, scale: s, axis: -2)));
-        }
-        foreach (var (m, mh) in masks) traps.Add(new(Two(mh, Axis), i => Variant(i, mask: m, axis: -2)));
-        return traps;
+        var s = SafeMatmul(i.Q, c[3] == 0 ? i.K.transpose(-2, -1) : i.K);             // [..., n_q, n_k]
+        s = c[0] switch { 1 => s, 2 => s / i.Q.shape[^1], _ => s / Math.Sqrt(i.Q.shape[^1]) };
+        if (c[1] == 0) s = s + i.M;
+        if (c[1] == 4) s = s * i.M;
+        var w = s.softmax(c[2] == 0 ? -1 : -2);                                        // [..., n_q, n_k]
+        if (c[1] == 2) w = w + i.M;
+        if (c[1] == 3) w = w * (i.M == 0);
+        return SafeMatmul(w, i.V);
     }
-
-    /// <summary>The hint for two mistakes found together.</summary>
-    static string Two(string first, string second) => $"two mistakes: (1) {first}; (2) {second}";
 
     /// <summary>
     /// A hint when a linear layer's weight was used the wrong way round: x.matmul(W.T) (the kernel's guard reports the

@@ -15,9 +15,6 @@ public static partial class Checks
         Case<(Tensor X, FeedForwardParams P)> C(string name, double tol, Func<(Tensor, FeedForwardParams)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
         static Tensor Up(Tensor x, FeedForwardParams p) => Ops.Linear(x, p.CFc.W, p.CFc.B);
         static Tensor Down(Tensor x, FeedForwardParams p) => Ops.Linear(x, p.CProj.W, p.CProj.B);
-        const string Relu = "this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu)";
-        const string Erf = "this is the exact erf GELU; GPT-2 uses the tanh approximation";
-        const string AfterProj = "apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj";
         return new CheckEngine<(Tensor X, FeedForwardParams P)>
         {
             Name = "feed_forward",
@@ -30,15 +27,18 @@ public static partial class Checks
                 C("n_embd 8, 5 tokens (float32)", F32, () => (R(73, Float32, 5, 8) * 2, Mlp(74, 8, Float32))),
                 C("batch [2, 3, 4] (float64)", F64, () => (R(75, Float64, 2, 3, 4) * 2, Mlp(76, 4, Float64))),
             ],
-            Traps =
-            [
-                new(Relu, i => Down(Up(i.X, i.P).relu(), i.P)),
-                new(Erf, i => Down(ErfGelu(Up(i.X, i.P)), i.P)),
-                new("apply GELU between the two projections: c_proj(gelu(c_fc(x)))", i => Down(Up(i.X, i.P), i.P)),
-                new(AfterProj, i => Ops.Gelu(Down(Up(i.X, i.P), i.P))),
-                new(Two(AfterProj, Relu), i => Down(Up(i.X, i.P), i.P).relu()),
-                new(Two(AfterProj, Erf), i => ErfGelu(Down(Up(i.X, i.P), i.P))),
-            ],
+            Traps = Mistakes.Combine<(Tensor X, FeedForwardParams P)>(
+                [
+                    new("this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu)",
+                        "this is the exact erf GELU; GPT-2 uses the tanh approximation",
+                        "apply GELU between the two projections: c_proj(gelu(c_fc(x)))"),
+                    new("apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj"),
+                ],
+                (c, i) =>
+                {
+                    Tensor Act(Tensor h) => c[0] switch { 1 => h.relu(), 2 => ErfGelu(h), 3 => h, _ => Ops.Gelu(h) };
+                    return c[1] == 0 ? Down(Act(Up(i.X, i.P)), i.P) : Act(Down(Up(i.X, i.P), i.P));
+                }),
             ExceptionHint = e => TransposedWeight(e, "c_fc.W is [n_embd, 4·n_embd] and c_proj.W [4·n_embd, n_embd]")
                 ?? (ShapeError(e) ? "c_fc.W is [n_embd, 4·n_embd] and c_proj.W is [4·n_embd, n_embd]: x @ c_fc.W first, then @ c_proj.W" : null),
         }.Run();
@@ -146,6 +146,45 @@ public static partial class Checks
 
     // ---------------------------------------------------------------- transformer block
 
+    const string NormedResidual = "add the branch to x itself, not to the normalised x: x = x + attn(ln_1(x)). Writing x = ln_1(x) first "
+        + "(so x = ln_1(x) + attn(ln_1(x))) normalises the residual stream in every block, which pre-norm never does: only the branch's input is normalised";
+
+    /// <summary>The steps of the pre-norm block that learners get wrong, alone and two at a time.</summary>
+    static readonly Mistakes.Step[] BlockSteps =
+    [
+        new("keep the residual connections: add each branch's output to x (x = x + ...)",   // 1: no residuals
+            NormedResidual, NormedResidual, NormedResidual),                                // 2-4: added to the normalised x (both, first, second)
+        new("GPT-2 is pre-norm: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x)); the norm goes inside each residual branch", // 1: post-norm
+            "normalise with ln_1 before attention and ln_2 before the MLP"),                // 2: no norm
+        new("use ln_2 (not ln_1) before the MLP"),
+        new("the MLP works on the attention step's result: x = x + attn(ln_1(x)); then x = x + mlp(ln_2(x)) with the new x"),
+    ];
+
+    /// <summary>
+    /// The block with the mistakes chosen in c (0 = right): residual (none, added to the normalised x in both, the first
+    /// or the second branch), norm (post-norm, none), ln_1 before the MLP, and the MLP reading the block's input (parallel).
+    /// </summary>
+    static Tensor WrongBlock(int[] c, (Tensor X, BlockParams P, int H) i)
+    {
+        var ln2 = c[2] == 1 ? i.P.Ln1 : i.P.Ln2;
+        // one residual branch: rest is what the branch is added to, input what it reads
+        Tensor Branch(Tensor rest, Tensor input, LayerNormParams norm, Func<Tensor, Tensor> f, bool normedResidual)
+        {
+            Tensor N(Tensor t) => Ops.LayerNorm(t, norm.G, norm.B);
+            return (c[1], c[0]) switch
+            {
+                (1, 1) => N(f(input)),                                                     // post-norm without residual
+                (1, _) => N(rest + f(input)),                                              // post-norm
+                (2, 1) => f(input),                                                        // no norm, no residual
+                (2, _) => rest + f(input),                                                 // no norm
+                (_, 1) => f(N(input)),                                                     // no residual
+                _ => (normedResidual ? N(rest) : rest) + f(N(input)),                     // pre-norm
+            };
+        }
+        var x = Branch(i.X, i.X, i.P.Ln1, h => Ops.MultiHeadAttention(h, i.P.Attn, i.H), c[0] is 2 or 3);
+        return Branch(x, c[3] == 1 ? i.X : x, ln2, h => Ops.FeedForward(h, i.P.Mlp), c[0] is 2 or 4);
+    }
+
     /// <summary>Pre-norm block: x + mha(ln_1(x)), then x + ffn(ln_2(x)).</summary>
     public static CheckResult TransformerBlock(Func<Tensor, BlockParams, int, Tensor> block)
     {
@@ -153,13 +192,6 @@ public static partial class Checks
         static Tensor Ln(Tensor x, LayerNormParams p) => Ops.LayerNorm(x, p.G, p.B);
         static Tensor Attn(Tensor x, BlockParams p, int h) => Ops.MultiHeadAttention(x, p.Attn, h);
         static Tensor Mlp(Tensor x, BlockParams p) => Ops.FeedForward(x, p.Mlp);
-        const string PostNorm = "GPT-2 is pre-norm: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x)); the norm goes inside each residual branch";
-        const string NoResidual = "keep the residual connections: add each branch's output to x (x = x + ...)";
-        const string Ln1Twice = "use ln_2 (not ln_1) before the MLP";
-        const string NoNorm = "normalise with ln_1 before attention and ln_2 before the MLP";
-        const string Parallel = "the MLP works on the attention step's result: x = x + attn(ln_1(x)); then x = x + mlp(ln_2(x)) with the new x";
-        const string NormedResidual = "add the branch to x itself, not to the normalised x: x = x + attn(ln_1(x)). Writing x = ln_1(x) first "
-            + "(so x = ln_1(x) + attn(ln_1(x))) normalises the residual stream in every block, which pre-norm never does: only the branch's input is normalised";
         return new CheckEngine<(Tensor X, BlockParams P, int H)>
         {
             Name = "transformer_block",
@@ -172,26 +204,8 @@ public static partial class Checks
                 C("n_embd 12, 3 heads, 4 tokens (float32)", F32Deep, () => (R(83, Float32, 4, 12), Block(84, 12, Float32), 3)),
                 C("batch [2, 4, 8], 2 heads (float64)", F64, () => (R(85, Float64, 2, 4, 8), Block(86, 8, Float64), 2)),
             ],
-            Traps =
-            [
-                new(PostNorm, i => { var x = Ln(i.X + Attn(i.X, i.P, i.H), i.P.Ln1); return Ln(x + Mlp(x, i.P), i.P.Ln2); }),
-                new(NoResidual, i => Mlp(Ln(Attn(Ln(i.X, i.P.Ln1), i.P, i.H), i.P.Ln2), i.P)),
-                new(Ln1Twice, i => { var x = i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); return x + Mlp(Ln(x, i.P.Ln1), i.P); }),
-                new(NoNorm, i => { var x = i.X + Attn(i.X, i.P, i.H); return x + Mlp(x, i.P); }),
-                new(Parallel, i => i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H) + Mlp(Ln(i.X, i.P.Ln2), i.P)),
-                new(NormedResidual, i => { var x = Ln(i.X, i.P.Ln1); x = x + Attn(x, i.P, i.H); x = Ln(x, i.P.Ln2); return x + Mlp(x, i.P); }),
-                new(NormedResidual, i => { var x = Ln(i.X, i.P.Ln1); x = x + Attn(x, i.P, i.H); return x + Mlp(Ln(x, i.P.Ln2), i.P); }),
-                new(NormedResidual, i => { var x = i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); x = Ln(x, i.P.Ln2); return x + Mlp(x, i.P); }),
-                // two mistakes at once
-                new(Two(NormedResidual, Ln1Twice), i => { var x = Ln(i.X, i.P.Ln1); x = x + Attn(x, i.P, i.H); x = Ln(x, i.P.Ln1); return x + Mlp(x, i.P); }),
-                new(Two(NormedResidual, Ln1Twice), i => { var x = Ln(i.X, i.P.Ln1) + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); return x + Mlp(Ln(x, i.P.Ln1), i.P); }),
-                new(Two(NormedResidual, Ln1Twice), i => { var x = i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); x = Ln(x, i.P.Ln1); return x + Mlp(x, i.P); }),
-                new(Two(NoResidual, Ln1Twice), i => Mlp(Ln(Attn(Ln(i.X, i.P.Ln1), i.P, i.H), i.P.Ln1), i.P)),
-                new(Two(Parallel, Ln1Twice), i => i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H) + Mlp(Ln(i.X, i.P.Ln1), i.P)),
-                new(Two(PostNorm, Ln1Twice), i => { var x = Ln(i.X + Attn(i.X, i.P, i.H), i.P.Ln1); return Ln(x + Mlp(x, i.P), i.P.Ln1); }),
-                new(Two(NoResidual, NoNorm), i => Mlp(Attn(i.X, i.P, i.H), i.P)),
-                new(Two(Parallel, NoNorm), i => i.X + Attn(i.X, i.P, i.H) + Mlp(i.X, i.P)),
-            ],
+            Traps = Mistakes.Combine<(Tensor X, BlockParams P, int H)>(BlockSteps, WrongBlock,
+                distinct: c => !(c[0] >= 2 && c[1] != 0)),            // a normalised residual needs pre-norm to mean anything
             Probe = () => FutureLeaks(x => block(x, Block(82, 8, Float64), 2), () => R(81, Float64, 5, 8)),
         }.Run();
     }

@@ -92,28 +92,6 @@ public static partial class Checks
     public static CheckResult MultiHeadAttention(Func<Tensor, AttentionParams, int, Tensor> mha)
     {
         Case<(Tensor X, AttentionParams P, int H)> C(string name, double tol, Func<(Tensor, AttentionParams, int)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
-        const string NoMask = "future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax";
-        const string NoProj = "project the concatenated heads with c_proj at the end";
-        const string FullScale = "scale each head by 1/sqrt(head size) = 1/sqrt(n_embd/n_head), not 1/sqrt(n_embd)";
-        const string Split = "splitting the heads: " + NoTransposeSplit;
-        var traps = new List<Trap<(Tensor X, AttentionParams P, int H)>>
-        {
-            new("the heads are missing: split q, k and v into n_head parts of n_embd/n_head along the last axis, attend per head, then concatenate",
-                i => Ops.MultiHeadAttention(i.X, i.P, 1)),
-            new(NoMask, i => MhaVariant(i, mask: false)),
-            new(NoProj, i => MhaVariant(i, project: false)),
-            new(FullScale, i => MhaVariant(i, fullScale: true)),
-            new("c_attn's output is [q | k | v] along the last axis, in that order", i => MhaVariant(i, swapQK: true)),
-            new(Split, i => MhaVariant(i, splitNoTranspose: true, mergeNoTranspose: true)),
-            new(Split, i => MhaVariant(i, splitNoTranspose: true)),
-            new("merging the heads: " + NoTransposeMerge, i => MhaVariant(i, mergeNoTranspose: true)),
-            new(Two(NoMask, NoProj), i => MhaVariant(i, mask: false, project: false)),
-            new(Two(NoMask, FullScale), i => MhaVariant(i, mask: false, fullScale: true)),
-            new(Two(FullScale, NoProj), i => MhaVariant(i, fullScale: true, project: false)),
-            new(Two(Split, NoMask), i => MhaVariant(i, splitNoTranspose: true, mergeNoTranspose: true, mask: false)),
-            new(Two(Split, NoProj), i => MhaVariant(i, splitNoTranspose: true, mergeNoTranspose: true, project: false)),
-            new(Two(Split, FullScale), i => MhaVariant(i, splitNoTranspose: true, mergeNoTranspose: true, fullScale: true)),
-        };
         return new CheckEngine<(Tensor X, AttentionParams P, int H)>
         {
             Name = "multi_head_attention",
@@ -127,11 +105,29 @@ public static partial class Checks
                 C("n_embd 8, 4 heads, 6 tokens (float64)", F64, () => (R(65, Float64, 6, 8), Attn(66, 8, Float64), 4)),
                 C("batch [2, 5, 8], 2 heads (float64)", F64, () => (R(67, Float64, 2, 5, 8), Attn(68, 8, Float64), 2)),
             ],
-            Traps = traps,
+            Traps = Mistakes.Combine<(Tensor X, AttentionParams P, int H)>(MhaSteps, WrongMha),
             ExceptionHint = e => MhaExceptionHint(e),
             Probe = () => FutureLeaks(x => mha(x, Attn(62, 8, Float64), 2), () => R(61, Float64, 5, 8)),
         }.Run();
     }
+
+    /// <summary>The steps of multi-head attention that learners get wrong, alone and two at a time.</summary>
+    static readonly Mistakes.Step[] MhaSteps =
+    [
+        new("the heads are missing: split q, k and v into n_head parts of n_embd/n_head along the last axis, attend per head, then concatenate"),
+        new("future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax"),
+        new("project the concatenated heads with c_proj at the end"),
+        new("scale each head by 1/sqrt(head size) = 1/sqrt(n_embd/n_head), not 1/sqrt(n_embd)"),
+        new("c_attn's output is [q | k | v] along the last axis, in that order"),
+        new("splitting the heads: " + NoTransposeSplit,                                 // 1: split and merge without transpose
+            "splitting the heads: " + NoTransposeSplit,                                 // 2: the split only
+            "merging the heads: " + NoTransposeMerge),                                  // 3: the merge only
+    ];
+
+    /// <summary>Multi-head attention with the mistakes chosen in c (0 = right), in the order of <see cref="MhaSteps"/>.</summary>
+    static Tensor WrongMha(int[] c, (Tensor X, AttentionParams P, int H) i) =>
+        MhaVariant((i.X, i.P, c[0] == 1 ? 1 : i.H), mask: c[1] == 0, project: c[2] == 0, fullScale: c[3] == 1, swapQK: c[4] == 1,
+            splitNoTranspose: c[5] is 1 or 2, mergeNoTranspose: c[5] is 1 or 3);
 
     /// <summary>Multi-head attention in the batched form ([..., n_head, n_seq, hs]) with switches for typical mistakes.</summary>
     static Tensor MhaVariant((Tensor X, AttentionParams P, int H) i, bool mask = true, bool project = true, bool fullScale = false,

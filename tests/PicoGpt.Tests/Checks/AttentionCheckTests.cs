@@ -146,12 +146,12 @@ public class AttentionCheckTests
     [Fact]
     public void Attention_without_scaling_and_without_mask_names_both() =>
         FailsWith(Checks.Attention((q, k, v, mask) => Scores(q, k).softmax(-1).matmul(v)),
-            "two mistakes: (1) no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax; (2) future positions are visible");
+            "two mistakes at once: (1) no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax; (2) future positions are visible");
 
     [Fact]
     public void Attention_dk_scale_and_mask_after_softmax_names_both() =>
         FailsWith(Checks.Attention((q, k, v, mask) => ((Scores(q, k) / q.shape[^1]).softmax(-1) + mask).matmul(v)),
-            "two mistakes: (1) scale by 1/sqrt(d_k), not 1/d_k; (2) future positions are visible");
+            "two mistakes at once: (1) scale by 1/sqrt(d_k), not 1/d_k; (2) future positions are visible");
 
     [Fact]
     public void Attention_softmax_axis_and_no_scaling_names_both() =>

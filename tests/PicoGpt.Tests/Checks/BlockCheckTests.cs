@@ -34,7 +34,7 @@ public class BlockCheckTests
     [Fact]
     public void FeedForward_relu_at_the_end_names_both() =>
         FailsWith(Checks.FeedForward((x, p) => Ops.Linear(Ops.Linear(x, p.CFc.W, p.CFc.B), p.CProj.W, p.CProj.B).relu()),
-            "two mistakes: (1) apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj; (2) this uses ReLU");
+            "two mistakes at once: (1) this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu); (2) apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj");
 
     [Fact]
     public void FeedForward_with_transposed_weight_gets_a_hint() =>
@@ -193,7 +193,7 @@ public class BlockCheckTests
             x = x + Ops.MultiHeadAttention(x, p.Attn, h);
             x = Ln(x, p.Ln1);
             return x + Ops.FeedForward(x, p.Mlp);
-        }), "two mistakes: (1) add the branch to x itself");
+        }), "two mistakes at once: (1) add the branch to x itself");
 
     [Fact]
     public void TransformerBlock_normalised_first_residual_and_ln1_before_the_mlp_names_both() =>
@@ -201,18 +201,18 @@ public class BlockCheckTests
         {
             x = Ln(x, p.Ln1) + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h);
             return x + Ops.FeedForward(Ln(x, p.Ln1), p.Mlp);
-        }), "two mistakes: (1) add the branch to x itself, not to the normalised x");
+        }), "two mistakes at once: (1) add the branch to x itself, not to the normalised x");
 
     [Fact]
     public void TransformerBlock_parallel_and_ln1_twice_names_both() =>
         FailsWith(Checks.TransformerBlock((x, p, h) =>
             x + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h) + Ops.FeedForward(Ln(x, p.Ln1), p.Mlp)),
-            "(1) the MLP works on the attention step's result");
+            "two mistakes at once: (1) use ln_2 (not ln_1) before the MLP; (2) the MLP works on the attention step's result");
 
     [Fact]
     public void TransformerBlock_no_residuals_and_ln1_twice_names_both() =>
         FailsWith(Checks.TransformerBlock((x, p, h) => Ops.FeedForward(Ln(Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h), p.Ln1), p.Mlp)),
-            "two mistakes: (1) keep the residual connections");
+            "two mistakes at once: (1) keep the residual connections");
 
     [Fact]
     public void TransformerBlock_unmasked_attention_fails_with_future_hint() =>

@@ -198,12 +198,12 @@ public class MultiHeadAttentionCheckTests
     [Fact]
     public void MultiHeadAttention_without_mask_and_projection_names_both() =>
         FailsWith(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h, mask: false, project: false)),
-            "two mistakes: (1) future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax; (2) project the concatenated heads with c_proj");
+            "two mistakes at once: (1) future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax; (2) project the concatenated heads with c_proj");
 
     [Fact]
     public void MultiHeadAttention_reshape_without_transpose_and_no_mask_names_both() =>
         FailsWith(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h, splitTranspose: false, mergeTranspose: false, mask: false)),
-            "two mistakes: (1) splitting the heads");
+            "two mistakes at once: (1) future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax; (2) splitting the heads");
 
     [Fact]
     public void MultiHeadAttention_calling_an_unwritten_SplitHeads_names_it()
