@@ -89,7 +89,7 @@ public static partial class Checks
             Traps = Mistakes.Combine<(Tensor Q, Tensor K, Tensor V, Tensor M)>(AttentionSteps, WrongAttention),
             ExceptionHint = e =>
                 MatMulShapes(e) is ({ Length: >= 3 } a, { Length: >= 3 } b) && b[0] == a[^1] && b[^1] == a[0]
-                    ? $"k.T reverses ALL the axes of a batched k (here [{string.Join(", ", Enumerable.Reverse(b))}] became [{string.Join(", ", b)}]); swap only the last two: q @ k.transpose(-2, -1) gives the scores [..., n_q, n_k]"
+                    ? $"the scores are q @ kᵀ with kᵀ = k.transpose(-2, -1), which swaps only the last two axes; k.T reverses ALL the axes of a batched k (here [{string.Join(", ", Enumerable.Reverse(b))}] became [{string.Join(", ", b)}])"
                 : ShapeError(e)
                     ? "the scores are q @ kᵀ: q [..., n_q, d_k] matmul k.transpose(-2, -1) [..., d_k, n_k] gives [..., n_q, n_k], then @ v (matmul and transpose(-2, -1) also work with leading batch dimensions; mm and .T do not)"
                 : null,

@@ -139,7 +139,7 @@ public class AttentionCheckTests
     {
         // In the notebook kernel, q.matmul(k.T) runs through Ops.MatMul (the matmul guard); written here the same way.
         var r = Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.T) / Math.Sqrt(k.shape[^1]) + mask).softmax(-1), v));
-        FailsWith(r, "k.T reverses ALL the axes of a batched k (here [2, 4, 8] became [8, 4, 2]); swap only the last two: q @ k.transpose(-2, -1)");
+        FailsWith(r, "the scores are q @ kᵀ with kᵀ = k.transpose(-2, -1), which swaps only the last two axes; k.T reverses ALL the axes of a batched k (here [2, 4, 8] became [8, 4, 2])");
         Assert.Contains("batch q, k, v [2, 4, 8]", r.Message);
     }
 
