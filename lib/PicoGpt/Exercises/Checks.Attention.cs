@@ -1,4 +1,4 @@
-using PicoGpt.Sampling;
+using System.Text.RegularExpressions;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.ScalarType;
@@ -8,14 +8,65 @@ namespace PicoGpt.Exercises;
 // The checks of notebooks/05-attention.ipynb.
 public static partial class Checks
 {
+    // ---------------------------------------------------------------- causal mask
+
+    /// <summary>The additive causal mask: 0 on and below the diagonal (visible), -1e10 above it (the future).</summary>
+    public static CheckResult CausalMask(Func<long, ScalarType, Tensor> causalMask)
+    {
+        Case<(long N, ScalarType Dtype)> C(string name, long n, ScalarType dtype) => new() { Name = name, Tol = 0, Inputs = () => (n, dtype) };
+        static Tensor Ones(long n, ScalarType dt) => torch.ones(n, n, dtype: dt);
+        const double Big = 1e10;
+        const string Where = "mask the future: entry [i, j] is -1e10 where j > i (above the diagonal) and 0 where j ≤ i";
+        return new CheckEngine<(long N, ScalarType Dtype)>
+        {
+            Name = "causal_mask",
+            Reference = i => Ops.CausalMask(i.N, i.Dtype),
+            ReferenceName = "Ops.CausalMask",
+            Learner = i => causalMask(i.N, i.Dtype),
+            Cases =
+            [
+                C("n_seq 4 (float64)", 4, Float64),
+                C("n_seq 6 (float32)", 6, Float32),
+                C("n_seq 1: one position, it sees itself (float64)", 1, Float64),
+                C("n_seq 9 (float64)", 9, Float64),
+            ],
+            Traps =
+            [
+                new("you masked the past (below the diagonal) instead of the future: " + Where + ", e.g. (1 - torch.tril(ones)) * -1e10",
+                    i => torch.tril(Ones(i.N, i.Dtype), -1) * -Big),
+                new("the diagonal is masked too: a position may see itself (j = i), so only j > i gets -1e10 (torch.triu(ones, 1) or 1 - torch.tril(ones))",
+                    i => torch.triu(Ones(i.N, i.Dtype)) * -Big),
+                new("the mask is upside down and covers the diagonal: tril and triu are swapped; " + Where,
+                    i => torch.tril(Ones(i.N, i.Dtype)) * -Big),
+                new("this is a 0/1 (true/false) keep-mask, made for multiplying; attention's mask is added to the scores: 0 where visible, -1e10 where masked: (1 - torch.tril(ones)) * -1e10",
+                    i => torch.tril(Ones(i.N, i.Dtype))),
+                new("this marks the future with 1; the additive mask puts -1e10 there (and 0 elsewhere): multiply by -1e10",
+                    i => torch.triu(Ones(i.N, i.Dtype), 1)),
+                new("the masked entries must be large and NEGATIVE: +1e10 makes the future the most attended position; use -1e10",
+                    i => torch.triu(Ones(i.N, i.Dtype), 1) * Big),
+                new("0 × -inf is NaN, so multiplying a 0/1 matrix by -inf puts NaN on the visible entries; multiply by -1e10 instead (or fill with torch.where / masked_fill)",
+                    i => (1 - torch.tril(Ones(i.N, i.Dtype))) * double.NegativeInfinity),
+                new("0 × -inf is NaN, so multiplying a 0/1 matrix by -inf puts NaN on the visible entries; multiply by -1e10 instead (or fill with torch.where / masked_fill)",
+                    i => torch.triu(Ones(i.N, i.Dtype), 1) * double.NegativeInfinity),
+            ],
+            Accept = (i, expected, got) =>
+                expected.dtype == got.dtype && CheckEngine<int>.Matches(expected, torch.where(got <= -1e9, -Big, got), 0)
+                    ? "matches Ops.CausalMask with the masked value ≤ -1e9 (e.g. -inf) instead of -1e10: fine for a causal mask, where every row keeps its diagonal; -1e10 also stays finite when a whole row is masked"
+                    : null,
+            Diagnose = (i, expected, got) =>
+                !expected.shape.SequenceEqual(got.shape) ? $"the mask is [n_seq, n_seq] = [{i.N}, {i.N}]: create it with torch.ones(nSeq, nSeq, dtype: dtype) and torch.tril / torch.triu"
+                : expected.dtype != got.dtype ? $"create the mask in the dtype asked for ({i.Dtype.ToString().ToLowerInvariant()}): torch.ones(nSeq, nSeq, dtype: dtype); a mask of another dtype cannot be added to the scores (or changes their dtype)"
+                : (got < 0 & got > -1e9).any().item<bool>() ? "the masked value is too weak: exp(-100) is small but not 0, so the future still leaks in; use -1e10"
+                : null,
+        }.Run();
+    }
+
     // ---------------------------------------------------------------- attention
 
     /// <summary>attention(q, k, v, mask) = softmax(q kᵀ / √d_k + mask) v, with picoGPT's additive mask.</summary>
     public static CheckResult Attention(Func<Tensor, Tensor, Tensor, Tensor, Tensor> attention)
     {
         Case<(Tensor Q, Tensor K, Tensor V, Tensor M)> C(string name, double tol, Func<(Tensor, Tensor, Tensor, Tensor)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
-        static Tensor Scores(Tensor q, Tensor k) => q.matmul(k.transpose(-2, -1));
-        static double Sqrt(Tensor q) => Math.Sqrt(q.shape[^1]);
         return new CheckEngine<(Tensor Q, Tensor K, Tensor V, Tensor M)>
         {
             Name = "attention",
@@ -35,26 +86,64 @@ public static partial class Checks
                 C("3 queries, 5 keys, zero mask [3, 5] (float64)", F64,
                     () => (R(50, Float64, 3, 8) * 2, R(51, Float64, 5, 8) * 2, R(52, Float64, 5, 4), torch.zeros(3, 5, dtype: Float64))),
             ],
-            Traps =
-            [
-                new("no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax",
-                    i => Ops.Softmax(Scores(i.Q, i.K) + i.M).matmul(i.V)),
-                new("scale by 1/sqrt(d_k), not 1/d_k", i => Ops.Softmax(Scores(i.Q, i.K) / i.Q.shape[^1] + i.M).matmul(i.V)),
-                new(FutureVisible, i => Ops.Softmax(Scores(i.Q, i.K) / Sqrt(i.Q)).matmul(i.V)),
-                new(FutureVisible, i => (Ops.Softmax(Scores(i.Q, i.K) / Sqrt(i.Q)) + i.M).matmul(i.V)),
-                new("apply the mask before the softmax: zeroing the future weights afterwards leaves rows that no longer sum to 1",
-                    i => (Ops.Softmax(Scores(i.Q, i.K) / Sqrt(i.Q)) * (i.M == 0)).matmul(i.V)),
-                new("the mask is additive: add it to the scores (0 keeps a position, -1e10 removes it); do not multiply",
-                    i => Ops.Softmax(Scores(i.Q, i.K) / Sqrt(i.Q) * i.M).matmul(i.V)),
-                new("softmax over the keys: the last axis of the scores q·kᵀ", i => (Scores(i.Q, i.K) / Sqrt(i.Q) + i.M).softmax(-2).matmul(i.V)),
-                new("transpose k: the scores are q @ k.transpose(-2, -1), [n_q, n_k]", i => Ops.Softmax(SafeMatmul(i.Q, i.K) / Sqrt(i.Q) + i.M).matmul(i.V)),
-            ],
-            ExceptionHint = e => ShapeError(e)
-                ? "the scores are q @ kᵀ: q [..., n_q, d_k] matmul k.transpose(-2, -1) [..., d_k, n_k] gives [..., n_q, n_k], then @ v (matmul and transpose(-2, -1) also work with leading batch dimensions; mm and .T do not)"
+            Traps = Mistakes.Combine<(Tensor Q, Tensor K, Tensor V, Tensor M)>(AttentionSteps, WrongAttention),
+            ExceptionHint = e =>
+                MatMulShapes(e) is ({ Length: >= 3 } a, { Length: >= 3 } b) && b[0] == a[^1] && b[^1] == a[0]
+                    ? $"the scores are q @ kᵀ with kᵀ = k.transpose(-2, -1), which swaps only the last two axes; k.T reverses ALL the axes of a batched k (here [{string.Join(", ", Enumerable.Reverse(b))}] became [{string.Join(", ", b)}])"
+                : ShapeError(e)
+                    ? "the scores are q @ kᵀ: q [..., n_q, d_k] matmul k.transpose(-2, -1) [..., d_k, n_k] gives [..., n_q, n_k], then @ v (matmul and transpose(-2, -1) also work with leading batch dimensions; mm and .T do not)"
                 : null,
             Probe = () => FutureLeaks(
                 v => attention(R(41, Float64, 4, 4) * 2, R(42, Float64, 4, 4) * 2, v, Ops.CausalMask(4, Float64)),
                 () => R(43, Float64, 4, 4)),
         }.Run();
+    }
+
+    /// <summary>The steps of softmax(q kᵀ / √d_k + mask) v that learners get wrong, alone and two at a time.</summary>
+    static readonly Mistakes.Step[] AttentionSteps =
+    [
+        new("no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax",   // 1: none, 2: 1/d_k
+            "scale by 1/sqrt(d_k), not 1/d_k"),
+        new(FutureVisible,                                                                         // 1: no mask, 2: added after the softmax
+            FutureVisible,
+            "apply the mask before the softmax: zeroing the future weights afterwards leaves rows that no longer sum to 1",
+            "the mask is additive: add it to the scores (0 keeps a position, -1e10 removes it); do not multiply"),
+        new("softmax over the keys: the last axis of the scores q·kᵀ"),
+        new("transpose k: the scores are q @ k.transpose(-2, -1), [n_q, n_k]"),
+    ];
+
+    /// <summary>Attention with the mistakes chosen in c (0 = right): scale, mask, softmax axis, k transposed.</summary>
+    static Tensor WrongAttention(int[] c, (Tensor Q, Tensor K, Tensor V, Tensor M) i)
+    {
+        var s = SafeMatmul(i.Q, c[3] == 0 ? i.K.transpose(-2, -1) : i.K);             // [..., n_q, n_k]
+        s = c[0] switch { 1 => s, 2 => s / i.Q.shape[^1], _ => s / Math.Sqrt(i.Q.shape[^1]) };
+        if (c[1] == 0) s = s + i.M;
+        if (c[1] == 4) s = s * i.M;
+        var w = s.softmax(c[2] == 0 ? -1 : -2);                                        // [..., n_q, n_k]
+        if (c[1] == 2) w = w + i.M;
+        if (c[1] == 3) w = w * (i.M == 0);
+        return SafeMatmul(w, i.V);
+    }
+
+    /// <summary>
+    /// A hint when a linear layer's weight was used the wrong way round: x.matmul(W.T) (the kernel's guard reports the
+    /// shapes) or nn.functional.linear(x, W, b), which expects PyTorch's [n_out, n_in]. GPT-2's weights are [n_in, n_out].
+    /// </summary>
+    static string? TransposedWeight(Exception e, string weights)
+    {
+        bool transposed = MatMulShapes(e) is (long[] a, long[] b) && b.Length == 2 && a.Length >= 1 && b[1] == a[^1] && b[0] != a[^1];
+        bool linear = e.Message.Contains("mat1 and mat2 shapes cannot be multiplied");
+        return transposed || linear
+            ? $"GPT-2 stores its weights as [n_in, n_out] (Conv1D): {weights}, so x @ W needs no .T (and nn.functional.linear, which expects [n_out, n_in], does not fit); use Ops.Linear(x, W, b)"
+            : null;
+    }
+
+    /// <summary>The operand shapes of a failed matmul, from Ops.MatMul's message "[2, 4, 8] @ [8, 4, 2]" (the kernel's guard), or null.</summary>
+    static (long[] A, long[] B)? MatMulShapes(Exception e)
+    {
+        var m = Regex.Match(e.Message, @"\[([0-9, ]*)\] @ \[([0-9, ]*)\]");
+        if (!m.Success) return null;
+        static long[] Parse(string s) => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(long.Parse).ToArray();
+        return (Parse(m.Groups[1].Value), Parse(m.Groups[2].Value));
     }
 }

@@ -1,4 +1,3 @@
-using PicoGpt.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.ScalarType;
@@ -28,18 +27,163 @@ public static partial class Checks
                 C("n_embd 8, 5 tokens (float32)", F32, () => (R(73, Float32, 5, 8) * 2, Mlp(74, 8, Float32))),
                 C("batch [2, 3, 4] (float64)", F64, () => (R(75, Float64, 2, 3, 4) * 2, Mlp(76, 4, Float64))),
             ],
-            Traps =
-            [
-                new("this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu)", i => Down(Up(i.X, i.P).relu(), i.P)),
-                new("this is the exact erf GELU; GPT-2 uses the tanh approximation", i => Down(ErfGelu(Up(i.X, i.P)), i.P)),
-                new("apply GELU between the two projections: c_proj(gelu(c_fc(x)))", i => Down(Up(i.X, i.P), i.P)),
-                new("apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj", i => Ops.Gelu(Down(Up(i.X, i.P), i.P))),
-            ],
-            ExceptionHint = e => ShapeError(e) ? "c_fc.W is [n_embd, 4·n_embd] and c_proj.W is [4·n_embd, n_embd]: x @ c_fc.W first, then @ c_proj.W" : null,
+            Traps = Mistakes.Combine<(Tensor X, FeedForwardParams P)>(
+                [
+                    new("this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu)",
+                        "this is the exact erf GELU; GPT-2 uses the tanh approximation",
+                        "apply GELU between the two projections: c_proj(gelu(c_fc(x)))"),
+                    new("apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj"),
+                ],
+                (c, i) =>
+                {
+                    Tensor Act(Tensor h) => c[0] switch { 1 => h.relu(), 2 => ErfGelu(h), 3 => h, _ => Ops.Gelu(h) };
+                    return c[1] == 0 ? Down(Act(Up(i.X, i.P)), i.P) : Act(Down(Up(i.X, i.P), i.P));
+                }),
+            ExceptionHint = e => TransposedWeight(e, "c_fc.W is [n_embd, 4·n_embd] and c_proj.W [4·n_embd, n_embd]")
+                ?? (ShapeError(e) ? "c_fc.W is [n_embd, 4·n_embd] and c_proj.W is [4·n_embd, n_embd]: x @ c_fc.W first, then @ c_proj.W" : null),
         }.Run();
     }
 
+    // ---------------------------------------------------------------- dropout
+
+    /// <summary>
+    /// Inverted dropout with the generator passed in. Exact comparison with Ops.Dropout (same draws: u = torch.rand in x's
+    /// dtype, kept where u >= p); another recipe passes when it is a valid dropout: every value 0 or x/(1-p), the dropped
+    /// fraction within 5 standard deviations of p, the same output for the same generator seed and another for another.
+    /// </summary>
+    public static CheckResult Dropout(Func<Tensor, double, bool, Generator, Tensor> dropout)
+    {
+        Case<(Tensor X, double P, bool Training, Generator G, ulong Seed)> C(string name, double tol, Func<Tensor> x, double p, bool training, ulong seed) =>
+            new() { Name = name, Tol = tol, Inputs = () => (x(), p, training, new Generator(seed), seed) };
+        static Tensor U((Tensor X, double P, bool Training, Generator G, ulong Seed) i) => torch.rand(i.X.shape, dtype: i.X.dtype, generator: i.G);
+        static Func<(Tensor X, double P, bool Training, Generator G, ulong Seed), Tensor> Wrong(
+            Func<(Tensor X, double P, bool Training, Generator G, ulong Seed), Tensor> train, Func<(Tensor X, double P, bool Training, Generator G, ulong Seed), Tensor>? eval = null) =>
+            i => i.Training ? train(i) : eval != null ? eval(i) : i.X;
+        return new CheckEngine<(Tensor X, double P, bool Training, Generator G, ulong Seed)>
+        {
+            Name = "dropout",
+            Reference = i => Ops.Dropout(i.X, i.P, i.Training, i.G),
+            ReferenceName = "Ops.Dropout",
+            Learner = i => dropout(i.X, i.P, i.Training, i.G),
+            Cases =
+            [
+                C("p = 0.5, training, x [32, 32] (float64)", F64, () => R(121, Float64, 32, 32), 0.5, true, 1),
+                C("p = 0.1, training, batch x [2, 16, 32] (float32)", F32, () => R(122, Float32, 2, 16, 32), 0.1, true, 2),
+                C("p = 0.5, eval (training false): x comes back unchanged (float64)", F64, () => R(123, Float64, 4, 8), 0.5, false, 3),
+                C("p = 0.9, training, x [32, 32] (float64)", F64, () => R(124, Float64, 32, 32), 0.9, true, 4),
+                C("p = 0, training: nothing is dropped (float32)", F32, () => R(125, Float32, 4, 8), 0.0, true, 5),
+            ],
+            Traps =
+            [
+                new(DropoutNoScale, Wrong(i => i.X * (U(i) >= i.P))),
+                new(DropoutScaleMul, Wrong(i => i.X * (U(i) >= i.P) * (1 - i.P))),
+                new(DropoutSwapped, Wrong(i => i.X * (U(i) < i.P) / i.P)),
+                new(DropoutSwapped, Wrong(i => i.X * (U(i) < i.P) / (1 - i.P))),
+                new(DropoutDivP, Wrong(i => i.X * (U(i) >= i.P) / i.P)),
+                new(DropoutInEval, Wrong(i => Ops.Dropout(i.X, i.P, true, i.G), i => Ops.Dropout(i.X, i.P, true, i.G))),
+                new(DropoutEvalScaled, Wrong(i => Ops.Dropout(i.X, i.P, true, i.G), i => i.X * (1 - i.P))),
+                new(DropoutFlagSwapped, Wrong(i => i.X, i => Ops.Dropout(i.X, i.P, true, i.G))),
+                new(DropoutFlagSwapped, Wrong(i => i.X)),
+            ],
+            Accept = (i, expected, got) => i.Training && i.P > 0 && DropoutProperties(i.X, i.P, got, Tol(i.X)) is { Valid: true } d
+                && Rerun(dropout, i, i.Seed) is { } same && (same == got).all().item<bool>()
+                && Rerun(dropout, i, i.Seed + 1000) is { } other && !(other == got).all().item<bool>()
+                    ? $"another valid dropout (other random draws than Ops.Dropout): {d.Dropped:P1} dropped for p = {i.P}, kept values × 1/(1-p), the same output for the same generator seed"
+                    : null,
+            Diagnose = (i, expected, got) => DropoutDiagnosis(dropout, i, got),
+        }.Run();
+    }
+
+    const string DropoutNoScale = "scale the kept values by 1/(1-p) (inverted dropout): without it the expected output in training is (1-p)·x, smaller than in eval";
+    const string DropoutScaleMul = "divide the kept values by (1-p), don't multiply: inverted dropout scales them UP, so the expected output stays x";
+    const string DropoutSwapped = "p is the probability to DROP an element: keep it where u >= p (probability 1 - p), and divide by 1 - p";
+    const string DropoutDivP = "divide by the keep probability 1 - p, not by p";
+    const string DropoutInEval = "in eval (training = false) dropout does nothing: return x unchanged";
+    const string DropoutEvalScaled = "in eval return x unchanged: inverted dropout already scaled by 1/(1-p) in training (multiplying by (1-p) at test time is the original 2014 dropout, not GPT-2's)";
+    const string DropoutFlagSwapped = "nothing was dropped in training: drop when training is true, return x when it is false";
+    const string DropoutGenerator = "this looks like a correct dropout, but it does not use the generator passed in (another run with the same seed gave other zeros): draw with torch.rand(x.shape, dtype: x.dtype, generator: generator)";
+
+    static double Tol(Tensor x) => x.dtype == Float32 ? F32 : F64;
+
+    static Tensor? Rerun(Func<Tensor, double, bool, Generator, Tensor> dropout, (Tensor X, double P, bool Training, Generator G, ulong Seed) i, ulong seed)
+    {
+        try { return dropout(i.X, i.P, i.Training, new Generator(seed)); }
+        catch (Exception) { return null; }
+    }
+
+    /// <summary>What an output says about a dropout: fraction of zeros, the ratio got/x of the kept values, and whether it is a valid dropout.</summary>
+    static (bool Valid, double Dropped, double Ratio) DropoutProperties(Tensor x, double p, Tensor got, double tol)
+    {
+        if (!got.shape.SequenceEqual(x.shape) || got.dtype != x.dtype) return (false, double.NaN, double.NaN);
+        var g = got.to(Float64); var xs = x.to(Float64);
+        var zero = g == 0;
+        long n = x.numel();
+        double dropped = zero.to(Float64).mean().item<double>();
+        var kept = zero.logical_not();
+        double ratio = kept.any().item<bool>() ? (g / xs).masked_select(kept).median().item<double>() : double.NaN;
+        bool valuesOk = ((g - xs / (1 - p)).abs() <= tol * (1 + (xs / (1 - p)).abs()) | zero).all().item<bool>();
+        bool fractionOk = Math.Abs(dropped - p) <= 5 * Math.Sqrt(p * (1 - p) / n) + 1.0 / n;
+        return (valuesOk && fractionOk, dropped, ratio);
+    }
+
+    static string? DropoutDiagnosis(Func<Tensor, double, bool, Generator, Tensor> dropout, (Tensor X, double P, bool Training, Generator G, ulong Seed) i, Tensor got)
+    {
+        static bool Near(double a, double b) => Math.Abs(a - b) <= 1e-4 * Math.Max(1, Math.Abs(b));
+        var (x, p) = (i.X, i.P);
+        if (!got.shape.SequenceEqual(x.shape)) return "dropout keeps the shape: return a tensor shaped like x";
+        if (!i.Training)
+            return CheckEngine<int>.Matches(got, x * (1 - p), 1e-6) ? DropoutEvalScaled : DropoutInEval;
+        if (CheckEngine<int>.Matches(got, x, 1e-9)) return DropoutFlagSwapped;
+        var d = DropoutProperties(x, p, got, Tol(x));
+        if (d.Valid) return DropoutGenerator;
+        double sigma = 5 * Math.Sqrt(p * (1 - p) / x.numel());
+        if (Math.Abs(p - 0.5) > 2 * sigma && Math.Abs(d.Dropped - (1 - p)) <= sigma) return DropoutSwapped;
+        if (Near(d.Ratio, 1)) return DropoutNoScale;
+        if (Near(d.Ratio, 1 - p)) return DropoutScaleMul;
+        if (p > 0 && Near(d.Ratio, 1 / p)) return DropoutDivP;
+        return null;
+    }
+
     // ---------------------------------------------------------------- transformer block
+
+    const string NormedResidual = "add the branch to x itself, not to the normalised x: x = x + attn(ln_1(x)). Writing x = ln_1(x) first "
+        + "(so x = ln_1(x) + attn(ln_1(x))) normalises the residual stream in every block, which pre-norm never does: only the branch's input is normalised";
+
+    /// <summary>The steps of the pre-norm block that learners get wrong, alone and two at a time.</summary>
+    static readonly Mistakes.Step[] BlockSteps =
+    [
+        new("keep the residual connections: add each branch's output to x (x = x + ...)",   // 1: no residuals
+            NormedResidual, NormedResidual, NormedResidual),                                // 2-4: added to the normalised x (both, first, second)
+        new("GPT-2 is pre-norm: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x)); the norm goes inside each residual branch", // 1: post-norm
+            "normalise with ln_1 before attention and ln_2 before the MLP"),                // 2: no norm
+        new("use ln_2 (not ln_1) before the MLP"),
+        new("the MLP works on the attention step's result: x = x + attn(ln_1(x)); then x = x + mlp(ln_2(x)) with the new x"),
+    ];
+
+    /// <summary>
+    /// The block with the mistakes chosen in c (0 = right): residual (none, added to the normalised x in both, the first
+    /// or the second branch), norm (post-norm, none), ln_1 before the MLP, and the MLP reading the block's input (parallel).
+    /// </summary>
+    static Tensor WrongBlock(int[] c, (Tensor X, BlockParams P, int H) i)
+    {
+        var ln2 = c[2] == 1 ? i.P.Ln1 : i.P.Ln2;
+        // one residual branch: rest is what the branch is added to, input what it reads
+        Tensor Branch(Tensor rest, Tensor input, LayerNormParams norm, Func<Tensor, Tensor> f, bool normedResidual)
+        {
+            Tensor N(Tensor t) => Ops.LayerNorm(t, norm.G, norm.B);
+            return (c[1], c[0]) switch
+            {
+                (1, 1) => N(f(input)),                                                     // post-norm without residual
+                (1, _) => N(rest + f(input)),                                              // post-norm
+                (2, 1) => f(input),                                                        // no norm, no residual
+                (2, _) => rest + f(input),                                                 // no norm
+                (_, 1) => f(N(input)),                                                     // no residual
+                _ => (normedResidual ? N(rest) : rest) + f(N(input)),                     // pre-norm
+            };
+        }
+        var x = Branch(i.X, i.X, i.P.Ln1, h => Ops.MultiHeadAttention(h, i.P.Attn, i.H), c[0] is 2 or 3);
+        return Branch(x, c[3] == 1 ? i.X : x, ln2, h => Ops.FeedForward(h, i.P.Mlp), c[0] is 2 or 4);
+    }
 
     /// <summary>Pre-norm block: x + mha(ln_1(x)), then x + ffn(ln_2(x)).</summary>
     public static CheckResult TransformerBlock(Func<Tensor, BlockParams, int, Tensor> block)
@@ -60,19 +204,8 @@ public static partial class Checks
                 C("n_embd 12, 3 heads, 4 tokens (float32)", F32Deep, () => (R(83, Float32, 4, 12), Block(84, 12, Float32), 3)),
                 C("batch [2, 4, 8], 2 heads (float64)", F64, () => (R(85, Float64, 2, 4, 8), Block(86, 8, Float64), 2)),
             ],
-            Traps =
-            [
-                new("GPT-2 is pre-norm: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x)); the norm goes inside each residual branch",
-                    i => { var x = Ln(i.X + Attn(i.X, i.P, i.H), i.P.Ln1); return Ln(x + Mlp(x, i.P), i.P.Ln2); }),
-                new("keep the residual connections: add each branch's output to x (x = x + ...)",
-                    i => Mlp(Ln(Attn(Ln(i.X, i.P.Ln1), i.P, i.H), i.P.Ln2), i.P)),
-                new("use ln_2 (not ln_1) before the MLP",
-                    i => { var x = i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H); return x + Mlp(Ln(x, i.P.Ln1), i.P); }),
-                new("normalise with ln_1 before attention and ln_2 before the MLP",
-                    i => { var x = i.X + Attn(i.X, i.P, i.H); return x + Mlp(x, i.P); }),
-                new("the MLP works on the attention step's result: x = x + attn(ln_1(x)); then x = x + mlp(ln_2(x)) with the new x",
-                    i => i.X + Attn(Ln(i.X, i.P.Ln1), i.P, i.H) + Mlp(Ln(i.X, i.P.Ln2), i.P)),
-            ],
+            Traps = Mistakes.Combine<(Tensor X, BlockParams P, int H)>(BlockSteps, WrongBlock,
+                distinct: c => !(c[0] >= 2 && c[1] != 0)),            // a normalised residual needs pre-norm to mean anything
             Probe = () => FutureLeaks(x => block(x, Block(82, 8, Float64), 2), () => R(81, Float64, 5, 8)),
         }.Run();
     }

@@ -1,4 +1,3 @@
-using PicoGpt.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
 using static TorchSharp.torch.ScalarType;
@@ -8,6 +7,85 @@ namespace PicoGpt.Exercises;
 // The checks of notebooks/06-multi-head-attention.ipynb.
 public static partial class Checks
 {
+    const string LeadingAxes = "the check also passes a batch [B, n_seq, n_embd]: keep the leading axes, e.g. x.reshape([.. x.shape[..^1], nHead, hs]), and count axes from the end (transpose(-3, -2))";
+
+    // ---------------------------------------------------------------- split and merge heads
+
+    /// <summary>[..., n_seq, n_embd] -> [..., n_head, n_seq, n_embd/n_head]: head h gets columns h*hs .. (h+1)*hs - 1.</summary>
+    public static CheckResult SplitHeads(Func<Tensor, int, Tensor> splitHeads)
+    {
+        Case<(Tensor X, int H)> C(string name, double tol, Func<(Tensor, int)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
+        static Tensor Numbered(ScalarType dt, params long[] shape) => torch.arange(shape.Aggregate(1L, (a, b) => a * b), dtype: dt).reshape(shape);
+        static long[] Lead(Tensor x) => x.shape[..^2];
+        static Tensor Cut(Tensor x, int h) => x.reshape([.. x.shape[..^1], h, x.shape[^1] / h]);   // [..., n_seq, n_head, hs]
+        return new CheckEngine<(Tensor X, int H)>
+        {
+            Name = "split_heads",
+            Reference = i => Ops.SplitHeads(i.X, i.H),
+            ReferenceName = "Ops.SplitHeads",
+            Learner = i => splitHeads(i.X, i.H),
+            Cases =
+            [
+                C("x [4, 6] holding 0, 1, ..., 23; 2 heads of size 3 (float64)", 0, () => (Numbered(Float64, 4, 6), 2)),
+                C("x [5, 12], 3 heads (float32)", 0, () => (R(101, Float32, 5, 12), 3)),
+                C("batch x [2, 3, 8] holding 0, 1, ..., 47; 4 heads (float64)", 0, () => (Numbered(Float64, 2, 3, 8), 4)),
+                C("x [3, 4], 1 head: only a new axis (float64)", 0, () => (R(102, Float64, 3, 4), 1)),
+                C("x [2, 4], 4 heads of size 1 (float64)", 0, () => (R(103, Float64, 2, 4), 4)),
+            ],
+            Traps =
+            [
+                new("you have [n_seq, n_head, hs]: transpose(-3, -2) to bring the head axis in front of the positions",
+                    i => Cut(i.X, i.H)),
+                new(NoTransposeSplit, i => i.X.reshape([.. Lead(i.X), i.H, i.X.shape[^2], i.X.shape[^1] / i.H])),
+                new("swap the n_seq and n_head axes: transpose(-3, -2), not transpose(-2, -1)", i => Cut(i.X, i.H).transpose(-2, -1)),
+                new("head h owns the contiguous columns h·hs .. (h+1)·hs - 1: cut the last axis as [n_head, hs], not [hs, n_head]",
+                    i => i.X.reshape([.. i.X.shape[..^1], i.X.shape[^1] / i.H, i.H]).transpose(-1, -2).transpose(-3, -2)),
+                new("transpose(0, 1) swaps the batch axis with n_seq when there is a batch: count from the end, transpose(-3, -2)",
+                    i => Cut(i.X, i.H).transpose(0, 1)),
+            ],
+            ExceptionHint = e => ReshapeError(e) ? LeadingAxes : null,
+        }.Run();
+    }
+
+    /// <summary>[..., n_head, n_seq, hs] -> [..., n_seq, n_head*hs]: the heads side by side again, head 0's columns first.</summary>
+    public static CheckResult MergeHeads(Func<Tensor, Tensor> mergeHeads)
+    {
+        Case<Tensor> C(string name, double tol, Func<Tensor> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
+        static Tensor Numbered(ScalarType dt, params long[] shape) => torch.arange(shape.Aggregate(1L, (a, b) => a * b), dtype: dt).reshape(shape);
+        static long[] Out(Tensor x) => [.. x.shape[..^3], x.shape[^2], x.shape[^3] * x.shape[^1]];
+        return new CheckEngine<Tensor>
+        {
+            Name = "merge_heads",
+            Reference = Ops.MergeHeads,
+            ReferenceName = "Ops.MergeHeads",
+            Learner = mergeHeads,
+            Cases =
+            [
+                C("heads [2, 4, 3] holding 0, 1, ..., 23: 2 heads, 4 tokens, head size 3 (float64)", 0, () => Numbered(Float64, 2, 4, 3)),
+                C("heads [3, 5, 4] (float32)", 0, () => R(111, Float32, 3, 5, 4)),
+                C("batch heads [2, 4, 3, 2] holding 0, 1, ..., 47 (float64)", 0, () => Numbered(Float64, 2, 4, 3, 2)),
+                C("1 head [1, 3, 4] (float64)", 0, () => R(112, Float64, 1, 3, 4)),
+            ],
+            Traps =
+            [
+                new(NoTransposeMerge, x => x.reshape(Out(x))),
+                new("transpose(-3, -2) (n_head and n_seq), not transpose(-2, -1), before the reshape", x => x.transpose(-2, -1).reshape(Out(x))),
+                new("put the heads side by side: head 0's hs columns, then head 1's, ...; the reshape after transpose(-3, -2) does that (you interleaved them)",
+                    x => x.permute([.. Enumerable.Range(0, (int)x.dim() - 3).Select(d => (long)d), x.dim() - 2, x.dim() - 1, x.dim() - 3]).reshape(Out(x))),
+                new("transpose(0, 1) swaps the batch axis with n_head when there is a batch: count from the end, transpose(-3, -2)",
+                    x => x.transpose(0, 1).reshape(Out(x))),
+                new("after transpose(-3, -2) you have [..., n_seq, n_head, hs]: reshape it to [..., n_seq, n_head·hs]", x => x.transpose(-3, -2)),
+            ],
+            ExceptionHint = e => ReshapeError(e) ? "keep the leading (batch) axes: after t = x.transpose(-3, -2), reshape to [.. t.shape[..^2], n_head * hs]" : null,
+        }.Run();
+    }
+
+    const string NoTransposeSplit = "x.reshape(n_head, n_seq, hs) cuts the numbers in memory order, so each \"head\" gets whole tokens, not a slice of every token: "
+        + "reshape to [..., n_seq, n_head, hs] first (each token's n_embd numbers cut into n_head slices), then transpose(-3, -2) to [..., n_head, n_seq, hs]";
+    const string NoTransposeMerge = "reshaping [n_head, n_seq, hs] straight to [n_seq, n_embd] mixes the tokens: transpose(-3, -2) first (to [..., n_seq, n_head, hs]), then reshape";
+
+    static bool ReshapeError(Exception e) => e.Message.Contains("is invalid for input of size");
+
     // ---------------------------------------------------------------- multi-head attention
 
     /// <summary>Causal multi-head self-attention with GPT-2's c_attn / c_proj weights.</summary>
@@ -27,18 +105,57 @@ public static partial class Checks
                 C("n_embd 8, 4 heads, 6 tokens (float64)", F64, () => (R(65, Float64, 6, 8), Attn(66, 8, Float64), 4)),
                 C("batch [2, 5, 8], 2 heads (float64)", F64, () => (R(67, Float64, 2, 5, 8), Attn(68, 8, Float64), 2)),
             ],
-            Traps =
-            [
-                new("the heads are missing: split q, k and v into n_head parts of n_embd/n_head along the last axis, attend per head, then concatenate",
-                    i => Ops.MultiHeadAttention(i.X, i.P, 1)),
-                new("future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax",
-                    i => WrongMha(i.X, i.P, i.H, mask: false)),
-                new("project the concatenated heads with c_proj at the end", i => WrongMha(i.X, i.P, i.H, project: false)),
-                new("scale each head by 1/sqrt(head size) = 1/sqrt(n_embd/n_head), not 1/sqrt(n_embd)",
-                    i => WrongMha(i.X, i.P, i.H, scaleDim: i.X.shape[^1])),
-                new("c_attn's output is [q | k | v] along the last axis, in that order", i => WrongMha(i.X, i.P, i.H, swapQK: true)),
-            ],
+            Traps = Mistakes.Combine<(Tensor X, AttentionParams P, int H)>(MhaSteps, WrongMha),
+            ExceptionHint = e => MhaExceptionHint(e),
             Probe = () => FutureLeaks(x => mha(x, Attn(62, 8, Float64), 2), () => R(61, Float64, 5, 8)),
         }.Run();
+    }
+
+    /// <summary>The steps of multi-head attention that learners get wrong, alone and two at a time.</summary>
+    static readonly Mistakes.Step[] MhaSteps =
+    [
+        new("the heads are missing: split q, k and v into n_head parts of n_embd/n_head along the last axis, attend per head, then concatenate"),
+        new("future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax"),
+        new("project the concatenated heads with c_proj at the end"),
+        new("scale each head by 1/sqrt(head size) = 1/sqrt(n_embd/n_head), not 1/sqrt(n_embd)"),
+        new("c_attn's output is [q | k | v] along the last axis, in that order"),
+        new("splitting the heads: " + NoTransposeSplit,                                 // 1: split and merge without transpose
+            "splitting the heads: " + NoTransposeSplit,                                 // 2: the split only
+            "merging the heads: " + NoTransposeMerge),                                  // 3: the merge only
+    ];
+
+    /// <summary>Multi-head attention with the mistakes chosen in c (0 = right), in the order of <see cref="MhaSteps"/>.</summary>
+    static Tensor WrongMha(int[] c, (Tensor X, AttentionParams P, int H) i) =>
+        MhaVariant((i.X, i.P, c[0] == 1 ? 1 : i.H), mask: c[1] == 0, project: c[2] == 0, fullScale: c[3] == 1, swapQK: c[4] == 1,
+            splitNoTranspose: c[5] is 1 or 2, mergeNoTranspose: c[5] is 1 or 3);
+
+    /// <summary>Multi-head attention in the batched form ([..., n_head, n_seq, hs]) with switches for typical mistakes.</summary>
+    static Tensor MhaVariant((Tensor X, AttentionParams P, int H) i, bool mask = true, bool project = true, bool fullScale = false,
+        bool swapQK = false, bool splitNoTranspose = false, bool mergeNoTranspose = false)
+    {
+        var (x, p, nHead) = i;
+        long t = x.shape[^2], c = x.shape[^1], hs = c / nHead;
+        var lead = x.shape[..^2];
+        var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);                // 3 x [..., n_seq, n_embd]
+        Tensor Split(Tensor z) => splitNoTranspose ? z.reshape([.. lead, nHead, t, hs]) : Ops.SplitHeads(z, nHead);
+        var (q, k, v) = (Split(qkv[swapQK ? 1 : 0]), Split(qkv[swapQK ? 0 : 1]), Split(qkv[2])); // [..., n_head, n_seq, hs]
+        var s = SafeMatmul(q, k.transpose(-2, -1)) / Math.Sqrt(fullScale ? c : hs);    // [..., n_head, n_seq, n_seq]
+        if (mask) s = s + Ops.CausalMask(t, x.dtype);
+        var o = SafeMatmul(s.softmax(-1), v);                                           // [..., n_head, n_seq, hs]
+        o = mergeNoTranspose ? o.reshape(x.shape) : Ops.MergeHeads(o);                   // [..., n_seq, n_embd]
+        return project ? Ops.Linear(o, p.CProj.W, p.CProj.B) : o;
+    }
+
+    static string? MhaExceptionHint(Exception e)
+    {
+        if (TransposedWeight(e, "c_attn.W is [n_embd, 3·n_embd] and c_proj.W [n_embd, n_embd]") is { } weight) return weight;
+        if (MatMulShapes(e) is (long[] a, long[] b) && a.Length >= 3 && b.Length >= 3 && b[0] == a[^1] && b[^1] == a[0])
+            return "k.T reverses ALL the axes of batched heads; swap only the last two: q @ k.transpose(-2, -1)";
+        if (ReshapeError(e)) return LeadingAxes;
+        if (e.Message.Contains("must match the size") || e.Message.Contains("do not broadcast"))
+            return "the heads' scores do not fit the [n_seq, n_seq] mask: after x.reshape(..., n_seq, n_head, hs), transpose(-3, -2) to [..., n_head, n_seq, hs] so each head attends over the positions";
+        return ShapeError(e)
+            ? "c_attn.W is [n_embd, 3·n_embd]: x @ c_attn.W gives [..., n_seq, 3·n_embd] = [q | k | v]; each head's q, k, v is [..., n_seq, n_embd/n_head]; c_proj.W is [n_embd, n_embd]"
+            : null;
     }
 }

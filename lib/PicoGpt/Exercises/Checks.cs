@@ -34,19 +34,6 @@ public static partial class Checks
 
     static Tensor ErfGelu(Tensor x) => 0.5 * x * (1 + (x / Math.Sqrt(2)).erf());
 
-    /// <summary>Attention written with switches for its typical mistakes (the reference is Ops.MultiHeadAttention).</summary>
-    static Tensor WrongMha(Tensor x, AttentionParams p, int nHead, bool mask = true, bool project = true, long? scaleDim = null, bool swapQK = false)
-    {
-        var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);        // 3 x [n_seq, n_embd]
-        var (q, k, v) = swapQK ? (qkv[1], qkv[0], qkv[2]) : (qkv[0], qkv[1], qkv[2]);
-        var (qs, ks, vs) = (q.chunk(nHead, -1), k.chunk(nHead, -1), v.chunk(nHead, -1));
-        var m = mask ? Ops.CausalMask(x.shape[^2], x.dtype) : torch.zeros(x.shape[^2], x.shape[^2], dtype: x.dtype);
-        var heads = Enumerable.Range(0, nHead).Select(h =>
-            Ops.Softmax(qs[h].matmul(ks[h].transpose(-2, -1)) / Math.Sqrt(scaleDim ?? qs[h].shape[^1]) + m).matmul(vs[h])).ToArray();
-        var o = torch.cat(heads, dim: -1);                                        // [n_seq, n_embd]
-        return project ? Ops.Linear(o, p.CProj.W, p.CProj.B) : o;
-    }
-
     /// <summary>Changes the last position of the input: if any earlier output row moves, the future leaked into the past.</summary>
     static string? FutureLeaks(Func<Tensor, Tensor> f, Func<Tensor> input) // input [n_seq, ...]
     {

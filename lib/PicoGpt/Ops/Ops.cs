@@ -129,6 +129,43 @@ public static class Ops
         return x;
     }
 
+    #region Heads and dropout (notebooks 06 and 07)
+
+    /// <summary>
+    /// Cuts the last axis into n_head contiguous slices and moves the head axis in front of the positions:
+    /// head h owns columns h*hs .. (h+1)*hs - 1, where hs = n_embd / n_head (nanoGPT's view + transpose).
+    /// </summary>
+    public static Tensor SplitHeads(Tensor x, int nHead) // [..., n_seq, n_embd] -> [..., n_head, n_seq, n_embd/n_head]
+    {
+        long nEmbd = x.shape[^1];
+        if (nHead <= 0 || nEmbd % nHead != 0)
+            throw new PicoGptException($"SplitHeads: n_embd ({nEmbd}) must be divisible by n_head ({nHead})");
+        var heads = x.reshape([.. x.shape[..^1], nHead, nEmbd / nHead]);    // [..., n_seq, n_head, hs]
+        return heads.transpose(-3, -2);                                     // [..., n_head, n_seq, hs]
+    }
+
+    /// <summary>The inverse of <see cref="SplitHeads"/>: the heads side by side again, head 0's columns first.</summary>
+    public static Tensor MergeHeads(Tensor x) // [..., n_head, n_seq, hs] -> [..., n_seq, n_head*hs]
+    {
+        var t = x.transpose(-3, -2);                                        // [..., n_seq, n_head, hs]
+        return t.reshape([.. t.shape[..^2], t.shape[^2] * t.shape[^1]]);    // [..., n_seq, n_head*hs]
+    }
+
+    /// <summary>
+    /// Inverted dropout: in training, each element is kept with probability 1 - p (where u = rand in [0, 1) is >= p)
+    /// and scaled by 1/(1 - p), so the expected output is x; in eval (training false) the identity.
+    /// The draws come from <paramref name="generator"/> (torch's global generator when null), in x's dtype.
+    /// </summary>
+    public static Tensor Dropout(Tensor x, double p, bool training, Generator? generator = null) // [...] -> [...]
+    {
+        if (!(p >= 0 && p < 1)) throw new PicoGptException($"Dropout: p must be in [0, 1), got {p}");
+        if (!training || p == 0) return x;
+        var u = torch.rand(x.shape, dtype: x.dtype, device: x.device, generator: generator); // [...] uniform in [0, 1)
+        return x * (u >= p) / (1 - p);                                      // dropped: 0; kept: x / (1 - p)
+    }
+
+    #endregion
+
     /// <summary>GPT-2: token ids to next-token logits at every position.</summary>
     public static Tensor Gpt2(Tensor ids, Gpt2Params p, int nHead) // [n_seq] (int64) -> [n_seq, n_vocab]
     {

@@ -76,6 +76,37 @@ public static class AttentionPlot
         return new Chart(title, data, layout, width, height);
     }
 
+    #region Side by side (notebook 05: the same attention with and without the causal mask)
+
+    /// <summary>
+    /// Attention matrices over the same tokens side by side, each titled by its name, e.g. ("causal (GPT)", w1),
+    /// ("bidirectional (BERT)", w2). A causal panel shows its masked future in grey; an unmasked one is filled.
+    /// </summary>
+    public static Chart SideBySide(string[] tokens, string title, params (string Name, Tensor Weights)[] panels) // each [T, T]
+    {
+        if (panels is null || panels.Length == 0) throw new PicoGptException("AttentionPlot.SideBySide: give at least one (name, weights) panel");
+        foreach (var (name, weights) in panels)
+            if (weights is null || weights.dim() != 2)
+                throw new PicoGptException($"AttentionPlot.SideBySide: panel '{name}' must be [T, T], got {(weights is null ? "null" : "[" + string.Join(", ", weights.shape) + "]")}");
+        using var scope = torch.NewDisposeScope();
+        if (panels.Any(p => !p.Weights.shape.SequenceEqual(panels[0].Weights.shape)))
+            throw new PicoGptException("AttentionPlot.SideBySide: every panel must have the same shape [T, T]");
+        var stacked = torch.stack(panels.Select(p => p.Weights.detach().cpu().to(ScalarType.Float64)).ToArray()); // [n_panel, T, T]
+        var w = Read(stacked, 3, tokens, "SideBySide", "[T, T] per panel");
+        var (data, layout, width, height) = Grid(w, 0, Labels(tokens), visible: true);
+        var titles = (JsonArray)layout["annotations"]!;
+        for (int i = 0; i < panels.Length; i++)
+        {
+            var name = Html.Escape(panels[i].Name);
+            titles[i]!["text"] = name;
+            data[i]!["name"] = name;                                            // the hover box shows it (the template's %{fullData.name})
+        }
+        foreach (var (k, v) in BaseLayout(Title(title, w), GridFontSize(w))) layout[k] = v?.DeepClone();
+        return new Chart(title, data, layout, width, height);
+    }
+
+    #endregion
+
     /// <summary>Token labels for the axes: whitespace made visible, duplicates told apart by their position ("the [5]").</summary>
     public static string[] Labels(IReadOnlyList<string> tokens)
     {

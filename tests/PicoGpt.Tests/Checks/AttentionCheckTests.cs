@@ -1,5 +1,4 @@
 using PicoGpt.Exercises;
-using PicoGpt.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
 using static PicoGpt.Tests.CheckAssert;
@@ -9,6 +8,76 @@ namespace PicoGpt.Tests;
 /// <summary>Checks of notebook 05: they accept the reference and reject typical wrong answers with the right hint.</summary>
 public class AttentionCheckTests
 {
+    // ---- CausalMask
+
+    static Tensor Ones(long n, ScalarType dt) => torch.ones(n, n, dtype: dt);
+
+    [Fact]
+    public void CausalMask_reference_passes() => Passes(Checks.CausalMask((n, dt) => Ops.CausalMask(n, dt)));
+
+    [Fact]
+    public void CausalMask_stub_is_not_implemented() =>
+        Assert.True(Checks.CausalMask((n, dt) => throw new NotImplementedException()).NotImplemented);
+
+    [Fact]
+    public void CausalMask_with_triu_and_full_passes() =>
+        Passes(Checks.CausalMask((n, dt) => torch.triu(torch.full(n, n, -1e10, dtype: dt), diagonal: 1)));
+
+    [Fact]
+    public void CausalMask_with_minus_infinity_is_accepted()
+    {
+        var r = Checks.CausalMask((n, dt) => torch.zeros(n, n, dtype: dt).masked_fill(Ones(n, dt).triu(1) == 1, double.NegativeInfinity));
+        Passes(r);
+        Assert.Contains("another correct answer", r.Message);
+        Assert.Contains(r.Details, d => d.Contains("-inf") && d.Contains("-1e10 also stays finite when a whole row is masked"));
+    }
+
+    [Fact]
+    public void CausalMask_below_the_diagonal_fails() =>
+        FailsWith(Checks.CausalMask((n, dt) => (1 - torch.triu(Ones(n, dt))) * -1e10), "you masked the past (below the diagonal)");
+
+    [Fact]
+    public void CausalMask_with_the_diagonal_masked_fails() =>
+        FailsWith(Checks.CausalMask((n, dt) => torch.triu(Ones(n, dt) * -1e10)), "the diagonal is masked too");
+
+    [Fact]
+    public void CausalMask_tril_instead_of_triu_fails() =>
+        FailsWith(Checks.CausalMask((n, dt) => torch.tril(Ones(n, dt)) * -1e10), "tril and triu are swapped");
+
+    [Fact]
+    public void CausalMask_multiplicative_fails() =>
+        FailsWith(Checks.CausalMask((n, dt) => torch.tril(Ones(n, dt))), "0/1 (true/false) keep-mask");
+
+    [Fact]
+    public void CausalMask_boolean_fails_with_the_keep_mask_hint()
+    {
+        var r = Checks.CausalMask((n, dt) => torch.ones(n, n, dtype: ScalarType.Bool).tril());
+        FailsWith(r, "attention's mask is added to the scores");
+        Assert.Contains("expected dtype float64", r.Message);
+    }
+
+    [Fact]
+    public void CausalMask_positive_fails() =>
+        FailsWith(Checks.CausalMask((n, dt) => torch.triu(Ones(n, dt), 1) * 1e10), "large and NEGATIVE");
+
+    [Fact]
+    public void CausalMask_times_minus_infinity_gives_nan_and_fails() =>
+        FailsWith(Checks.CausalMask((n, dt) => (1 - torch.tril(Ones(n, dt))) * double.NegativeInfinity), "0 × -inf is NaN");
+
+    [Fact]
+    public void CausalMask_ignoring_the_dtype_fails() =>
+        FailsWith(Checks.CausalMask((n, dt) => (1 - torch.tril(torch.ones(n, n))) * -1e10), "create the mask in the dtype asked for (float64)");
+
+    [Fact]
+    public void CausalMask_too_weak_fails() =>
+        FailsWith(Checks.CausalMask((n, dt) => torch.triu(Ones(n, dt), 1) * -100), "too weak");
+
+    [Fact]
+    public void CausalMask_wrong_shape_fails() =>
+        FailsWith(Checks.CausalMask((n, dt) => torch.triu(torch.ones(1, n, n, dtype: dt), 1) * -1e10), "the mask is [n_seq, n_seq] = [4, 4]");
+
+    // ---- Attention
+
     static Tensor Scores(Tensor q, Tensor k) => q.matmul(k.transpose(-2, -1));
 
     [Fact]
@@ -34,6 +103,14 @@ public class AttentionCheckTests
             "apply the mask before the softmax");
 
     [Fact]
+    public void Attention_mask_multiplied_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => (Scores(q, k) / Math.Sqrt(q.shape[^1]) * mask).softmax(-1).matmul(v)), "the mask is additive");
+
+    [Fact]
+    public void Attention_softmax_over_queries_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => (Scores(q, k) / Math.Sqrt(q.shape[^1]) + mask).softmax(0).matmul(v)), "softmax over the keys");
+
+    [Fact]
     public void Attention_mask_ignored_in_learner_code_is_found_by_the_probe()
     {
         // a mistake no trap describes (the mask is rebuilt wrongly, as all zeros): the behavioural probe still finds the leak
@@ -56,4 +133,33 @@ public class AttentionCheckTests
         FailsWith(r, "q @ kᵀ");
         Assert.Contains("batch", r.Message);
     }
+
+    [Fact]
+    public void Attention_with_k_T_on_a_batch_gets_the_transpose_hint()
+    {
+        // In the notebook kernel, q.matmul(k.T) runs through Ops.MatMul (the matmul guard); written here the same way.
+        var r = Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.T) / Math.Sqrt(k.shape[^1]) + mask).softmax(-1), v));
+        FailsWith(r, "the scores are q @ kᵀ with kᵀ = k.transpose(-2, -1), which swaps only the last two axes; k.T reverses ALL the axes of a batched k (here [2, 4, 8] became [8, 4, 2])");
+        Assert.Contains("batch q, k, v [2, 4, 8]", r.Message);
+    }
+
+    [Fact]
+    public void Attention_without_scaling_and_without_mask_names_both() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Scores(q, k).softmax(-1).matmul(v)),
+            "two mistakes at once: (1) no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax; (2) future positions are visible");
+
+    [Fact]
+    public void Attention_dk_scale_and_mask_after_softmax_names_both() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => ((Scores(q, k) / q.shape[^1]).softmax(-1) + mask).matmul(v)),
+            "two mistakes at once: (1) scale by 1/sqrt(d_k), not 1/d_k; (2) future positions are visible");
+
+    [Fact]
+    public void Attention_softmax_axis_and_no_scaling_names_both() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => (Scores(q, k) + mask).softmax(-2).matmul(v)),
+            "(1) no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax; (2) softmax over the keys");
+
+    [Fact]
+    public void Attention_softmax_axis_and_mask_zeroed_after_names_both() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => ((Scores(q, k) / Math.Sqrt(q.shape[^1])).softmax(-2) * (mask == 0)).matmul(v)),
+            "(1) apply the mask before the softmax: zeroing the future weights afterwards leaves rows that no longer sum to 1; (2) softmax over the keys");
 }

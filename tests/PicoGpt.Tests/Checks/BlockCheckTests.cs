@@ -1,5 +1,4 @@
 using PicoGpt.Exercises;
-using PicoGpt.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
 using static PicoGpt.Tests.CheckAssert;
@@ -10,6 +9,8 @@ namespace PicoGpt.Tests;
 /// <summary>Checks of notebook 07: they accept the reference and reject typical wrong answers with the right hint.</summary>
 public class BlockCheckTests
 {
+    // ---- FeedForward
+
     [Fact]
     public void FeedForward_reference_passes() => Passes(Checks.FeedForward(Ops.FeedForward));
 
@@ -29,6 +30,100 @@ public class BlockCheckTests
     [Fact]
     public void FeedForward_gelu_at_the_end_fails() =>
         FailsWith(Checks.FeedForward((x, p) => Ops.Gelu(Ops.Linear(Ops.Linear(x, p.CFc.W, p.CFc.B), p.CProj.W, p.CProj.B))), "not after c_proj");
+
+    [Fact]
+    public void FeedForward_relu_at_the_end_names_both() =>
+        FailsWith(Checks.FeedForward((x, p) => Ops.Linear(Ops.Linear(x, p.CFc.W, p.CFc.B), p.CProj.W, p.CProj.B).relu()),
+            "two mistakes at once: (1) this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu); (2) apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj");
+
+    [Fact]
+    public void FeedForward_with_transposed_weight_gets_a_hint() =>
+        // In the kernel, x.matmul(p.CFc.W.T) runs through Ops.MatMul (the matmul guard); written here the same way.
+        FailsWith(Checks.FeedForward((x, p) => Ops.Linear(Ops.Gelu(Ops.MatMul(x, p.CFc.W.T) + p.CFc.B), p.CProj.W, p.CProj.B)),
+            "c_fc.W is [n_embd, 4·n_embd] and c_proj.W [4·n_embd, n_embd], so x @ W needs no .T");
+
+    // ---- Dropout
+
+    static Tensor Uniform(Tensor x, Generator g) => torch.rand(x.shape, dtype: x.dtype, generator: g);
+
+    [Fact]
+    public void Dropout_reference_passes() => Passes(Checks.Dropout((x, p, training, g) => Ops.Dropout(x, p, training, g)));
+
+    [Fact]
+    public void Dropout_stub_is_not_implemented() => Assert.True(Checks.Dropout((x, p, t, g) => throw new NotImplementedException()).NotImplemented);
+
+    [Fact]
+    public void Dropout_written_with_where_passes() =>
+        Passes(Checks.Dropout((x, p, training, g) =>
+        {
+            if (!training) return x;
+            var keep = Uniform(x, g) >= p;
+            return torch.where(keep, x / (1 - p), torch.zeros_like(x));
+        }));
+
+    [Fact]
+    public void Dropout_with_other_random_draws_is_accepted()
+    {
+        // float32 draws compared with "< 1 - p": a correct dropout whose zeros are not those of Ops.Dropout
+        var r = Checks.Dropout((x, p, training, g) => training ? x * (torch.rand(x.shape, generator: g) < 1 - p) / (1 - p) : x);
+        Passes(r);
+        Assert.Contains("another correct answer", r.Message);
+        Assert.Contains(r.Details, d => d.Contains("another valid dropout") && d.Contains("dropped for p = 0.5"));
+    }
+
+    [Fact]
+    public void Dropout_with_bernoulli_is_accepted() =>
+        Passes(Checks.Dropout((x, p, training, g) =>
+            training ? x * torch.bernoulli(torch.full(x.shape, 1 - p, dtype: x.dtype), generator: g) / (1 - p) : x));
+
+    [Fact]
+    public void Dropout_without_scaling_fails() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? x * (Uniform(x, g) >= p) : x), "scale the kept values by 1/(1-p)");
+
+    [Fact]
+    public void Dropout_bernoulli_without_scaling_fails_by_its_statistics() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? x * torch.bernoulli(torch.full(x.shape, 1 - p, dtype: x.dtype), generator: g) : x),
+            "scale the kept values by 1/(1-p)");
+
+    [Fact]
+    public void Dropout_scaled_by_one_minus_p_fails() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? x * (Uniform(x, g) >= p) * (1 - p) : x), "divide the kept values by (1-p), don't multiply");
+
+    [Fact]
+    public void Dropout_with_p_as_keep_probability_fails() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? x * (Uniform(x, g) < p) / p : x), "p is the probability to DROP");
+
+    [Fact]
+    public void Dropout_with_p_as_keep_probability_by_bernoulli_fails() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? x * torch.bernoulli(torch.full(x.shape, p, dtype: x.dtype), generator: g) / p : x),
+            "p is the probability to DROP");
+
+    [Fact]
+    public void Dropout_divided_by_p_fails() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? x * (Uniform(x, g) >= p) / p : x), "not by p");
+
+    [Fact]
+    public void Dropout_dropping_in_eval_fails() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => x * (Uniform(x, g) >= p) / (1 - p)), "in eval (training = false) dropout does nothing");
+
+    [Fact]
+    public void Dropout_scaling_in_eval_fails() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? x * (Uniform(x, g) >= p) / (1 - p) : x * (1 - p)), "original 2014 dropout");
+
+    [Fact]
+    public void Dropout_with_the_flag_inverted_fails() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? x : x * (Uniform(x, g) >= p) / (1 - p)), "nothing was dropped in training");
+
+    [Fact]
+    public void Dropout_ignoring_the_generator_fails() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => torch.nn.functional.dropout(x, p, training)), "does not use the generator passed in");
+
+    [Fact]
+    public void Dropout_unscaled_and_dropping_in_eval_gets_the_first_hint() =>
+        // the check stops at the first failing case (training): the hint names what that case shows
+        FailsWith(Checks.Dropout((x, p, training, g) => x * (Uniform(x, g) >= p)), "scale the kept values by 1/(1-p)");
+
+    // ---- TransformerBlock
 
     internal static Tensor Ln(Tensor x, LayerNormParams p) => Ops.LayerNorm(x, p.G, p.B);
 
@@ -60,10 +155,94 @@ public class BlockCheckTests
         }), "use ln_2");
 
     [Fact]
+    public void TransformerBlock_without_norms_fails() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = x + Ops.MultiHeadAttention(x, p.Attn, h);
+            return x + Ops.FeedForward(x, p.Mlp);
+        }), "normalise with ln_1 before attention and ln_2 before the MLP");
+
+    [Fact]
+    public void TransformerBlock_parallel_branches_fail() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+            x + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h) + Ops.FeedForward(Ln(x, p.Ln2), p.Mlp)), "the MLP works on the attention step's result");
+
+    [Fact]
+    public void TransformerBlock_residual_around_the_normalised_x_fails() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = Ln(x, p.Ln1);
+            x = x + Ops.MultiHeadAttention(x, p.Attn, h);
+            x = Ln(x, p.Ln2);
+            return x + Ops.FeedForward(x, p.Mlp);
+        }), "add the branch to x itself, not to the normalised x");
+
+    [Fact]
+    public void TransformerBlock_residual_around_the_normalised_x_written_inline_fails() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = Ln(x, p.Ln1) + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h);
+            return x + Ops.FeedForward(Ln(x, p.Ln2), p.Mlp);
+        }), "add the branch to x itself, not to the normalised x");
+
+    [Fact]
+    public void TransformerBlock_normalised_residual_and_ln1_twice_names_both() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = Ln(x, p.Ln1);
+            x = x + Ops.MultiHeadAttention(x, p.Attn, h);
+            x = Ln(x, p.Ln1);
+            return x + Ops.FeedForward(x, p.Mlp);
+        }), "two mistakes at once: (1) add the branch to x itself");
+
+    [Fact]
+    public void TransformerBlock_normalised_first_residual_and_ln1_before_the_mlp_names_both() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = Ln(x, p.Ln1) + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h);
+            return x + Ops.FeedForward(Ln(x, p.Ln1), p.Mlp);
+        }), "two mistakes at once: (1) add the branch to x itself, not to the normalised x");
+
+    [Fact]
+    public void TransformerBlock_parallel_and_ln1_twice_names_both() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+            x + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h) + Ops.FeedForward(Ln(x, p.Ln1), p.Mlp)),
+            "two mistakes at once: (1) use ln_2 (not ln_1) before the MLP; (2) the MLP works on the attention step's result");
+
+    [Fact]
+    public void TransformerBlock_no_residuals_and_ln1_twice_names_both() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) => Ops.FeedForward(Ln(Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h), p.Ln1), p.Mlp)),
+            "two mistakes at once: (1) keep the residual connections");
+
+    [Fact]
     public void TransformerBlock_unmasked_attention_fails_with_future_hint() =>
         FailsWith(Checks.TransformerBlock((x, p, h) =>
         {
             x = x + Mha(Ln(x, p.Ln1), p.Attn, h, mask: false);
             return x + Ops.FeedForward(Ln(x, p.Ln2), p.Mlp);
         }), "future positions are visible");
+
+    [Fact]
+    public void TransformerBlock_calling_an_unwritten_FeedForward_names_it()
+    {
+        // the notebook's shape: the block calls the learner's own FeedForward, still a stub
+        Tensor FeedForward(Tensor x, FeedForwardParams p) => throw new NotImplementedException();
+        Tensor TransformerBlock(Tensor x, BlockParams p, int nHead)
+        {
+            x = x + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, nHead);
+            return x + FeedForward(Ln(x, p.Ln2), p.Mlp);
+        }
+        var r = Checks.TransformerBlock(TransformerBlock);
+        Assert.True(r.NotImplemented, r.ToString());
+        Assert.Equal("your TransformerBlock calls FeedForward, which still throws NotImplementedException: write FeedForward first, then run this check again", r.Message);
+    }
+
+    [Fact]
+    public void TransformerBlock_that_is_itself_a_stub_is_not_implemented()
+    {
+        Tensor TransformerBlock(Tensor x, BlockParams p, int nHead) => throw new NotImplementedException();
+        var r = Checks.TransformerBlock(TransformerBlock);
+        Assert.True(r.NotImplemented);
+        Assert.StartsWith("your function still throws NotImplementedException", r.Message);
+    }
 }

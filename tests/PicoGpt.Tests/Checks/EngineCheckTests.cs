@@ -29,14 +29,81 @@ public class EngineCheckTests
             Checks.Softmax(x => throw new NotImplementedException()),
             Checks.Gelu(x => throw new NotImplementedException()),
             Checks.LayerNorm((x, g, b) => throw new NotImplementedException()),
+            Checks.CausalMask((n, dt) => throw new NotImplementedException()),
             Checks.Attention((q, k, v, m) => throw new NotImplementedException()),
+            Checks.SplitHeads((x, h) => throw new NotImplementedException()),
+            Checks.MergeHeads(x => throw new NotImplementedException()),
             Checks.MultiHeadAttention((x, p, h) => throw new NotImplementedException()),
             Checks.FeedForward((x, p) => throw new NotImplementedException()),
+            Checks.Dropout((x, p, t, g) => throw new NotImplementedException()),
             Checks.TransformerBlock((x, p, h) => throw new NotImplementedException()),
             Checks.Gpt2((x, p, h) => throw new NotImplementedException()),
             Checks.TopK((l, k) => throw new NotImplementedException()),
         ];
         Assert.All(results, r => Assert.True(r.NotImplemented, r.ToString()));
+        Assert.All(results, r => Assert.StartsWith("your function still throws NotImplementedException", r.Message));
+    }
+
+    // ---- a helper that is still a stub: the message names it instead of calling the checked function unwritten
+
+    [Fact]
+    public void Stub_helper_called_from_a_lambda_is_named()
+    {
+        Tensor Cube(Tensor x) => throw new NotImplementedException();
+        var r = Checks.Gelu(x => 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * Cube(x))).tanh()));
+        Assert.True(r.NotImplemented);
+        Assert.Equal("not implemented yet", r.Status);
+        Assert.Equal("your function calls Cube, which still throws NotImplementedException: write Cube first, then run this check again", r.Message);
+    }
+
+    [Fact]
+    public void Stub_helper_two_calls_down_is_named_with_the_chain()
+    {
+        Tensor Inner(Tensor x) => throw new NotImplementedException();
+        Tensor Outer(Tensor x) => Inner(x) * 2;
+        Tensor Softmax(Tensor x) => Outer(x);
+        var r = Checks.Softmax(Softmax);
+        Assert.True(r.NotImplemented);
+        Assert.StartsWith("your Softmax calls Outer, which calls Inner, which still throws NotImplementedException: write Inner first", r.Message);
+    }
+
+    [Fact]
+    public void Stub_helper_called_through_linq_is_named()
+    {
+        // a lambda inside the learner's function (here Select's) sits between it and the stub: it is skipped
+        Tensor Row(Tensor x) => throw new NotImplementedException();
+        Tensor Softmax(Tensor x) => torch.stack(Enumerable.Range(0, (int)x.shape[0]).Select(i => Row(x[i])).ToArray());
+        var r = Checks.Softmax(Softmax);
+        Assert.StartsWith("your Softmax calls Row, which still throws", r.Message);
+    }
+
+    [Fact]
+    public void Stub_lambda_helper_is_reported_as_a_lambda()
+    {
+        Func<Tensor, Tensor> helper = x => throw new NotImplementedException();
+        var r = Checks.Softmax(x => helper(x));
+        Assert.True(r.NotImplemented);
+        Assert.StartsWith("your function calls a lambda, which still throws NotImplementedException: write that function first", r.Message);
+    }
+
+    [Fact]
+    public void Learner_names_come_from_script_methods_and_local_functions_not_lambdas()
+    {
+        Tensor FeedForward(Tensor x) => x;
+        Func<Tensor, Tensor> local = FeedForward, lambda = x => x;
+        Assert.Equal("FeedForward", CheckEngine<int>.LearnerName(local.Method));
+        Assert.Null(CheckEngine<int>.LearnerName(lambda.Method));
+        Assert.Equal("Stub_is_not_implemented_not_failed", CheckEngine<int>.LearnerName(typeof(EngineCheckTests).GetMethod(nameof(Stub_is_not_implemented_not_failed))!));
+    }
+
+    [Fact]
+    public void Not_implemented_thrown_after_the_first_case_passed_is_still_named()
+    {
+        int calls = 0;
+        Tensor Later(Tensor x) => throw new NotImplementedException();
+        var r = Checks.Gelu(x => ++calls == 1 ? Ops.Gelu(x) : Later(x));
+        Assert.True(r.NotImplemented);
+        Assert.StartsWith("your function calls Later", r.Message);
     }
 
     [Fact]

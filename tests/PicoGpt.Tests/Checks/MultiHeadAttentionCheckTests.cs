@@ -1,5 +1,4 @@
 using PicoGpt.Exercises;
-using PicoGpt.Sampling;
 using TorchSharp;
 using static TorchSharp.torch;
 using static PicoGpt.Tests.CheckAssert;
@@ -9,23 +8,120 @@ namespace PicoGpt.Tests;
 /// <summary>Checks of notebook 06: they accept the reference and reject typical wrong answers with the right hint.</summary>
 public class MultiHeadAttentionCheckTests
 {
+    // ---- SplitHeads
+
+    [Fact]
+    public void SplitHeads_reference_passes() => Passes(Checks.SplitHeads(Ops.SplitHeads));
+
+    [Fact]
+    public void SplitHeads_with_view_and_transpose_passes() =>
+        Passes(Checks.SplitHeads((x, nHead) => x.view([.. x.shape[..^1], nHead, x.shape[^1] / nHead]).transpose(-3, -2)));
+
+    [Fact]
+    public void SplitHeads_with_chunk_and_stack_passes() =>
+        Passes(Checks.SplitHeads((x, nHead) => torch.stack(x.chunk(nHead, dim: -1), dim: -3)));
+
+    [Fact]
+    public void SplitHeads_stub_is_not_implemented() => Assert.True(Checks.SplitHeads((x, h) => throw new NotImplementedException()).NotImplemented);
+
+    [Fact]
+    public void SplitHeads_reshape_without_transpose_fails() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.reshape(nHead, x.shape[0], x.shape[1] / nHead)), "x.reshape(n_head, n_seq, hs) cuts the numbers in memory order");
+
+    [Fact]
+    public void SplitHeads_reshape_without_transpose_on_a_batch_fails() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.dim() == 2
+                ? x.reshape(x.shape[0], nHead, x.shape[1] / nHead).transpose(0, 1)              // right without a batch
+                : x.reshape(x.shape[0], nHead, x.shape[1], x.shape[2] / nHead)),               // the batch path forgets the transpose
+            "x.reshape(n_head, n_seq, hs) cuts the numbers in memory order");
+
+    [Fact]
+    public void SplitHeads_without_transpose_fails() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.reshape(x.shape[0], nHead, x.shape[1] / nHead)), "you have [n_seq, n_head, hs]: transpose(-3, -2)");
+
+    [Fact]
+    public void SplitHeads_wrong_transpose_fails() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.reshape(x.shape[0], nHead, x.shape[1] / nHead).transpose(1, 2)), "not transpose(-2, -1)");
+
+    [Fact]
+    public void SplitHeads_interleaved_fails() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.reshape(x.shape[0], x.shape[1] / nHead, nHead).permute(2, 0, 1)), "contiguous columns");
+
+    [Fact]
+    public void SplitHeads_transpose_0_1_on_a_batch_fails() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.reshape([.. x.shape[..^1], nHead, x.shape[^1] / nHead]).transpose(0, 1)),
+            "transpose(0, 1) swaps the batch axis with n_seq");
+
+    [Fact]
+    public void SplitHeads_without_batch_axes_fails_with_a_hint() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.reshape(x.shape[^2], nHead, x.shape[^1] / nHead).transpose(0, 1)), "keep the leading axes");
+
+    // ---- MergeHeads
+
+    [Fact]
+    public void MergeHeads_reference_passes() => Passes(Checks.MergeHeads(Ops.MergeHeads));
+
+    [Fact]
+    public void MergeHeads_with_cat_passes() =>
+        Passes(Checks.MergeHeads(x => torch.cat(x.unbind(-3), dim: -1)));
+
+    [Fact]
+    public void MergeHeads_stub_is_not_implemented() => Assert.True(Checks.MergeHeads(x => throw new NotImplementedException()).NotImplemented);
+
+    [Fact]
+    public void MergeHeads_reshape_without_transpose_fails() =>
+        FailsWith(Checks.MergeHeads(x => x.reshape(x.shape[1], x.shape[0] * x.shape[2])), "transpose(-3, -2) first");
+
+    [Fact]
+    public void MergeHeads_wrong_transpose_fails() =>
+        FailsWith(Checks.MergeHeads(x => x.transpose(1, 2).reshape(x.shape[1], -1)), "not transpose(-2, -1)");
+
+    [Fact]
+    public void MergeHeads_interleaved_fails() =>
+        FailsWith(Checks.MergeHeads(x => x.permute(1, 2, 0).reshape(x.shape[1], -1)), "you interleaved them");
+
+    [Fact]
+    public void MergeHeads_transpose_0_1_on_a_batch_fails() =>
+        FailsWith(Checks.MergeHeads(x => x.transpose(0, 1).reshape([.. x.shape[..^3], x.shape[^2], -1])), "transpose(0, 1) swaps the batch axis with n_head");
+
+    [Fact]
+    public void MergeHeads_without_reshape_fails() =>
+        FailsWith(Checks.MergeHeads(x => x.transpose(-3, -2)), "reshape it to [..., n_seq, n_head·hs]");
+
+    // ---- MultiHeadAttention
+
     [Fact]
     public void MultiHeadAttention_reference_passes() => Passes(Checks.MultiHeadAttention(Ops.MultiHeadAttention));
 
-    internal static Tensor Mha(Tensor x, AttentionParams p, int nHead, bool mask = true, bool project = true, bool headScale = true)
+    /// <summary>The batched form, written as a learner would with reshape and transpose, with switches for the mistakes.</summary>
+    internal static Tensor Mha(Tensor x, AttentionParams p, int nHead, bool mask = true, bool project = true, bool headScale = true,
+        bool splitTranspose = true, bool mergeTranspose = true)
     {
         var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, -1);
         long t = x.shape[^2], c = x.shape[^1], hs = c / nHead;
-        Tensor Heads(Tensor z) => z.reshape([.. x.shape[..^1], nHead, hs]).transpose(-3, -2); // [..., n_head, T, hs]
+        Tensor Heads(Tensor z) => splitTranspose
+            ? z.reshape([.. x.shape[..^1], nHead, hs]).transpose(-3, -2)                // [..., n_head, T, hs]
+            : z.reshape([.. x.shape[..^2], nHead, t, hs]);                               // the mistake: no transpose
         var (q, k, v) = (Heads(qkv[0]), Heads(qkv[1]), Heads(qkv[2]));
         var s = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(headScale ? hs : c);
         if (mask) s = s + Ops.CausalMask(t, x.dtype);
-        var o = s.softmax(-1).matmul(v).transpose(-3, -2).reshape(x.shape);         // [..., T, C]
+        var o = s.softmax(-1).matmul(v);                                                  // [..., n_head, T, hs]
+        o = mergeTranspose ? o.transpose(-3, -2).reshape(x.shape) : o.reshape(x.shape);   // [..., T, C]
         return project ? Ops.Linear(o, p.CProj.W, p.CProj.B) : o;
     }
 
     [Fact]
     public void MultiHeadAttention_batched_heads_passes() => Passes(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h)));
+
+    [Fact]
+    public void MultiHeadAttention_with_split_and_merge_passes() =>
+        Passes(Checks.MultiHeadAttention((x, p, nHead) =>
+        {
+            var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
+            var (q, k, v) = (Ops.SplitHeads(qkv[0], nHead), Ops.SplitHeads(qkv[1], nHead), Ops.SplitHeads(qkv[2], nHead));
+            var heads = Ops.Attention(q, k, v, Ops.CausalMask(x.shape[^2], x.dtype));
+            return Ops.Linear(Ops.MergeHeads(heads), p.CProj.W, p.CProj.B);
+        }));
 
     [Fact]
     public void MultiHeadAttention_single_head_fails() => FailsWith(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, 1)), "the heads are missing");
@@ -41,4 +137,86 @@ public class MultiHeadAttentionCheckTests
     [Fact]
     public void MultiHeadAttention_full_width_scale_fails() =>
         FailsWith(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h, headScale: false)), "1/sqrt(head size)");
+
+    [Fact]
+    public void MultiHeadAttention_q_and_k_swapped_fails() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, nHead) =>
+        {
+            var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
+            var heads = Ops.Attention(Ops.SplitHeads(qkv[1], nHead), Ops.SplitHeads(qkv[0], nHead), Ops.SplitHeads(qkv[2], nHead), Ops.CausalMask(x.shape[^2], x.dtype));
+            return Ops.Linear(Ops.MergeHeads(heads), p.CProj.W, p.CProj.B);
+        }), "[q | k | v]");
+
+    [Fact]
+    public void MultiHeadAttention_reshape_without_transpose_fails() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h, splitTranspose: false, mergeTranspose: false)),
+            "splitting the heads: x.reshape(n_head, n_seq, hs) cuts the numbers in memory order");
+
+    [Fact]
+    public void MultiHeadAttention_reshape_without_transpose_but_right_merge_fails() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h, splitTranspose: false)), "splitting the heads");
+
+    [Fact]
+    public void MultiHeadAttention_reshape_without_transpose_on_the_batch_fails()
+    {
+        // right for [n_seq, n_embd]; the separate batch path reshapes to [B, n_head, T, hs] without the transpose
+        var r = Checks.MultiHeadAttention((x, p, h) => x.dim() == 2 ? Mha(x, p, h) : Mha(x, p, h, splitTranspose: false, mergeTranspose: false));
+        FailsWith(r, "splitting the heads: x.reshape(n_head, n_seq, hs)");
+        Assert.Contains("case 'batch [2, 5, 8]", r.Message);
+    }
+
+    [Fact]
+    public void MultiHeadAttention_merge_without_transpose_fails() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h, mergeTranspose: false)), "merging the heads: reshaping [n_head, n_seq, hs] straight");
+
+    [Fact]
+    public void MultiHeadAttention_reshape_to_heads_last_without_transpose_gets_a_hint() =>
+        // [n_seq, n_head, hs] goes into attention as if n_head were the positions: the [n_seq, n_seq] mask does not fit
+        FailsWith(Checks.MultiHeadAttention((x, p, nHead) =>
+        {
+            long t = x.shape[^2], hs = x.shape[^1] / nHead;
+            var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
+            var (q, k, v) = (qkv[0].reshape(t, nHead, hs), qkv[1].reshape(t, nHead, hs), qkv[2].reshape(t, nHead, hs));
+            var o = Ops.Attention(q, k, v, Ops.CausalMask(t, x.dtype));
+            return Ops.Linear(o.reshape(t, -1), p.CProj.W, p.CProj.B);
+        }), "transpose(-3, -2) to [..., n_head, n_seq, hs]");
+
+    [Fact]
+    public void MultiHeadAttention_with_transposed_weight_gets_a_hint() =>
+        // In the kernel, x.matmul(p.CAttn.W.T) runs through Ops.MatMul (the matmul guard); written here the same way.
+        FailsWith(Checks.MultiHeadAttention((x, p, h) =>
+        {
+            var qkv = Ops.MatMul(x, p.CAttn.W.T) + p.CAttn.B;                             // [n_seq, 3*n_embd]?
+            return Mha(qkv, p, h);
+        }), "GPT-2 stores its weights as [n_in, n_out] (Conv1D): c_attn.W is [n_embd, 3·n_embd]");
+
+    [Fact]
+    public void MultiHeadAttention_with_functional_linear_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => torch.nn.functional.linear(x, p.CAttn.W, p.CAttn.B)),
+            "nn.functional.linear, which expects [n_out, n_in], does not fit");
+
+    [Fact]
+    public void MultiHeadAttention_without_mask_and_projection_names_both() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h, mask: false, project: false)),
+            "two mistakes at once: (1) future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax; (2) project the concatenated heads with c_proj");
+
+    [Fact]
+    public void MultiHeadAttention_reshape_without_transpose_and_no_mask_names_both() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h, splitTranspose: false, mergeTranspose: false, mask: false)),
+            "two mistakes at once: (1) future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax; (2) splitting the heads");
+
+    [Fact]
+    public void MultiHeadAttention_calling_an_unwritten_SplitHeads_names_it()
+    {
+        Tensor SplitHeads(Tensor x, int nHead) => throw new NotImplementedException();
+        Tensor MultiHeadAttention(Tensor x, AttentionParams p, int nHead)
+        {
+            var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
+            var heads = Ops.Attention(SplitHeads(qkv[0], nHead), SplitHeads(qkv[1], nHead), SplitHeads(qkv[2], nHead), Ops.CausalMask(x.shape[^2], x.dtype));
+            return Ops.Linear(Ops.MergeHeads(heads), p.CProj.W, p.CProj.B);
+        }
+        var r = Checks.MultiHeadAttention(MultiHeadAttention);
+        Assert.True(r.NotImplemented, r.ToString());
+        Assert.StartsWith("your MultiHeadAttention calls SplitHeads, which still throws NotImplementedException: write SplitHeads first", r.Message);
+    }
 }
