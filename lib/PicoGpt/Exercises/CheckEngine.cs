@@ -245,8 +245,16 @@ internal sealed class CheckEngine<TIn>
         return line.Length > 200 ? line[..200] + "…" : line;
     }
 
+    /// <summary>
+    /// A number as a learner reads it: 0; whole numbers in full with thousands separators (a parameter count,
+    /// 124,439,808); 1e-3 to 1e4 with up to 6 decimals; else 6 significant digits in exponent form (-7.0246e-5), so two
+    /// different values never print the same.
+    /// </summary>
     internal static string Num(double v) =>
-        v == 0 ? "0" : Math.Abs(v) >= 1e-3 && Math.Abs(v) < 1e4 ? v.ToString("0.######", CultureInfo.InvariantCulture) : v.ToString("0.#e+0", CultureInfo.InvariantCulture);
+        v == 0 ? "0"
+        : Math.Abs(v) >= 1e4 && Math.Abs(v) < 1e15 && v == Math.Floor(v) ? v.ToString("#,0", CultureInfo.InvariantCulture)
+        : Math.Abs(v) >= 1e-3 && Math.Abs(v) < 1e4 ? v.ToString("0.######", CultureInfo.InvariantCulture)
+        : v.ToString("0.#####e+0", CultureInfo.InvariantCulture);
 
     /// <summary>Same shape and values within tol, with NaN equal to NaN and infinities equal to themselves.</summary>
     internal static bool Matches(Tensor a, Tensor b, double tol)
@@ -268,7 +276,8 @@ internal sealed class CheckEngine<TIn>
         if (!expected.shape.SequenceEqual(got.shape))
             return ($"expected shape [{string.Join(", ", expected.shape)}], got [{string.Join(", ", got.shape)}]", double.NaN);
         if (expected.dtype != got.dtype)
-            return ($"expected dtype {Dtype(expected)} (the inputs' dtype), got {Dtype(got)}", double.NaN);
+            return ($"expected dtype {Dtype(expected)}, got {Dtype(got)}" +
+                    (expected.is_floating_point() && got.is_floating_point() ? " (keep the inputs' dtype: a new tensor needs dtype: x.dtype)" : ""), double.NaN);
         var e = Values(expected); var g = Values(got);
         double maxErr = 0; int bad = 0, first = -1;
         for (int i = 0; i < e.Length; i++)

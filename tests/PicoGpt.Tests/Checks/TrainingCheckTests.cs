@@ -270,7 +270,7 @@ public class TrainingCheckTests
         {
             if (step < warmup) return maxLr * step / warmup;                     // no + 1, and no floor after decaySteps
             return minLr + 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / (decaySteps - warmup))) * (maxLr - minLr);
-        }), "at step 0 the rate should be 9.9e-6, yours is 0: during warmup");
+        }), "at step 0 the rate should be 9.90099e-6, yours is 0: during warmup");
 
     [Fact]
     public void LearningRate_decay_to_zero_fails() =>
