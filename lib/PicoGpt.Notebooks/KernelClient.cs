@@ -16,8 +16,8 @@ public enum SubmissionEnd { Succeeded, Failed, KernelDied, TimedOut }
 public sealed record SubmissionResult(SubmissionEnd End, IReadOnlyList<KernelEvent> Events, string? FailureMessage);
 
 /// <summary>
-/// A .NET Interactive kernel in its own process, spoken to over its stdio JSON protocol: <c>dotnet
-/// Microsoft.DotNet.Interactive.App.dll stdio</c>, the process VS Code Polyglot Notebooks starts. Each line written is a
+/// A .NET Interactive kernel in its own process, spoken to over its stdio JSON protocol: the pinned tool's
+/// <c>dotnet-interactive stdio</c> (<see cref="KernelTool"/>), the process VS Code Polyglot Notebooks starts. Each line written is a
 /// command envelope (<c>{"token", "commandType": "SubmitCode", "command": {"code", "targetKernelName"}}</c>); each line
 /// read is an event envelope (<c>{"eventType", "event", "command": {"token", ...}}</c>). A native crash in the kernel (such
 /// as TorchSharp 0.107's matmul abort) ends only that process: <see cref="Submit"/> then reports
@@ -69,21 +69,21 @@ public sealed class KernelClient : IDisposable
     /// with extra environment variables, and waits for it to say it is ready.
     /// </summary>
     public static KernelClient Start(string workingDirectory, IReadOnlyDictionary<string, string?>? environment = null,
-        TimeSpan? startTimeout = null, string? kernelAssembly = null)
+        TimeSpan? startTimeout = null)
     {
-        kernelAssembly ??= KernelTool.Locate();
-        var psi = new ProcessStartInfo("dotnet")
+        var (fileName, toolArguments, toolDirectory) = KernelTool.StartInfo();
+        var psi = new ProcessStartInfo(fileName)
         {
-            WorkingDirectory = workingDirectory,
+            WorkingDirectory = toolDirectory,                                  // where the tool manifest is; the kernel then moves to --working-dir
             RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
             StandardOutputEncoding = new UTF8Encoding(false), StandardErrorEncoding = new UTF8Encoding(false),
         };
-        foreach (var a in new[] { kernelAssembly, "stdio", "--default-kernel", "csharp", "--working-dir", workingDirectory }) psi.ArgumentList.Add(a);
+        foreach (var a in toolArguments.Concat(["stdio", "--default-kernel", "csharp", "--working-dir", workingDirectory])) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_NOLOGO"] = "1";
         if (environment != null) foreach (var (k, v) in environment) psi.Environment[k] = v;
-        var process = Process.Start(psi) ?? throw new PicoGptException("could not start the .NET Interactive kernel (dotnet " + kernelAssembly + " stdio)");
+        var process = Process.Start(psi) ?? throw new PicoGptException($"could not start the .NET Interactive kernel ({fileName} {string.Join(' ', psi.ArgumentList)})");
         process.StandardInput.AutoFlush = true;
         var client = new KernelClient(process);
         var deadline = DateTime.UtcNow + (startTimeout ?? TimeSpan.FromMinutes(2));

@@ -4,34 +4,40 @@ using System.Text.Json;
 namespace PicoGpt.Notebooks;
 
 /// <summary>
-/// Finds the .NET Interactive kernel: the tool Microsoft.dotnet-interactive pinned in the repository's
-/// .config/dotnet-tools.json (the kernel VS Code Polyglot Notebooks and Jupyter start), in the NuGet packages folder
-/// ($NUGET_PACKAGES, else ~/.nuget/packages). When it is not there yet, runs <c>dotnet tool restore</c> once, so a fresh
-/// clone needs no setup step of its own.
+/// The .NET Interactive kernel the course runs in: the tool Microsoft.dotnet-interactive pinned in the repository's
+/// .config/dotnet-tools.json (the kernel VS Code Polyglot Notebooks and Jupyter start), run as a local tool,
+/// <c>dotnet tool run dotnet-interactive -- stdio ...</c> from the repository root. The first use in a process runs
+/// <c>dotnet tool restore</c> there (a second or two when the tool is already in the NuGet cache), so a fresh clone
+/// needs no setup step of its own, whatever NuGet packages folder this machine uses.
 /// </summary>
 public static class KernelTool
 {
     public const string PackageId = "microsoft.dotnet-interactive";
-    const string EntryAssembly = "Microsoft.DotNet.Interactive.App.dll";
+    const string Command = "dotnet-interactive";
     static readonly object Gate = new();
+    static readonly HashSet<string> Restored = new();
 
-    /// <summary>The kernel's entry assembly (run with <c>dotnet &lt;path&gt; stdio</c>), restoring the tool if needed.</summary>
-    public static string Locate(string? repoRoot = null)
+    /// <summary>
+    /// How to start the kernel: the program, its first arguments (the kernel's own arguments follow) and the folder to
+    /// start it in. Restores the pinned tool first, once per repository and process.
+    /// </summary>
+    public static (string FileName, string[] Arguments, string WorkingDirectory) StartInfo(string? repoRoot = null)
     {
         repoRoot ??= Paths.RepoRoot ?? throw new PicoGptException(
             "the repository root (with .config/dotnet-tools.json) was not found above the working directory or the program: run from the repository");
-        var manifest = Path.Combine(repoRoot, ".config", "dotnet-tools.json");
-        var version = PinnedVersion(manifest);
+        var version = PinnedVersion(Path.Combine(repoRoot, ".config", "dotnet-tools.json"));
         lock (Gate)
         {
-            var found = Find(version);
-            if (found != null) return found;
-            var (code, output) = Restore(repoRoot);
-            found = Find(version);
-            if (found != null) return found;
-            throw new PicoGptException($"the .NET Interactive kernel ({PackageId} {version}) is not installed and `dotnet tool restore` in {repoRoot} " +
-                                       $"did not install it (exit {code}): {LastLines(output, 3)}");
+            if (!Restored.Contains(repoRoot))
+            {
+                var (code, output) = Run(repoRoot, "tool", "restore");
+                if (code != 0)
+                    throw new PicoGptException($"`dotnet tool restore` in {repoRoot} failed (exit {code}), so the .NET Interactive kernel " +
+                                               $"({PackageId} {version}) is not available: {LastLines(output, 3)}");
+                Restored.Add(repoRoot);
+            }
         }
+        return ("dotnet", ["tool", "run", Command, "--"], repoRoot);
     }
 
     /// <summary>The version of Microsoft.dotnet-interactive in a tool manifest.</summary>
@@ -49,28 +55,16 @@ public static class KernelTool
         throw new PicoGptException($"{manifest}: no {PackageId} tool with a version");
     }
 
-    /// <summary>The NuGet global packages folder this user's dotnet restores into.</summary>
-    public static string PackagesFolder =>
-        Environment.GetEnvironmentVariable("NUGET_PACKAGES") is { Length: > 0 } env ? env
-            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".nuget", "packages");
-
-    static string? Find(string version)
+    static (int Code, string Output) Run(string directory, params string[] arguments)
     {
-        var tools = Path.Combine(PackagesFolder, PackageId, version.ToLowerInvariant(), "tools");
-        if (!Directory.Exists(tools)) return null;
-        return Directory.GetDirectories(tools).OrderByDescending(d => d, StringComparer.Ordinal)
-            .Select(d => Path.Combine(d, "any", EntryAssembly)).FirstOrDefault(File.Exists);
-    }
-
-    static (int Code, string Output) Restore(string repoRoot)
-    {
-        var psi = new ProcessStartInfo("dotnet", "tool restore")
+        var psi = new ProcessStartInfo("dotnet")
         {
-            WorkingDirectory = repoRoot, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+            WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
+        foreach (var a in arguments) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_NOLOGO"] = "1";
-        using var p = Process.Start(psi) ?? throw new PicoGptException("could not start `dotnet tool restore`");
+        using var p = Process.Start(psi) ?? throw new PicoGptException($"could not start `dotnet {string.Join(' ', arguments)}`");
         var err = p.StandardError.ReadToEndAsync();
         var outText = p.StandardOutput.ReadToEnd();
         p.WaitForExit();

@@ -53,8 +53,6 @@ public sealed class RunnerOptions
     public TimeSpan CellTimeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Extra environment variables for the kernel process (e.g. PICOGPT_NOTEBOOK_QUICK=1).</summary>
     public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
-    /// <summary>The kernel's entry assembly; null finds the pinned tool (<see cref="KernelTool.Locate"/>).</summary>
-    public string? KernelAssembly { get; init; }
 }
 
 /// <summary>
@@ -82,7 +80,7 @@ public sealed class NotebookRunner(RunnerOptions? options = null)
         var total = Stopwatch.StartNew();
         var runs = new List<CellRun>();
         var kernel = KernelOutcome.Ok;
-        using var client = KernelClient.Start(directory, _options.Environment, kernelAssembly: _options.KernelAssembly);
+        using var client = KernelClient.Start(directory, _options.Environment);
         bool stopped = false;
         int count = 0;
         for (int i = 0; i < nb.Elements.Count; i++)
