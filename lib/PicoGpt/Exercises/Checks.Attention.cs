@@ -86,7 +86,14 @@ public static partial class Checks
                 C("3 queries, 5 keys, zero mask [3, 5] (float64)", F64,
                     () => (R(50, Float64, 3, 8) * 2, R(51, Float64, 5, 8) * 2, R(52, Float64, 5, 4), torch.zeros(3, 5, dtype: Float64))),
             ],
-            Traps = Mistakes.Combine<(Tensor Q, Tensor K, Tensor V, Tensor M)>(AttentionSteps, WrongAttention),
+            Traps =
+            [
+                .. Mistakes.Combine<(Tensor Q, Tensor K, Tensor V, Tensor M)>(AttentionSteps, WrongAttention),
+                new("the output is weights @ v ([n_q, n_k] @ [n_k, d_v]): each row of the weights averages the rows of v; you multiplied v @ weights",
+                    i => SafeMatmul(i.V, Ops.Softmax(SafeMatmul(i.Q, i.K.transpose(-2, -1)) / Math.Sqrt(i.Q.shape[^1]) + i.M))),
+                new("the scores are q @ kᵀ (row i is query i, column j is key j), not k @ qᵀ, their transpose",
+                    i => SafeMatmul(Ops.Softmax(SafeMatmul(i.K, i.Q.transpose(-2, -1)) / Math.Sqrt(i.Q.shape[^1]) + i.M), i.V)),
+            ],
             ExceptionHint = e =>
                 MatMulShapes(e) is ({ Length: >= 3 } a, { Length: >= 3 } b) && b[0] == a[^1] && b[^1] == a[0]
                     ? $"the scores are q @ kᵀ with kᵀ = k.transpose(-2, -1), which swaps only the last two axes; k.T reverses ALL the axes of a batched k (here [{string.Join(", ", Enumerable.Reverse(b))}] became [{string.Join(", ", b)}])"
@@ -102,8 +109,10 @@ public static partial class Checks
     /// <summary>The steps of softmax(q kᵀ / √d_k + mask) v that learners get wrong, alone and two at a time.</summary>
     static readonly Mistakes.Step[] AttentionSteps =
     [
-        new("no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax",   // 1: none, 2: 1/d_k
-            "scale by 1/sqrt(d_k), not 1/d_k"),
+        new("no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax",   // 1: none, 2: 1/d_k, 3: √n_q, 4: √d_v
+            "scale by 1/sqrt(d_k), not 1/d_k",
+            "d_k is the LAST axis of q, q.shape[^1]: you divided by √n_seq (q.shape[0] without a batch axis, q.shape[1] with one)",
+            "scale by √d_k, the width of q and k (q.shape[^1]), not by the width of v"),
         new(FutureVisible,                                                                         // 1: no mask, 2: added after the softmax
             FutureVisible,
             "apply the mask before the softmax: zeroing the future weights afterwards leaves rows that no longer sum to 1",
@@ -116,7 +125,7 @@ public static partial class Checks
     static Tensor WrongAttention(int[] c, (Tensor Q, Tensor K, Tensor V, Tensor M) i)
     {
         var s = SafeMatmul(i.Q, c[3] == 0 ? i.K.transpose(-2, -1) : i.K);             // [..., n_q, n_k]
-        s = c[0] switch { 1 => s, 2 => s / i.Q.shape[^1], _ => s / Math.Sqrt(i.Q.shape[^1]) };
+        s = c[0] switch { 1 => s, 2 => s / i.Q.shape[^1], 3 => s / Math.Sqrt(i.Q.shape[^2]), 4 => s / Math.Sqrt(i.V.shape[^1]), _ => s / Math.Sqrt(i.Q.shape[^1]) };
         if (c[1] == 0) s = s + i.M;
         if (c[1] == 4) s = s * i.M;
         var w = s.softmax(c[2] == 0 ? -1 : -2);                                        // [..., n_q, n_k]

@@ -36,24 +36,27 @@ public static partial class Checks
                 new($"this is ReLU; GPT-2 uses GELU (tanh approximation): {TanhFormula}", x => x.relu()),
                 new("this is the sigmoid approximation x·σ(1.702·x); GPT-2 uses the tanh approximation", x => x * (1.702 * x).sigmoid()),
                 new($"this is SiLU (swish), x·σ(x); GPT-2 uses GELU with the tanh approximation {TanhFormula}", x => x * x.sigmoid()),
+                new(ZeroHint, x => torch.zeros_like(x)),
                 // the factor 0.5, the 1 +, the constant √(2/π), the power 3, and what √(2/π) multiplies
                 .. Mistakes.Combine<Tensor>(
                     [
                         new("missing the factor 0.5 in front: 0.5·x·(1 + tanh(...))"),
                         new("missing the 1 + before tanh: 0.5·x·(1 + tanh(...)), which runs from 0 to x, not from -x to x"),
                         new("the constant is √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not √(2π) ≈ 2.5066",
-                            "the constant is the square root √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not 2/π ≈ 0.6366"),
+                            "the constant is the square root √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not 2/π ≈ 0.6366",
+                            "the constant is √(2/π) ≈ 0.7979, the root of the whole fraction (Math.Sqrt(2 / Math.PI)), not √2/π ≈ 0.4502 (Math.Sqrt(2) / Math.PI)"),
                         new("the cubic term is 0.044715·x³ (x to the power 3, x.pow(3))"),
                         new("√(2/π) multiplies the whole bracket: tanh(√(2/π)·(x + 0.044715·x³)), not √(2/π)·x + 0.044715·x³"),
                     ],
                     (c, x) =>
                     {
-                        var k = c[2] switch { 0 => Math.Sqrt(2 / Math.PI), 1 => Math.Sqrt(2 * Math.PI), _ => 2 / Math.PI };
+                        var k = c[2] switch { 0 => Math.Sqrt(2 / Math.PI), 1 => Math.Sqrt(2 * Math.PI), 2 => 2 / Math.PI, _ => Math.Sqrt(2) / Math.PI };
                         var cube = 0.044715 * x.pow(c[3] == 0 ? 3 : 2);
                         var t = (c[4] == 0 ? k * (x + cube) : k * x + cube).tanh();
                         return (c[0] == 0 ? 0.5 : 1.0) * x * (c[1] == 0 ? 1 + t : t);
                     }),
             ],
+            Diagnose = (x, expected, got) => RoundedConstants(expected, got, "write Math.Sqrt(2 / Math.PI) and 0.044715 exactly (not 0.7978, 3.14 for π, or a dropped digit)"),
         }.Run();
     }
 
@@ -81,6 +84,7 @@ public static partial class Checks
                 new($"this is GPT-2's tanh approximation; here write the exact GELU with erf: {ErfFormula}", Ops.Gelu),
                 new($"this is ReLU; the exact GELU is x·Φ(x) = {ErfFormula}", x => x.relu()),
                 new($"this is the sigmoid approximation x·σ(1.702·x); the exact GELU uses erf: {ErfFormula}", x => x * (1.702 * x).sigmoid()),
+                new(ZeroHint, x => torch.zeros_like(x)),
                 // the factor 0.5, the 1 +, the scaling inside erf, and the x in front
                 .. Mistakes.Combine<Tensor>(
                     [
@@ -99,6 +103,19 @@ public static partial class Checks
                         return c[3] == 0 ? x * phi : phi;
                     }),
             ],
+            Diagnose = (x, expected, got) => RoundedConstants(expected, got, "write Math.Sqrt(2) (not 1.41 or 1.414)"),
         }.Run();
+    }
+
+    const string ZeroHint = "your output is all zeros: in C#, 1 / 2 is integer division and gives 0; write 0.5 (or 1.0 / 2)";
+
+    /// <summary>A hint when the output is close to the reference but not within the tolerance: a rounded constant (3.14, 0.7978, 1.41).</summary>
+    static string? RoundedConstants(Tensor expected, Tensor got, string fix)
+    {
+        if (!expected.shape.SequenceEqual(got.shape) || expected.dtype != got.dtype || HasNonFinite(got)) return null;
+        var err = (expected.to(Float64) - got.to(Float64)).abs().max().item<double>();
+        return err < 1e-2
+            ? $"close, but off by up to {CheckEngine<Tensor>.Num(err)}: is a constant rounded or mistyped? {fix}; in float64 the check allows only 1e-9"
+            : null;
     }
 }

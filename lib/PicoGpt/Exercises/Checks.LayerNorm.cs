@@ -36,7 +36,7 @@ public static partial class Checks
             ],
             Traps = Mistakes.Combine<Tensor>(NormalizeSteps, (c, x) => WrongNormalize(c, x)),
             ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimMeanVariance : null,
-            Diagnose = (x, expected, got) => NotCentred(got),
+            Diagnose = (x, expected, got) => NotCentred(got) ?? RowVariance(expected, got),
         }.Run();
     }
 
@@ -72,16 +72,19 @@ public static partial class Checks
                     .. NormalizeSteps,
                     new("scale by g and shift by b after normalising: g · x̂ + b",
                         "g scales and b shifts: g · x̂ + b, not b · x̂ + g",
-                        "shift after scaling: g · x̂ + b, not g · (x̂ + b)"),
+                        "shift after scaling: g · x̂ + b, not g · (x̂ + b)",
+                        "missing the shift: add b after scaling, g · x̂ + b",
+                        "missing the scale: multiply by g before adding b, g · x̂ + b"),
                 ],
                 (c, i) =>
                 {
                     var n = WrongNormalize(c, i.X);
-                    return c[4] switch { 0 => i.G * n + i.B, 1 => n, 2 => i.B * n + i.G, _ => i.G * (n + i.B) };
+                    return c[4] switch { 0 => i.G * n + i.B, 1 => n, 2 => i.B * n + i.G, 3 => i.G * (n + i.B), 4 => i.G * n, _ => n + i.B };
                 }).Append(new("normalise x before scaling and shifting: g · x̂ + b with x̂ = (x - mean) / sqrt(variance + eps), not g · x + b",
                     i => i.G * i.X + i.B)).ToList(),
             ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimMeanVariance : null,
-            Diagnose = (i, expected, got) => NotCentred((got - i.B) / i.G) is { } hint ? "undoing g and b from your output: " + hint : null,
+            Diagnose = (i, expected, got) =>
+                (NotCentred((got - i.B) / i.G) ?? RowVariance((expected - i.B) / i.G, (got - i.B) / i.G)) is { } hint ? "undoing g and b from your output: " + hint : null,
         }.Run();
     }
 
@@ -112,6 +115,20 @@ public static partial class Checks
         var variance = c[0] == 0 ? sq.mean(axes, keepdim: true) : sq.sum(axes, keepdim: true) / (x.numel() / mean.numel() - 1);
         var denominator = c[1] switch { 0 => (variance + Eps).sqrt(), 1 => variance.sqrt() + Eps, 2 => variance.sqrt(), _ => variance + Eps };
         return (c[3] == 0 ? x - mean : x) / denominator;
+    }
+
+    /// <summary>A hint when the rows are centred but their spread is wrong, e.g. a variance taken over the whole tensor.</summary>
+    static string? RowVariance(Tensor expected, Tensor got)
+    {
+        if (!expected.shape.SequenceEqual(got.shape)) return null;
+        var want = expected.var(-1, unbiased: false).flatten();            // 1, a little less where eps matters, 0 for a constant row
+        var have = got.var(-1, unbiased: false).flatten();
+        var row = (have - want).abs().argmax().item<long>();
+        double w = want[row].item<double>(), h = have[row].item<double>();
+        return Math.Abs(h - w) > 1e-3
+            ? $"row {row} of the result has variance {CheckEngine<Tensor>.Num(h)}, but it should be {CheckEngine<Tensor>.Num(w)} (about 1: each row divided by its own standard deviation): " +
+              "take each row's variance, the mean of (x - mean)² over the last axis (keepdim: true), and divide by sqrt(variance + eps)"
+            : null;
     }
 
     static string? NotCentred(Tensor got)

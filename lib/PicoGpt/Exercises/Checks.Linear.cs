@@ -30,15 +30,30 @@ public static partial class Checks
             ],
             Traps =
             [
-                new("w is [n_in, n_out] (GPT-2's Conv1D layout): compute x @ w + b, without transposing w", i => SafeMatmul(i.X, i.W.T) + i.B),
+                new("w is [n_in, n_out] (GPT-2's Conv1D layout): compute x @ w + b, without transposing w " +
+                    "(x @ w.T transposes it, and so does torch.nn.functional.linear(x, w, b), which expects nn.Linear's [n_out, n_in])", i => SafeMatmul(i.X, i.W.T) + i.B),
                 new("missing bias: add b after the matrix product, x @ w + b", i => i.X.matmul(i.W)),
                 new("add b after the matrix product: x @ w + b, not (x + b) @ w", i => SafeMatmul(i.X + i.B, i.W)),
             ],
-            ExceptionHint = e => ShapeError(e)
-                ? "the shapes do not line up: x is [..., n_in] and w is [n_in, n_out] (GPT-2's Conv1D layout), so compute x @ w (not x @ w.T or w @ x)"
-                : null,
+            ExceptionHint = e => MatrixOnly(e, "x.matmul(w)") ?? ElementWise(e, "x @ w")
+                ?? (ShapeError(e) ? "the shapes do not line up: x is [..., n_in] and w is [n_in, n_out] (GPT-2's Conv1D layout), so compute x @ w (not x @ w.T or w @ x)" : null),
         }.Run();
     }
+
+    /// <summary>A hint when the learner used a 2-D-only product (mm, einsum without "...") on an input with batch dimensions.</summary>
+    static string? MatrixOnly(Exception e, string product) =>
+        e.Message.Contains("must be a matrix") || e.Message.Contains("expects a tensor with <= 2 dimensions")
+            ? $"torch.mm (and .t()) work on 2-D matrices only, and x may have leading batch dimensions such as [B, n_seq, n_in]: use {product}, which broadcasts over them"
+        : e.Message.Contains("einsum") && e.Message.Contains("no ellipsis")
+            ? $"an einsum equation without \"...\" fits one number of dimensions only, and x may have leading batch dimensions: use {product}"
+        : null;
+
+    /// <summary>A hint when an element-wise + or * failed to broadcast: the bias added the wrong way, or * used for the matrix product.</summary>
+    static string? ElementWise(Exception e, string product) =>
+        e.Message.Contains("must match the size")
+            ? $"an element-wise + or * got shapes that do not broadcast: {product} is [..., n_out] and the bias [n_out] adds to every row as it is (no unsqueeze); " +
+              "and * multiplies element by element, it is not the matrix product (use matmul)"
+            : null;
 
     // ---------------------------------------------------------------- linear, written as loops
 
@@ -79,6 +94,10 @@ public static partial class Checks
                     i => Ops.MatMul(i.X, i.W.T) + i.B),
                 new("input i of token t is x[t, i] (x is [n_seq, n_in]), not x[i, t]",
                     i => Ops.MatMul(i.X.T, i.W) + i.B),
+                new("the output is y[t, j], row t for token t and column j for output j: you filled y[j, t], the transpose (new double[n_seq, n_out], then y[t, j] = ...)",
+                    i => (Ops.MatMul(i.X, i.W) + i.B).T),
+                new("the bias belongs to the output feature: add b[j], not b[t]",
+                    i => Ops.MatMul(i.X, i.W) + i.B.unsqueeze(1)),
             ],
             ExceptionHint = e => e is IndexOutOfRangeException
                 ? "an index ran past an array's end: the output is new double[n_seq, n_out]; loop t over n_seq = x.GetLength(0), j over n_out = w.GetLength(1) and i over n_in = x.GetLength(1) (= w.GetLength(0))"
@@ -141,9 +160,8 @@ public static partial class Checks
                 new("add the bias after the matrix product: x @ weight.T + bias, not (x + bias) @ weight.T",
                     i => SafeMatmul(i.X + i.B, i.W.T)),
             ],
-            ExceptionHint = e => ShapeError(e)
-                ? "the shapes do not line up: x is [..., n_in] and weight is [n_out, n_in] (nn.Linear's layout), so compute x @ weight.T (x.matmul(weight.T))"
-                : null,
+            ExceptionHint = e => MatrixOnly(e, "x.matmul(weight.T)") ?? ElementWise(e, "x @ weight.T")
+                ?? (ShapeError(e) ? "the shapes do not line up: x is [..., n_in] and weight is [n_out, n_in] (nn.Linear's layout), so compute x @ weight.T (x.matmul(weight.T))" : null),
         }.Run();
     }
 }

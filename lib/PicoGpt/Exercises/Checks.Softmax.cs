@@ -31,17 +31,23 @@ public static partial class Checks
                 C("large logits [1000, 1001] → [0.2689, 0.7311] (float32)", F32, () => T1([1000, 1001]).to(Float32)),
                 C("rows far apart [[1000, 1001], [-1000, -999]] (float64)", F64, () => T([[1000, 1001], [-1000, -999]])),
                 C("random [2, 7] scaled by 10 (float64)", F64, () => R(12, Float64, 2, 7) * 10),
+                C("a widely spread row [-2000, 0, 600] → [0, 2.6e-261, 1] (float64)", F64, () => T1([-2000, 0, 600])),
             ],
             Traps =
             [
-                // the max to subtract (none, global, without keepdim) × the sum to divide by (without keepdim, whole tensor)
+                // before the combinations: max and sum over axis 0 together are this mistake written out, and this hint says it plainly
+                new("softmax over the wrong axis: normalise over the last axis (dim -1), the one that sums to 1", x => x.softmax(0)),
+                new("softmax over the wrong axis: normalise over the last axis (dim -1), the one that sums to 1", x => x.softmax(-2)),
+                // the max to subtract (none, global, without keepdim, over axis 0) × the sum to divide by (without keepdim, whole tensor, over axis 0)
                 .. Mistakes.Combine<Tensor>(
                     [
                         new("softmax overflows for large logits such as [1000, 1001] (exp(1000) is inf): subtract the max first, softmax(x) = softmax(x - max(x)), with each row's max x.amax(new long[] { -1 }, keepdim: true)",
                             RowMaxHint + "rows far below it underflow to 0/0 = NaN",
-                            "take the row max with keepdim: true, x.amax(new long[] { -1 }, keepdim: true); without keepdim it is one value per row laid out along the last axis, so it is subtracted column by column instead of row by row"),
+                            "take the row max with keepdim: true, x.amax(new long[] { -1 }, keepdim: true); without keepdim it is one value per row laid out along the last axis, so it is subtracted column by column instead of row by row",
+                            "take the max over the last axis, each row's own max: x.amax(new long[] { -1 }, keepdim: true); over axis 0 you took the max of each column"),
                         new("sum with keepdim: true (e.sum(-1, keepdim: true)), so each row is divided by its own sum; without keepdim the row sums are laid out along the last axis and divide the columns",
-                            "divide by the sum over the last axis (e.sum(-1, keepdim: true)), not by the sum of the whole tensor"),
+                            "divide by the sum over the last axis (e.sum(-1, keepdim: true)), not by the sum of the whole tensor",
+                            "sum over the last axis, each row's own sum: e.sum(-1, keepdim: true); over axis 0 you summed each column"),
                     ],
                     (c, x) =>
                     {
@@ -50,12 +56,15 @@ public static partial class Checks
                             0 => (x - x.amax([-1], keepdim: true)).exp(),
                             1 => x.exp(),
                             2 => (x - x.max()).exp(),
-                            _ => (x - x.amax([-1])).exp(),
+                            3 => (x - x.amax([-1])).exp(),
+                            _ => (x - x.amax([0], keepdim: true)).exp(),
                         };
-                        return e / (c[1] switch { 0 => e.sum(-1, keepdim: true), 1 => e.sum(-1), _ => e.sum() });
+                        return e / (c[1] switch { 0 => e.sum(-1, keepdim: true), 1 => e.sum(-1), 2 => e.sum(), _ => e.sum(0, keepdim: true) });
                     }),
-                new("softmax over the wrong axis: normalise over the last axis (dim -1), the one that sums to 1", x => x.softmax(0)),
-                new("softmax over the wrong axis: normalise over the last axis (dim -1), the one that sums to 1", x => x.softmax(-2)),
+                new("subtract the max in the denominator too: with e = exp(x - m), softmax = e / e.sum(-1, keepdim: true); you divided exp(x - m) by the sum of exp(x)",
+                    x => { var m = x.amax([-1], keepdim: true); return (x - m).exp() / x.exp().sum(-1, keepdim: true); }),
+                new("subtract each row's max, not its mean: only with the max is the largest exponent exp(0) = 1; after subtracting the mean a widely spread row still overflows (exp(1066) is inf)",
+                    x => { var e = (x - x.mean([-1], keepdim: true)).exp(); return e / e.sum(-1, keepdim: true); }),
             ],
             ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : null,
             Diagnose = (x, expected, got) => HasNonFinite(got) && !HasNonFinite(expected)
@@ -82,9 +91,10 @@ public static partial class Checks
                 C("published log_softmax([1, 2, 3]) = [-2.40760596, -1.40760596, -0.40760596] (float64)", F64, () => T1([1, 2, 3])),
                 C("random [3, 4, 5], over the last axis (float32)", F32, () => R(13, Float32, 3, 4, 5)),
                 C("large gap [0, 1000] → [-1000, 0], where softmax underflows to 0 (float64)", F64, () => T1([0, 1000])),
-                C("large logits [1000, 1001] → [-1.3132617, -0.3132617] (float32)", F32, () => T1([1000, 1001]).to(Float32)),
+                C("large logits [1000, 1001] → [-1.3132617, -0.3132617] (float32, whose steps near 1000 are 6e-5)", 1e-4, () => T1([1000, 1001]).to(Float32)),
                 C("rows far apart [[1000, 1001], [-1000, -999]] (float64)", F64, () => T([[1000, 1001], [-1000, -999]])),
                 C("random [2, 7] scaled by 10 (float64)", F64, () => R(14, Float64, 2, 7) * 10),
+                C("a widely spread row [-2000, 0, 600] → [-2600, -600, 0] (float64)", F64, () => T1([-2000, 0, 600])),
             ],
             Traps =
             [
@@ -115,6 +125,12 @@ public static partial class Checks
                     distinct: c => !(c[0] == 1 && c[1] == 2)),                 // without a max there is nothing to add back
                 new($"you returned the probabilities softmax(x); log_softmax returns their logarithm, computed stably as {Formula}", x => Ops.Softmax(x)),
                 new("log_softmax over the wrong axis: normalise over the last axis (dim -1)", x => x.log_softmax(0)),
+                new($"shift the sum too: you subtracted m but took log Σ exp(x) instead of log Σ exp(x - m); log_softmax(x) = {Formula}",
+                    x => { var m = x.amax([-1], keepdim: true); return x - m - x.exp().sum(-1, keepdim: true).log(); }),
+                new($"the log here is the natural logarithm, t.log() (ln), not log10: {Formula}",
+                    x => { var m = x.amax([-1], keepdim: true); return x - m - (x - m).exp().sum(-1, keepdim: true).log10(); }),
+                new($"subtract each row's max, not its mean: only with the max is the largest exponent exp(0) = 1; after subtracting the mean a widely spread row still overflows. {Formula}",
+                    x => { var m = x.mean([-1], keepdim: true); return x - m - (x - m).exp().sum(-1, keepdim: true).log(); }),
             ],
             ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : null,
             Diagnose = (x, expected, got) => HasNonFinite(got) && !HasNonFinite(expected)

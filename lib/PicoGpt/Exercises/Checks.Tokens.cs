@@ -41,7 +41,8 @@ public static partial class Checks
                 e.Message.Contains("out of range") || e.Message.Contains("out of bounds")
                     ? "an index is out of range: wte has n_vocab rows (index it with the token ids), wpe has n_ctx rows (index it with the positions 0, 1, ..., n_seq - 1)"
                 : e.Message.Contains("must match the size")
-                    ? "the positions run along the last axis of ids: torch.arange(ids.shape[^1]) (with a batch [B, n_seq] there are n_seq positions, not B)"
+                    ? "wte[ids] and the position vectors must have the same shape: add wpe[positions] with positions = torch.arange(ids.shape[^1]), " +
+                      "one row of wpe per token (not all n_ctx rows of wpe; the positions run along the last axis of ids, so a batch [B, n_seq] has n_seq positions, not B)"
                 : e.Message.Contains("vector") || e.Message.Contains("1-D") || e.Message.Contains("one dimension")
                     ? "index with wte[ids] and wpe[positions], which also work for a batch of ids [B, n_seq] (index_select needs a 1-D index)"
                 : null,
@@ -104,6 +105,15 @@ public static partial class Checks
                     i => Wrong(i, (pos, j) => Right(pos, j, i.NEmbd) * Math.PI / 180)),
                 new("rows are positions and columns are dimensions: return [n_ctx, n_embd], not its transpose",
                     i => Ops.SinusoidalPositions(i.NEmbd, i.NCtx, Float64).T),
+                new("the positions go down the rows: pos = torch.arange(nCtx).unsqueeze(1) is a column [n_ctx, 1] and the 2i values a row [n_embd / 2], " +
+                    "so the angles are [n_ctx, n_embd / 2]; yours were [n_embd / 2, n_ctx] (positions along the columns) before the stack and reshape",
+                    i =>
+                    {
+                        var pos = torch.arange(i.NCtx, dtype: Float64).unsqueeze(0);                     // [1, n_ctx]
+                        var twoI = torch.arange(0, i.NEmbd, 2, dtype: Float64).unsqueeze(1);            // [n_embd / 2, 1]
+                        var angle = pos / torch.pow(10000.0, twoI / i.NEmbd);                           // [n_embd / 2, n_ctx]
+                        return torch.stack([angle.sin(), angle.cos()], -1).reshape(i.NCtx, i.NEmbd);
+                    }),
             ],
             ExceptionHint = e => ShapeError(e) || e.Message.Contains("size")
                 ? "build the angles as positions [n_ctx, 1] divided by frequencies [n_embd / 2] (broadcasting gives [n_ctx, n_embd / 2]), then put sin and cos side by side: torch.stack([s, c], -1).reshape(n_ctx, n_embd)"
@@ -112,7 +122,7 @@ public static partial class Checks
                 got.shape.SequenceEqual(expected.shape) && got.shape[1] >= 4
                 && CheckEngine<int>.Matches(got.narrow(1, 0, 2), expected.narrow(1, 0, 2), 1e-4)
                     ? "columns 0 and 1 are right and later ones are not: check the frequency 1 / 10000^(2i/d) (base 10000, exponent 2i/d with i the pair number)"
-                : got.shape.Length == 2 && got.shape[0] == expected.shape[1] && got.shape[1] == expected.shape[0]
+                : got.shape.Length == 2 && got.shape[0] == expected.shape[1] && got.shape[1] == expected.shape[0] && got.shape[0] != got.shape[1]
                     ? "rows are positions and columns are dimensions: return [n_ctx, n_embd], not its transpose"
                 : null,
         }.Run();

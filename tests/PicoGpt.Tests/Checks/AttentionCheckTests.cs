@@ -162,4 +162,35 @@ public class AttentionCheckTests
     public void Attention_softmax_axis_and_mask_zeroed_after_names_both() =>
         FailsWith(Checks.Attention((q, k, v, mask) => ((Scores(q, k) / Math.Sqrt(q.shape[^1])).softmax(-2) * (mask == 0)).matmul(v)),
             "(1) apply the mask before the softmax: zeroing the future weights afterwards leaves rows that no longer sum to 1; (2) softmax over the keys");
+
+    // ---------------------------------------------------------------- mistakes found by trying the notebook as a learner
+
+    [Fact]
+    public void Attention_scaled_by_q_shape_1_fails_on_the_batch()
+    {
+        // q.shape[1] is d_k for [n_seq, d_k], but n_seq for a batch [B, n_seq, d_k]
+        var r = Checks.Attention((q, k, v, mask) => Ops.MatMul(Ops.Softmax(Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[1]) + mask), v));
+        FailsWith(r, "d_k is the LAST axis of q");
+        Assert.Contains("batch q, k, v [2, 4, 8]", r.Message);
+    }
+
+    [Fact]
+    public void Attention_scaled_by_q_shape_0_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul(Ops.Softmax(Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[0]) + mask), v)),
+            "d_k is the LAST axis of q");
+
+    [Fact]
+    public void Attention_scaled_by_the_width_of_v_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul(Ops.Softmax(Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(v.shape[^1]) + mask), v)),
+            "not by the width of v");
+
+    [Fact]
+    public void Attention_v_times_weights_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul(v, Ops.Softmax(Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + mask))),
+            "you multiplied v @ weights");
+
+    [Fact]
+    public void Attention_k_times_q_transposed_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul(Ops.Softmax(Ops.MatMul(k, q.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + mask), v)),
+            "not k @ qᵀ");
 }

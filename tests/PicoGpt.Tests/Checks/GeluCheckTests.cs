@@ -149,4 +149,38 @@ public class GeluCheckTests
         Assert.Contains("missing the factor 0.5", r.Hint);
         Assert.Contains("divide x by √2 inside erf", r.Hint);
     }
+
+    // ---------------------------------------------------------------- mistakes found by trying the notebook as a learner
+
+    [Fact]
+    public void Gelu_integer_half_fails() =>
+        FailsWith(Checks.Gelu(x => 1 / 2 * x * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))).tanh())), "1 / 2 is integer division");
+
+    [Fact]
+    public void GeluExact_integer_half_fails() =>
+        FailsWith(Checks.GeluExact(x => 1 / 2 * x * (1 + (x / Math.Sqrt(2)).erf())), "1 / 2 is integer division");
+
+    [Fact]
+    public void Gelu_root_of_two_over_pi_fails() =>
+        FailsWith(Checks.Gelu(x => 0.5 * x * (1 + (Math.Sqrt(2) / Math.PI * (x + 0.044715 * x.pow(3))).tanh())), "not √2/π");
+
+    [Fact]
+    public void Gelu_rounded_constant_fails_with_the_constants_hint()
+    {
+        var r = Checks.Gelu(x => 0.5 * x * (1 + (0.7978 * (x + 0.044715 * x.pow(3))).tanh()));
+        FailsWith(r, "is a constant rounded or mistyped");
+        Assert.Contains("published gelu(1)", r.Message);
+    }
+
+    [Fact]
+    public void Gelu_pi_as_3_14_fails_with_the_constants_hint() =>
+        FailsWith(Checks.Gelu(x => 0.5 * x * (1 + (Math.Sqrt(2 / 3.14) * (x + 0.044715 * x.pow(3))).tanh())), "is a constant rounded or mistyped");
+
+    [Fact]
+    public void Gelu_mistyped_cubic_constant_fails_with_the_constants_hint() =>
+        FailsWith(Checks.Gelu(x => 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.04715 * x.pow(3))).tanh())), "is a constant rounded or mistyped");
+
+    [Fact]
+    public void GeluExact_rounded_root_two_fails_with_the_constants_hint() =>
+        FailsWith(Checks.GeluExact(x => 0.5 * x * (1 + (x / 1.41).erf())), "not 1.41");
 }

@@ -195,4 +195,36 @@ public class LayerNormCheckTests
         Assert.False(r.Passed);
         FailsWith(r, "eps goes inside the square root");
     }
+
+    // ---------------------------------------------------------------- mistakes found by trying the notebook as a learner
+
+    [Fact]
+    public void Normalize_variance_of_the_whole_tensor_fails_with_the_row_variance_hint()
+    {
+        var r = Checks.Normalize((Tensor x) =>
+        {
+            var mean = x.mean(new long[] { -1 }, keepdim: true);
+            var variance = (x - mean).pow(2).mean();                                // forgot the axis in the second reduction
+            return (x - mean) / (variance + 1e-5).sqrt();
+        });
+        FailsWith(r, "take each row's variance");
+        Assert.Contains("of the result has variance", r.Hint);
+    }
+
+    [Fact]
+    public void Normalize_uncentred_mean_of_squares_fails_with_the_row_variance_hint() =>
+        FailsWith(Checks.Normalize((Tensor x) =>
+        {
+            var mean = x.mean(new long[] { -1 }, keepdim: true);
+            var variance = x.pow(2).mean(new long[] { -1 }, keepdim: true);         // E[x²], not E[(x - mean)²]
+            return (x - mean) / (variance + 1e-5).sqrt();
+        }), "take each row's variance");
+
+    [Fact]
+    public void LayerNorm_without_the_shift_fails() =>
+        FailsWith(Checks.LayerNorm((x, g, b) => g * Ops.Normalize(x)), "missing the shift");
+
+    [Fact]
+    public void LayerNorm_without_the_scale_fails() =>
+        FailsWith(Checks.LayerNorm((x, g, b) => Ops.Normalize(x) + b), "missing the scale");
 }

@@ -149,4 +149,70 @@ public class LinearCheckTests
 
     [Fact]
     public void NnLinear_stub_is_not_implemented() => Assert.True(Checks.NnLinear((x, w, b) => throw new NotImplementedException()).NotImplemented);
+
+    // ---------------------------------------------------------------- mistakes found by trying the notebook as a learner
+
+    [Fact]
+    public void LinearLoops_output_filled_transposed_fails()
+    {
+        var r = Checks.LinearLoops((x, w, b) =>
+        {
+            int n = x.GetLength(0), nIn = x.GetLength(1), nOut = w.GetLength(1);
+            var y = new double[nOut, n];                                             // [n_out, n_seq]
+            for (int t = 0; t < n; t++)
+                for (int j = 0; j < nOut; j++)
+                {
+                    double sum = 0;
+                    for (int i = 0; i < nIn; i++) sum += x[t, i] * w[i, j];
+                    y[j, t] = sum + b[j];
+                }
+            return y;
+        });
+        FailsWith(r, "you filled y[j, t], the transpose");
+    }
+
+    [Fact]
+    public void LinearLoops_bias_indexed_by_token_fails() =>
+        FailsWith(Checks.LinearLoops((x, w, b) =>
+        {
+            int n = x.GetLength(0), nIn = x.GetLength(1), nOut = w.GetLength(1);
+            var y = new double[n, nOut];
+            for (int t = 0; t < n; t++)
+                for (int j = 0; j < nOut; j++)
+                {
+                    double sum = 0;
+                    for (int i = 0; i < nIn; i++) sum += x[t, i] * w[i, j];
+                    y[t, j] = sum + b[t];
+                }
+            return y;
+        }), "add b[j], not b[t]");
+
+    [Fact]
+    public void Linear_with_torch_functional_linear_fails_with_the_layout_hint() =>
+        FailsWith(Checks.Linear((x, w, b) => torch.nn.functional.linear(x, w, b)), "torch.nn.functional.linear(x, w, b), which expects nn.Linear's [n_out, n_in]");
+
+    [Fact]
+    public void Linear_mm_on_a_batch_fails_with_the_2d_hint()
+    {
+        var r = Checks.Linear((x, w, b) => torch.mm(x, w) + b);
+        FailsWith(r, "2-D matrices only");
+        Assert.Contains("use x.matmul(w)", r.Hint);
+        Assert.Contains("batch x [2, 3, 8]", r.Message);
+    }
+
+    [Fact]
+    public void Linear_einsum_without_ellipsis_fails_with_the_2d_hint() =>
+        FailsWith(Checks.Linear((x, w, b) => torch.einsum("ti,io->to", x, w) + b), "einsum equation without");
+
+    [Fact]
+    public void Linear_bias_unsqueezed_fails_with_the_broadcast_hint()
+    {
+        var r = Checks.Linear((x, w, b) => x.matmul(w) + b.unsqueeze(1));          // [2, 3] + [3, 1]
+        FailsWith(r, "adds to every row as it is (no unsqueeze)");
+        Assert.DoesNotContain("not x @ w.T", r.Hint);                               // the product was right
+    }
+
+    [Fact]
+    public void Linear_element_wise_product_fails_with_the_broadcast_hint() =>
+        FailsWith(Checks.Linear((x, w, b) => x * w + b), "it is not the matrix product");
 }

@@ -179,4 +179,82 @@ public class SoftmaxCheckTests
     [Fact]
     public void LogSoftmax_sum_without_keepdim_gets_the_keepdim_hint() =>
         FailsWith(Checks.LogSoftmax(x => { var s = x - x.amax([-1], keepdim: true); return s - s.exp().sum(-1).log(); }), "keepdim: true");
+
+    // ---------------------------------------------------------------- mistakes found by trying the notebook as a learner
+
+    [Fact]
+    public void Softmax_max_subtracted_in_the_numerator_only_fails() =>
+        FailsWith(Checks.Softmax(x =>
+        {
+            var m = x.amax(new long[] { -1 }, keepdim: true);
+            return (x - m).exp() / x.exp().sum(-1, keepdim: true);
+        }), "subtract the max in the denominator too");
+
+    [Fact]
+    public void Softmax_mean_instead_of_max_fails_on_a_widely_spread_row()
+    {
+        var r = Checks.Softmax(x =>
+        {
+            var e = (x - x.mean(new long[] { -1 }, keepdim: true)).exp();           // invariant too, but not safe
+            return e / e.sum(-1, keepdim: true);
+        });
+        FailsWith(r, "not its mean");
+        Assert.Contains("widely spread row", r.Message);
+    }
+
+    [Fact]
+    public void Softmax_max_over_the_first_axis_fails() =>
+        FailsWith(Checks.Softmax(x =>
+        {
+            var e = (x - x.amax(new long[] { 0 }, keepdim: true)).exp();
+            return e / e.sum(-1, keepdim: true);
+        }), "over axis 0 you took the max of each column");
+
+    [Fact]
+    public void Softmax_sum_over_the_first_axis_fails() =>
+        FailsWith(Checks.Softmax(x =>
+        {
+            var e = (x - x.amax(new long[] { -1 }, keepdim: true)).exp();
+            return e / e.sum(0, keepdim: true);
+        }), "over axis 0 you summed each column");
+
+    [Fact]
+    public void LogSoftmax_x_minus_logsumexp_passes() =>
+        Passes(Checks.LogSoftmax(x => x - torch.logsumexp(x, -1, keepdim: true)));   // float32 rounds m + log Σ near 1000 to 6e-5 steps
+
+    [Fact]
+    public void LogSoftmax_max_added_back_inside_the_bracket_passes() =>
+        Passes(Checks.LogSoftmax(x =>
+        {
+            var m = x.amax(new long[] { -1 }, keepdim: true);
+            return x - (m + (x - m).exp().sum(-1, keepdim: true).log());
+        }));
+
+    [Fact]
+    public void LogSoftmax_sum_not_shifted_fails() =>
+        FailsWith(Checks.LogSoftmax(x =>
+        {
+            var m = x.amax(new long[] { -1 }, keepdim: true);
+            return x - m - x.exp().sum(-1, keepdim: true).log();
+        }), "shift the sum too");
+
+    [Fact]
+    public void LogSoftmax_log10_fails() =>
+        FailsWith(Checks.LogSoftmax(x =>
+        {
+            var m = x.amax(new long[] { -1 }, keepdim: true);
+            return x - m - (x - m).exp().sum(-1, keepdim: true).log10();
+        }), "not log10");
+
+    [Fact]
+    public void LogSoftmax_mean_instead_of_max_fails_on_a_widely_spread_row()
+    {
+        var r = Checks.LogSoftmax(x =>
+        {
+            var m = x.mean(new long[] { -1 }, keepdim: true);
+            return x - m - (x - m).exp().sum(-1, keepdim: true).log();
+        });
+        FailsWith(r, "not its mean");
+        Assert.Contains("widely spread row", r.Message);
+    }
 }

@@ -325,4 +325,28 @@ public class TokensCheckTests
         Assert.Contains("case 'l o w e s t", r.Message);
         Assert.Contains("expected [l, ow, e, st], got [lo, w, es, t]", r.Message);
     }
+
+    // ---------------------------------------------------------------- mistakes found by trying the notebook as a learner
+
+    [Fact]
+    public void Embedding_whole_wpe_added_gets_the_one_row_per_token_hint()
+    {
+        var r = Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe);              // forgot to pick the position rows
+        FailsWith(r, "one row of wpe per token (not all n_ctx rows of wpe");
+        Assert.Contains("threw", r.Message);
+    }
+
+    [Fact]
+    public void Sinusoidal_positions_along_the_columns_fails()
+    {
+        var r = Checks.SinusoidalPositions((n, d) =>
+        {
+            var pos = torch.arange(n).unsqueeze(0);                                 // [1, n_ctx]: a row, not a column
+            var twoI = torch.arange(0, d, 2).unsqueeze(1);                          // [n_embd / 2, 1]
+            var angle = pos / torch.pow(10000, twoI / d);                           // [n_embd / 2, n_ctx]
+            return torch.stack([angle.sin(), angle.cos()], -1).reshape(n, d);
+        });
+        FailsWith(r, "the positions go down the rows");
+        Assert.DoesNotContain("not its transpose", r.Hint);                         // the first case is square: no transpose claim
+    }
 }
