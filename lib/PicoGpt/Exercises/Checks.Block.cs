@@ -13,8 +13,6 @@ public static partial class Checks
     public static CheckResult FeedForward(Func<Tensor, FeedForwardParams, Tensor> ffn)
     {
         Case<(Tensor X, FeedForwardParams P)> C(string name, double tol, Func<(Tensor, FeedForwardParams)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
-        static Tensor Up(Tensor x, FeedForwardParams p) => Ops.Linear(x, p.CFc.W, p.CFc.B);
-        static Tensor Down(Tensor x, FeedForwardParams p) => Ops.Linear(x, p.CProj.W, p.CProj.B);
         return new CheckEngine<(Tensor X, FeedForwardParams P)>
         {
             Name = "feed_forward",
@@ -27,21 +25,41 @@ public static partial class Checks
                 C("n_embd 8, 5 tokens (float32)", F32, () => (R(73, Float32, 5, 8) * 2, Mlp(74, 8, Float32))),
                 C("batch [2, 3, 4] (float64)", F64, () => (R(75, Float64, 2, 3, 4) * 2, Mlp(76, 4, Float64))),
             ],
-            Traps = Mistakes.Combine<(Tensor X, FeedForwardParams P)>(
-                [
-                    new("this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu)",
-                        "this is the exact erf GELU; GPT-2 uses the tanh approximation",
-                        "apply GELU between the two projections: c_proj(gelu(c_fc(x)))"),
-                    new("apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj"),
-                ],
-                (c, i) =>
-                {
-                    Tensor Act(Tensor h) => c[0] switch { 1 => h.relu(), 2 => ErfGelu(h), 3 => h, _ => Ops.Gelu(h) };
-                    return c[1] == 0 ? Down(Act(Up(i.X, i.P)), i.P) : Act(Down(Up(i.X, i.P), i.P));
-                }),
-            ExceptionHint = e => TransposedWeight(e, "c_fc.W is [n_embd, 4·n_embd] and c_proj.W [4·n_embd, n_embd]")
-                ?? (ShapeError(e) ? "c_fc.W is [n_embd, 4·n_embd] and c_proj.W is [4·n_embd, n_embd]: x @ c_fc.W first, then @ c_proj.W" : null),
+            Traps = Mistakes.Combine<(Tensor X, FeedForwardParams P)>(FfnSteps, (c, i) => WrongFfn(c, i.X, i.P),
+                distinct: c => !(c[0] == 3 && c[1] != 0)),                  // without GELU, where it goes does not matter
+            ExceptionHint = e =>
+            {
+                var transposed = TransposedWeight(e, "c_fc.W is [n_embd, 4·n_embd] and c_proj.W [4·n_embd, n_embd]");
+                bool projFirst = MatMulShapes(e) is (long[] a, long[] b) && b.Length == 2 && b[0] == 4 * a[^1] && b[1] == a[^1];
+                return transposed != null && projFirst      // [..., n_embd] @ [4·n_embd, n_embd]: c_fc.W transposed, or c_proj.W first
+                    ? transposed + ". Or you started with c_proj: go up first, x @ c_fc.W + b ([..., 4·n_embd]), GELU, then @ c_proj.W + b"
+                    : transposed ?? (ShapeError(e) ? "c_fc.W is [n_embd, 4·n_embd] and c_proj.W is [4·n_embd, n_embd]: x @ c_fc.W first, then @ c_proj.W" : null);
+            },
         }.Run();
+    }
+
+    /// <summary>The steps of the MLP that learners get wrong, alone and two at a time.</summary>
+    static readonly Mistakes.Step[] FfnSteps =
+    [
+        new("this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu)",             // 1
+            "this is the exact erf GELU; GPT-2 uses the tanh approximation",                             // 2
+            "apply GELU between the two projections: c_proj(gelu(c_fc(x)))"),                            // 3: no activation
+        new("apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj",                  // 1: after c_proj only
+            "apply GELU once, after c_fc: the MLP ends with the projection c_proj, c_proj(gelu(c_fc(x))), no GELU after it"), // 2: after both
+        new("add the biases: Ops.Linear(x, W, b) = x @ W + b, for c_fc and for c_proj"),
+    ];
+
+    /// <summary>The MLP with the mistakes chosen in c (0 = right), in the order of <see cref="FfnSteps"/>.</summary>
+    static Tensor WrongFfn(int[] c, Tensor x, FeedForwardParams p)
+    {
+        Tensor Lin(Tensor h, LinearParams l) => c[2] == 1 ? Ops.MatMul(h, l.W) : Ops.Linear(h, l.W, l.B);
+        Tensor Act(Tensor h) => c[0] switch { 1 => h.relu(), 2 => ErfGelu(h), 3 => h, _ => Ops.Gelu(h) };
+        return c[1] switch
+        {
+            1 => Act(Lin(Lin(x, p.CFc), p.CProj)),
+            2 => Act(Lin(Act(Lin(x, p.CFc)), p.CProj)),
+            _ => Lin(Act(Lin(x, p.CFc)), p.CProj),
+        };
     }
 
     // ---------------------------------------------------------------- dropout
@@ -185,13 +203,17 @@ public static partial class Checks
         return Branch(x, c[3] == 1 ? i.X : x, ln2, h => Ops.FeedForward(h, i.P.Mlp), c[0] is 2 or 4);
     }
 
+    /// <summary>The pre-norm block with another MLP.</summary>
+    static Tensor RightBlock((Tensor X, BlockParams P, int H) i, Func<Tensor, FeedForwardParams, Tensor> mlp)
+    {
+        var x = i.X + Ops.MultiHeadAttention(Ops.LayerNorm(i.X, i.P.Ln1.G, i.P.Ln1.B), i.P.Attn, i.H);
+        return x + mlp(Ops.LayerNorm(x, i.P.Ln2.G, i.P.Ln2.B), i.P.Mlp);
+    }
+
     /// <summary>Pre-norm block: x + mha(ln_1(x)), then x + ffn(ln_2(x)).</summary>
     public static CheckResult TransformerBlock(Func<Tensor, BlockParams, int, Tensor> block)
     {
         Case<(Tensor X, BlockParams P, int H)> C(string name, double tol, Func<(Tensor, BlockParams, int)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
-        static Tensor Ln(Tensor x, LayerNormParams p) => Ops.LayerNorm(x, p.G, p.B);
-        static Tensor Attn(Tensor x, BlockParams p, int h) => Ops.MultiHeadAttention(x, p.Attn, h);
-        static Tensor Mlp(Tensor x, BlockParams p) => Ops.FeedForward(x, p.Mlp);
         return new CheckEngine<(Tensor X, BlockParams P, int H)>
         {
             Name = "transformer_block",
@@ -204,8 +226,17 @@ public static partial class Checks
                 C("n_embd 12, 3 heads, 4 tokens (float32)", F32Deep, () => (R(83, Float32, 4, 12), Block(84, 12, Float32), 3)),
                 C("batch [2, 4, 8], 2 heads (float64)", F64, () => (R(85, Float64, 2, 4, 8), Block(86, 8, Float64), 2)),
             ],
-            Traps = Mistakes.Combine<(Tensor X, BlockParams P, int H)>(BlockSteps, WrongBlock,
-                distinct: c => !(c[0] >= 2 && c[1] != 0)),            // a normalised residual needs pre-norm to mean anything
+            Traps =
+            [
+                .. Mistakes.Combine<(Tensor X, BlockParams P, int H)>(BlockSteps, WrongBlock,
+                    distinct: c => !(c[0] >= 2 && c[1] != 0)),        // a normalised residual needs pre-norm to mean anything
+                // the right block around a FeedForward that fails its own check (the learner's, called from the block)
+                .. Mistakes.Combine<(Tensor X, BlockParams P, int H)>(FfnSteps, (c, i) => RightBlock(i, (h, p) => WrongFfn(c, h, p)), maxMistakes: 1)
+                    .Select(t => new Trap<(Tensor X, BlockParams P, int H)>("the block is right, but its MLP is not Ops.FeedForward: make your FeedForward pass its check first ("
+                        + t.Hint + ")", t.Wrong)),
+                new("do not normalise the block's output: pre-norm leaves the residual stream as it is (GPT-2 normalises it once, with ln_f, after the last block)",
+                    i => Ops.LayerNorm(Ops.TransformerBlock(i.X, i.P, i.H), i.P.Ln2.G, i.P.Ln2.B)),
+            ],
             Probe = () => FutureLeaks(x => block(x, Block(82, 8, Float64), 2), () => R(81, Float64, 5, 8)),
         }.Run();
     }

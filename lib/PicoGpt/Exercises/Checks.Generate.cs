@@ -33,6 +33,7 @@ public static partial class Checks
                 C("batch [2, 3, 10], k = 4 (float32)", 1e-6, () => (R(101, Float32, 2, 3, 10) * 3, 4)),
                 C("k = 1 (greedy), [2, 6] (float64)", F64, () => (R(102, Float64, 2, 6) * 3, 1)),
                 C("k = V keeps every token, [5] (float64)", F64, () => (R(103, Float64, 5) * 3, 5)),
+                C("k = 50, more than V = 6: nothing is removed, [2, 6] (float32)", 1e-6, () => (R(104, Float32, 2, 6) * 3, 50)),
             ],
             Traps =
             [
@@ -47,7 +48,15 @@ public static partial class Checks
                 new("keep exactly k logits: the k-th largest is kept, everything smaller is removed",
                     i => i.K > 1 ? Sampler.TopK(i.L, i.K - 1) : torch.full_like(i.L, double.NegativeInfinity)),
                 new("keep every logit where it was: set the removed ones to -inf instead of sorting", i => Sampler.TopK(i.L, i.K).sort(-1, descending: true).Values),
+                new("each row has its own k-th largest logit: topk(k, dim: -1).values.narrow(-1, k - 1, 1) is [..., 1], one threshold per row; "
+                    + "a min() or max() over the whole tensor gives every row the same threshold",
+                    i => KeepWhere(i.L, i.L >= i.L.topk(i.K, dim: -1).values.min(), double.NegativeInfinity)),
             ],
+            ExceptionHint = e => e.Message.Contains("out of range") && e.Message.Contains("selected index")
+                    ? "when k is at least the vocabulary size, nothing is removed: return the logits unchanged (topk(k) needs k <= V)"
+                : e.Message.Contains("too many indices")
+                    ? "the logits can be [V] or [..., V]: take the k-th largest with values.narrow(-1, k - 1, 1), which works on the last axis of both and keeps it as size 1"
+                : null,
             Diagnose = (i, expected, got) => got.shape.Length > 0 && got.shape[^1] == i.K && i.K != i.L.shape[^1]
                 ? "return a tensor shaped like the logits ([..., V]) with the removed entries set to -inf, not just the k kept values" : null,
         }.Run();
@@ -218,16 +227,21 @@ public static partial class Checks
                 new("return the prompt followed by the new tokens ([B, n_seq + nNew]), not the new tokens alone", i => WrongGenerate(i, GenerateMistake.OnlyNew, extra: 1)),
                 new("generate exactly nNew tokens: the result has n_seq + nNew ids (you made one too many)", i => WrongGenerate(i, GenerateMistake.None, extra: 1)),
                 new("generate exactly nNew tokens: the result has n_seq + nNew ids (you made one too few)", i => WrongGenerate(i, GenerateMistake.None, extra: -1)),
+                new("crop only what the model sees: context = the last nCtx ids, but append to the full ids; the oldest ids drop out of the window, not out of the result",
+                    i => WrongGenerate(i, GenerateMistake.CropIds)),
             ],
             ExceptionHint = e =>
                 e.Message.Contains("more than its context") ? "crop before each call: the model sees at most nCtx positions, so pass it the last nCtx ids (ids.narrow(1, T - nCtx, nCtx) when T > nCtx)"
                 : e.Message.Contains("the model takes ids [B, T]") ? "pass the model ids shaped [B, T] (keep the batch axis)"
                 : e.Message.Contains("same number of dimensions") ? "append the next ids as [B, 1] (argmax(-1, keepdim: true)) so that torch.cat(..., dim: 1) can join them to ids [B, T]"
+                : e.Message.Contains("must match except in dimension 1") ? "the logits are [B, T, n_vocab]: the last position is logits[.., -1] ([B, n_vocab]); logits[-1] is the last sequence of the batch ([T, n_vocab])"
                 : null,
             Diagnose = (i, expected, got) =>
             {
                 long t = i.Ids.shape[1], want = t + i.N;
                 if (got.dim() != 2 || got.shape[0] != expected.shape[0]) return got.dim() == 1 ? "return ids shaped [B, n_seq + nNew] (keep the batch axis)" : null;
+                if (got.shape.SequenceEqual(expected.shape) && !CheckEngine<GenerateIn>.Matches(got, generate(i.Ids, i.Model, i.N, i.Ctx), 0))
+                    return "your Generate gives other ids on a second run: greedy decoding takes the argmax of the last position's logits, argmax(-1, keepdim: true); drawing at random is Sample's job";
                 long n = got.shape[1];
                 if (n == i.N && n != want) return "return the prompt followed by the new tokens ([B, n_seq + nNew]), not the new tokens alone";
                 if (n == want + 1 || n == want - 1) return $"generate exactly nNew tokens: the result has n_seq + nNew = {want} ids per row, yours has {n}";
@@ -240,7 +254,7 @@ public static partial class Checks
 
     internal sealed record GenerateIn(Tensor Ids, Func<Tensor, Tensor> Model, int N, int Ctx);
 
-    enum GenerateMistake { None, FirstPosition, WholeArgmax, NoFeedback, CropFirst, CropOneShort, OnlyNew }
+    enum GenerateMistake { None, FirstPosition, WholeArgmax, NoFeedback, CropFirst, CropOneShort, OnlyNew, CropIds }
 
     /// <summary>A model that refuses what GPT-2 refuses: ids not shaped [B, T], and more than nCtx positions.</summary>
     static Func<Tensor, Tensor> Guarded(Func<Tensor, Tensor> logits, int ctx) => ids =>
@@ -265,6 +279,7 @@ public static partial class Checks
         for (int step = 0; step < i.N + extra; step++)
         {
             long t = ids.shape[1];
+            if (m == GenerateMistake.CropIds && t > i.Ctx) { ids = ids.narrow(1, t - i.Ctx, i.Ctx); t = i.Ctx; }   // the mistake: crops the result too
             var context = m == GenerateMistake.NoFeedback ? i.Ids
                 : m == GenerateMistake.CropFirst && t > i.Ctx ? ids.narrow(1, 0, i.Ctx)
                 : m == GenerateMistake.CropOneShort && t >= i.Ctx ? ids.narrow(1, t - i.Ctx + 1, i.Ctx - 1)

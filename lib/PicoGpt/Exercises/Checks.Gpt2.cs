@@ -12,6 +12,9 @@ public static partial class Checks
 {
     // ---------------------------------------------------------------- gpt2
 
+    const string LogitsNotProbabilities =
+        "return the logits themselves, one score per vocabulary token: they are scores, not probabilities; the softmax comes later, when sampling (notebook 09) or inside the loss (notebook 10)";
+
     const string PositionsAlongLastAxis =
         "the positions run along the last axis of ids: torch.arange(ids.shape[^1]) (with a batch [B, n_seq] there are n_seq positions, not B = ids.shape[0])";
 
@@ -27,11 +30,14 @@ public static partial class Checks
         static Tensor Blocks(Tensor x, Gpt2Params p, int h) { foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, h); return x; }
         static Tensor Pos(Tensor ids) => torch.arange(ids.shape[^1]);
         // GPT-2 with switches for its typical mistakes
-        static Tensor Wrong(Tensor ids, Gpt2Params p, int h, bool positions = true, bool byId = false, bool firstAxis = false, bool lnF = true, bool blocks = true, bool head = true, bool transpose = true)
+        static Tensor Wrong(Tensor ids, Gpt2Params p, int h, bool positions = true, bool byId = false, bool firstAxis = false, bool lnF = true, bool blocks = true, bool head = true, bool transpose = true,
+            bool scaled = false, bool fromOne = false, bool lnFEveryBlock = false)
         {
             var x = p.Wte[ids];                                                              // [..., n_seq, n_embd]
-            if (positions) x = x + p.Wpe[byId ? ids : firstAxis ? torch.arange(ids.shape[0]) : Pos(ids)];
-            if (blocks) x = Blocks(x, p, h);
+            if (scaled) x = x * Math.Sqrt(p.Wte.shape[1]);
+            if (positions) x = x + p.Wpe[byId ? ids : firstAxis ? torch.arange(ids.shape[0]) : fromOne ? Pos(ids) + 1 : Pos(ids)];
+            if (lnFEveryBlock) foreach (var b in p.Blocks) x = Ln(Ops.TransformerBlock(x, b, h), p.LnF);
+            else if (blocks) x = Blocks(x, p, h);
             if (lnF) x = Ln(x, p.LnF);
             return !head ? x : transpose ? x.matmul(p.Wte.T) : SafeMatmul(x, p.Wte);
         }
@@ -63,6 +69,14 @@ public static partial class Checks
                 new("run x through every transformer block in p.Blocks, in order (each block's output is the next one's input)", i => Wrong(i.Ids, i.P with { Blocks = [i.P.Blocks[0]] }, i.H)),
                 new("the output head is the token embedding transposed: logits = x @ wteᵀ ([n_embd, n_vocab]), not x @ wte", i => Wrong(i.Ids, i.P, i.H, transpose: false)),
                 new("finish with the output head: logits = x @ wteᵀ, a score for every token of the vocabulary (you returned the final hidden states)", i => Wrong(i.Ids, i.P, i.H, head: false)),
+                new(LogitsNotProbabilities, i => Ops.Gpt2(i.Ids, i.P, i.H).softmax(-1)),
+                new(LogitsNotProbabilities, i => Ops.Gpt2(i.Ids, i.P, i.H).log_softmax(-1)),
+                new("apply ln_f once, after the last block, not after every block (each block normalises its own branches with ln_1 and ln_2)",
+                    i => Wrong(i.Ids, i.P, i.H, lnF: false, lnFEveryBlock: true)),
+                new("GPT-2 adds wte[ids] and wpe[positions] as they are: the √n_embd scaling of the embeddings is the 2017 Transformer's (Vaswani et al. §3.4), not GPT-2's",
+                    i => Wrong(i.Ids, i.P, i.H, scaled: true)),
+                new("the positions start at 0: torch.arange(n_seq) gives 0, 1, ..., n_seq - 1, and the first token uses wpe[0]",
+                    i => Wrong(i.Ids, i.P, i.H, fromOne: true)),
             ],
             ExceptionHint = e =>
                 e.Message.Contains("must match the size") ? PositionsAlongLastAxis

@@ -42,8 +42,10 @@ public static partial class Checks
                     i => i.X.reshape([.. i.X.shape[..^1], i.X.shape[^1] / i.H, i.H]).transpose(-1, -2).transpose(-3, -2)),
                 new("transpose(0, 1) swaps the batch axis with n_seq when there is a batch: count from the end, transpose(-3, -2)",
                     i => Cut(i.X, i.H).transpose(0, 1)),
+                new("torch.stack(heads) puts the head axis in front of everything, also in front of a batch axis: stack at dim: -3, torch.stack(x.chunk(nHead, dim: -1), dim: -3)",
+                    i => torch.stack(i.X.chunk(i.H, dim: -1))),
             ],
-            ExceptionHint = e => ReshapeError(e) ? LeadingAxes : null,
+            ExceptionHint = e => ReshapeError(e) ? LeadingAxes : PermuteError(e) ? PermuteAxes : null,
         }.Run();
     }
 
@@ -75,8 +77,13 @@ public static partial class Checks
                 new("transpose(0, 1) swaps the batch axis with n_head when there is a batch: count from the end, transpose(-3, -2)",
                     x => x.transpose(0, 1).reshape(Out(x))),
                 new("after transpose(-3, -2) you have [..., n_seq, n_head, hs]: reshape it to [..., n_seq, n_head·hs]", x => x.transpose(-3, -2)),
+                new(MergeKeepBatch, x => x.transpose(-3, -2).reshape(x.shape[^2], -1)),
+                new("flatten(-2) joins the last two axes, n_seq and hs: transpose(-3, -2) first, so that n_head and hs are the last two, then flatten(-2) or reshape",
+                    x => x.flatten(-2)),
+                new("unbind(0) takes the tensor apart along its first axis, which is the batch when there is one: take the heads apart along the head axis, counted from the end, torch.cat(x.unbind(-3), dim: -1)",
+                    x => torch.cat(x.unbind(0), dim: -1)),
             ],
-            ExceptionHint = e => ReshapeError(e) ? "keep the leading (batch) axes: after t = x.transpose(-3, -2), reshape to [.. t.shape[..^2], n_head * hs]" : null,
+            ExceptionHint = e => ReshapeError(e) ? MergeKeepBatch : ViewError(e) ? ViewAfterTranspose : PermuteError(e) ? PermuteAxes : null,
         }.Run();
     }
 
@@ -84,7 +91,15 @@ public static partial class Checks
         + "reshape to [..., n_seq, n_head, hs] first (each token's n_embd numbers cut into n_head slices), then transpose(-3, -2) to [..., n_head, n_seq, hs]";
     const string NoTransposeMerge = "reshaping [n_head, n_seq, hs] straight to [n_seq, n_embd] mixes the tokens: transpose(-3, -2) first (to [..., n_seq, n_head, hs]), then reshape";
 
+    const string MergeKeepBatch = "keep the leading (batch) axes: after t = x.transpose(-3, -2), reshape to [.. t.shape[..^2], n_head * hs]";
+    const string ViewAfterTranspose = "view cannot regroup a transposed tensor (transpose only swaps the strides; the numbers stay where they were in memory): "
+        + "use reshape, which copies when it must (nanoGPT writes .transpose(1, 2).contiguous().view(B, T, C))";
+    const string PermuteAxes = "permute needs one axis number for every axis, and the check passes inputs with and without a batch axis: "
+        + "use transpose(-3, -2), which counts from the end and works for both";
+
     static bool ReshapeError(Exception e) => e.Message.Contains("is invalid for input of size");
+    static bool ViewError(Exception e) => e.Message.Contains("view size is not compatible");
+    static bool PermuteError(Exception e) => e.Message.Contains("permute") && e.Message.Contains("does not match");
 
     // ---------------------------------------------------------------- multi-head attention
 
@@ -105,8 +120,17 @@ public static partial class Checks
                 C("n_embd 8, 4 heads, 6 tokens (float64)", F64, () => (R(65, Float64, 6, 8), Attn(66, 8, Float64), 4)),
                 C("batch [2, 5, 8], 2 heads (float64)", F64, () => (R(67, Float64, 2, 5, 8), Attn(68, 8, Float64), 2)),
             ],
-            Traps = Mistakes.Combine<(Tensor X, AttentionParams P, int H)>(MhaSteps, WrongMha),
+            Traps =
+            [
+                .. Mistakes.Combine<(Tensor X, AttentionParams P, int H)>(MhaSteps, WrongMha),
+                new("cut c_attn's output into q, k and v first (chunk(3, dim: -1)), then split each into heads: splitting [q | k | v] into heads "
+                    + "and chunking each head gives every head a mix of q, k and v columns", SplitBeforeChunk),
+                new("MultiHeadAttention returns only the attention's output, c_proj(merged heads): the residual x + ... is added by the transformer block (notebook 07)",
+                    i => i.X + Ops.MultiHeadAttention(i.X, i.P, i.H)),
+            ],
             ExceptionHint = e => MhaExceptionHint(e),
+            Diagnose = (i, expected, got) => got.dim() == expected.dim() + 1 && got.shape[^3] == i.H && got.shape[^2] == expected.shape[^2]
+                ? "you returned the heads, [..., n_head, n_seq, hs]: join them with MergeHeads to [..., n_seq, n_embd], then project with c_proj" : null,
             Probe = () => FutureLeaks(x => mha(x, Attn(62, 8, Float64), 2), () => R(61, Float64, 5, 8)),
         }.Run();
     }
@@ -117,8 +141,10 @@ public static partial class Checks
         new("the heads are missing: split q, k and v into n_head parts of n_embd/n_head along the last axis, attend per head, then concatenate"),
         new("future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax"),
         new("project the concatenated heads with c_proj at the end"),
-        new("scale each head by 1/sqrt(head size) = 1/sqrt(n_embd/n_head), not 1/sqrt(n_embd)"),
-        new("c_attn's output is [q | k | v] along the last axis, in that order"),
+        new("scale each head by 1/sqrt(head size) = 1/sqrt(n_embd/n_head), not 1/sqrt(n_embd)",      // 1: the full width
+            "divide each head's scores by sqrt(head size) = sqrt(n_embd/n_head) before the softmax"), // 2: no scale at all
+        new("c_attn's output is [q | k | v] along the last axis, in that order",                    // 1: q and k swapped
+            "c_attn's output is [q | k | v] along the last axis, in that order: the second third is k, the last is v"), // 2: k and v swapped
         new("splitting the heads: " + NoTransposeSplit,                                 // 1: split and merge without transpose
             "splitting the heads: " + NoTransposeSplit,                                 // 2: the split only
             "merging the heads: " + NoTransposeMerge),                                  // 3: the merge only
@@ -126,24 +152,34 @@ public static partial class Checks
 
     /// <summary>Multi-head attention with the mistakes chosen in c (0 = right), in the order of <see cref="MhaSteps"/>.</summary>
     static Tensor WrongMha(int[] c, (Tensor X, AttentionParams P, int H) i) =>
-        MhaVariant((i.X, i.P, c[0] == 1 ? 1 : i.H), mask: c[1] == 0, project: c[2] == 0, fullScale: c[3] == 1, swapQK: c[4] == 1,
+        MhaVariant((i.X, i.P, c[0] == 1 ? 1 : i.H), mask: c[1] == 0, project: c[2] == 0, scale: c[3], swap: c[4],
             splitNoTranspose: c[5] is 1 or 2, mergeNoTranspose: c[5] is 1 or 3);
 
     /// <summary>Multi-head attention in the batched form ([..., n_head, n_seq, hs]) with switches for typical mistakes.</summary>
-    static Tensor MhaVariant((Tensor X, AttentionParams P, int H) i, bool mask = true, bool project = true, bool fullScale = false,
-        bool swapQK = false, bool splitNoTranspose = false, bool mergeNoTranspose = false)
+    /// <summary>scale: 0 = 1/sqrt(hs), 1 = 1/sqrt(n_embd), 2 = none; swap: 0 = none, 1 = q and k, 2 = k and v.</summary>
+    static Tensor MhaVariant((Tensor X, AttentionParams P, int H) i, bool mask = true, bool project = true, int scale = 0,
+        int swap = 0, bool splitNoTranspose = false, bool mergeNoTranspose = false)
     {
         var (x, p, nHead) = i;
         long t = x.shape[^2], c = x.shape[^1], hs = c / nHead;
         var lead = x.shape[..^2];
         var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);                // 3 x [..., n_seq, n_embd]
         Tensor Split(Tensor z) => splitNoTranspose ? z.reshape([.. lead, nHead, t, hs]) : Ops.SplitHeads(z, nHead);
-        var (q, k, v) = (Split(qkv[swapQK ? 1 : 0]), Split(qkv[swapQK ? 0 : 1]), Split(qkv[2])); // [..., n_head, n_seq, hs]
-        var s = SafeMatmul(q, k.transpose(-2, -1)) / Math.Sqrt(fullScale ? c : hs);    // [..., n_head, n_seq, n_seq]
+        int[] order = swap switch { 1 => [1, 0, 2], 2 => [0, 2, 1], _ => [0, 1, 2] };
+        var (q, k, v) = (Split(qkv[order[0]]), Split(qkv[order[1]]), Split(qkv[order[2]])); // [..., n_head, n_seq, hs]
+        var s = SafeMatmul(q, k.transpose(-2, -1)) / Math.Sqrt(scale switch { 1 => c, 2 => 1, _ => hs }); // [..., n_head, n_seq, n_seq]
         if (mask) s = s + Ops.CausalMask(t, x.dtype);
         var o = SafeMatmul(s.softmax(-1), v);                                           // [..., n_head, n_seq, hs]
         o = mergeNoTranspose ? o.reshape(x.shape) : Ops.MergeHeads(o);                   // [..., n_seq, n_embd]
         return project ? Ops.Linear(o, p.CProj.W, p.CProj.B) : o;
+    }
+
+    /// <summary>The mistake of splitting [q | k | v] into heads before cutting it into q, k and v.</summary>
+    static Tensor SplitBeforeChunk((Tensor X, AttentionParams P, int H) i)
+    {
+        var parts = Ops.SplitHeads(Ops.Linear(i.X, i.P.CAttn.W, i.P.CAttn.B), i.H).chunk(3, dim: -1); // 3 x [..., n_head, n_seq, hs]
+        var heads = Ops.Attention(parts[0], parts[1], parts[2], Ops.CausalMask(i.X.shape[^2], i.X.dtype));
+        return Ops.Linear(Ops.MergeHeads(heads), i.P.CProj.W, i.P.CProj.B);
     }
 
     static string? MhaExceptionHint(Exception e)
@@ -151,11 +187,18 @@ public static partial class Checks
         if (TransposedWeight(e, "c_attn.W is [n_embd, 3·n_embd] and c_proj.W [n_embd, n_embd]") is { } weight) return weight;
         if (MatMulShapes(e) is (long[] a, long[] b) && a.Length >= 3 && b.Length >= 3 && b[0] == a[^1] && b[^1] == a[0])
             return "k.T reverses ALL the axes of batched heads; swap only the last two: q @ k.transpose(-2, -1)";
+        if (MatMulShapes(e) is (long[] h, long[] w) && w.Length == 2 && w[0] == w[1] && h[^1] < w[0] && w[0] % h[^1] == 0)
+            return "c_proj needs the heads side by side, [..., n_seq, n_embd]: join them along the last axis (torch.cat(heads, dim: -1), picoGPT's np.hstack, "
+                + "or your MergeHeads), not along the first";
         if (ReshapeError(e)) return LeadingAxes;
+        if (ViewError(e)) return ViewAfterTranspose;
         if (e.Message.Contains("must match the size") || e.Message.Contains("do not broadcast"))
-            return "the heads' scores do not fit the [n_seq, n_seq] mask: after x.reshape(..., n_seq, n_head, hs), transpose(-3, -2) to [..., n_head, n_seq, hs] so each head attends over the positions";
+            return "the heads' scores do not fit the [n_seq, n_seq] mask: take n_seq from x.shape[^2] (x.shape[0] is the batch when there is one), "
+                + "cut c_attn's output with chunk(3, dim: -1) (the default dim 0 cuts the tokens), and after x.reshape(..., n_seq, n_head, hs), "
+                + "transpose(-3, -2) to [..., n_head, n_seq, hs] so each head attends over the positions";
         return ShapeError(e)
-            ? "c_attn.W is [n_embd, 3·n_embd]: x @ c_attn.W gives [..., n_seq, 3·n_embd] = [q | k | v]; each head's q, k, v is [..., n_seq, n_embd/n_head]; c_proj.W is [n_embd, n_embd]"
+            ? "c_attn.W is [n_embd, 3·n_embd]: x @ c_attn.W gives [..., n_seq, 3·n_embd] = [q | k | v]; each head's q, k, v is [..., n_seq, n_embd/n_head]; "
+                + "c_proj.W is [n_embd, n_embd]. If your SplitHeads or MergeHeads did not pass its check, fix it first"
             : null;
     }
 }

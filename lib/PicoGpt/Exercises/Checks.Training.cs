@@ -54,12 +54,15 @@ public static partial class Checks
                     i => Windows(i, (r, n) => r.Next(n + 1), 0, 1)),
                 new("draw a new start for every row (one rng.Next per row): all your rows are the same window",
                     i => Windows(i, Exact, 0, 1, sameStart: true)),
+                new("x and y come from the same window: draw one start i per row and take x = data[i .. i+T), y = data[i+1 .. i+T+1)",
+                    i => Windows(i, Exact, 0, 1, twoStarts: true)),
             ],
             ExceptionHint = e => e is IndexOutOfRangeException or ArgumentOutOfRangeException || e.Message.Contains("out of range") || e.Message.Contains("exceeds")
                 ? "a window ran past the end (or the start) of the data: " + Range + "; and y is x shifted left, data[i + t + 1]"
                 : e.Message.Contains("x has shape") ? "x and y are both [B, T]: one row per window" : null,
             Diagnose = (i, expected, got) =>
                 got.dtype != ScalarType.Int64 ? "token ids are int64: build the tensors from long[] arrays, torch.tensor(values, new long[] { B, T })"
+                : got.shape.SequenceEqual(new long[] { 2, (long)i.B * i.T }) ? "x and y are [B, T] each: give torch.tensor the shape, torch.tensor(values, new long[] { batchSize, blockSize }) (without it the tensor is flat, [B·T])"
                 : got.shape.SequenceEqual(new long[] { 2, i.T, i.B }) && i.T != i.B ? "x and y are [B, T]: one row per window, not one column"
                 : ValidWindows(i, got) ? "your windows are right but drawn differently: draw each row's start with rng.Next(len - T), one call per row, in row order (the check replays the same seed)"
                 : null,
@@ -77,7 +80,7 @@ public static partial class Checks
     }
 
     /// <summary>get_batch written with switches for its typical mistakes: the start range, the offsets of x and y.</summary>
-    static Tensor Windows(BatchIn i, Func<Random, int, int> start, int xShift, int yShift, bool sameStart = false)
+    static Tensor Windows(BatchIn i, Func<Random, int, int> start, int xShift, int yShift, bool sameStart = false, bool twoStarts = false)
     {
         var x = new long[i.B * i.T];
         var y = new long[i.B * i.T];
@@ -85,10 +88,11 @@ public static partial class Checks
         for (int b = 0; b < i.B; b++)
         {
             int s = b == 0 || sameStart ? first : start(i.Rng, i.Data.Length - i.T);
+            int sy = twoStarts ? start(i.Rng, i.Data.Length - i.T) : s;      // the mistake: y from a window of its own
             for (int t = 0; t < i.T; t++)
             {
                 x[b * i.T + t] = i.Data[s + t + xShift];
-                y[b * i.T + t] = i.Data[s + t + yShift];
+                y[b * i.T + t] = i.Data[sy + t + yShift];
             }
         }
         var shape = new long[] { i.B, i.T };
@@ -216,7 +220,7 @@ public static partial class Checks
                     m => DecayMask(m, (_, _) => true)),
                 new("nothing is decayed: the matrices are (p.dim() >= 2: the linear weights and the embeddings wte, wpe)",
                     m => DecayMask(m, (_, _) => false)),
-                new("nanoGPT decays the embeddings too (wte.weight, wpe.weight): every tensor with 2 or more dimensions (minGPT, and this course's Trainer before, left them out)",
+                new("nanoGPT decays the embeddings too (wte.weight, wpe.weight): every tensor with 2 or more dimensions (older code such as minGPT left them out)",
                     m => DecayMask(m, (n, p) => p.dim() == 2 && n is not ("wte.weight" or "wpe.weight"))),
                 new("decide by the shape, not the name: ln_1.weight, ln_2.weight and ln_f.weight are layer-norm gains (1-D) and get no decay",
                     m => DecayMask(m, (n, _) => n.EndsWith("weight"))),
@@ -363,7 +367,8 @@ public static partial class Checks
                     i => RunSteps(i, (m, o, x, y, lr, c) => { Lr(o, lr); o.zero_grad(); var l = Ce(m, x, y); l.backward(); o.step(); Clip(m, c); return l.item<float>(); })),
                 new("gradClip = 0 means no clipping: call clip_grad_norm_ only when gradClip > 0 (a max norm of 0 zeroes every gradient)",
                     i => RunSteps(i, (m, o, x, y, lr, c) => { Lr(o, lr); o.zero_grad(); var l = Ce(m, x, y); l.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(), c); o.step(); return l.item<float>(); })),
-                new("zero_grad() after backward() wipes this step's gradients before the step uses them; " + Order,
+                new("the weights did not move: the update needs loss.backward() (the gradients) and then optimizer.step() (the update), "
+                    + "with zero_grad() before backward(), not after it (that wipes the gradients before the step uses them); " + Order,
                     i => RunSteps(i, (m, o, x, y, lr, c) => { Lr(o, lr); var l = Ce(m, x, y); l.backward(); o.zero_grad(); Clip(m, c); o.step(); return l.item<float>(); })),
                 new("set this step's learning rate on every parameter group before optimizer.step(): foreach (var g in optimizer.ParamGroups) g.LearningRate = lr",
                     i => RunSteps(i, (m, o, x, y, lr, c) => { o.zero_grad(); var l = Ce(m, x, y); l.backward(); Clip(m, c); o.step(); return l.item<float>(); })),

@@ -42,6 +42,21 @@ public class BlockCheckTests
         FailsWith(Checks.FeedForward((x, p) => Ops.Linear(Ops.Gelu(Ops.MatMul(x, p.CFc.W.T) + p.CFc.B), p.CProj.W, p.CProj.B)),
             "c_fc.W is [n_embd, 4·n_embd] and c_proj.W [4·n_embd, n_embd], so x @ W needs no .T");
 
+    [Fact]
+    public void FeedForward_without_biases_fails() =>
+        // a raw matmul forgets the biases (in the kernel x.matmul runs through Ops.MatMul)
+        FailsWith(Checks.FeedForward((x, p) => Ops.MatMul(Ops.Gelu(Ops.MatMul(x, p.CFc.W)), p.CProj.W)), "add the biases");
+
+    [Fact]
+    public void FeedForward_gelu_after_both_projections_fails() =>
+        FailsWith(Checks.FeedForward((x, p) => Ops.Gelu(Ops.Linear(Ops.Gelu(Ops.Linear(x, p.CFc.W, p.CFc.B)), p.CProj.W, p.CProj.B))),
+            "apply GELU once, after c_fc");
+
+    [Fact]
+    public void FeedForward_projections_in_the_wrong_order_get_a_hint() =>
+        FailsWith(Checks.FeedForward((x, p) => Ops.Linear(Ops.Gelu(Ops.Linear(x, p.CProj.W, p.CProj.B)), p.CFc.W, p.CFc.B)),
+            "Or you started with c_proj: go up first, x @ c_fc.W + b");
+
     // ---- Dropout
 
     static Tensor Uniform(Tensor x, Generator g) => torch.rand(x.shape, dtype: x.dtype, generator: g);
@@ -221,6 +236,38 @@ public class BlockCheckTests
             x = x + Mha(Ln(x, p.Ln1), p.Attn, h, mask: false);
             return x + Ops.FeedForward(Ln(x, p.Ln2), p.Mlp);
         }), "future positions are visible");
+
+    [Fact]
+    public void TransformerBlock_with_a_relu_FeedForward_points_at_it()
+    {
+        // the learner's FeedForward failed its check (ReLU); the block around it is right
+        Tensor FeedForward(Tensor x, FeedForwardParams p) => Ops.Linear(Ops.Linear(x, p.CFc.W, p.CFc.B).relu(), p.CProj.W, p.CProj.B);
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = x + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h);
+            return x + FeedForward(Ln(x, p.Ln2), p.Mlp);
+        }), "the block is right, but its MLP is not Ops.FeedForward: make your FeedForward pass its check first (this uses ReLU");
+    }
+
+    [Fact]
+    public void TransformerBlock_with_a_FeedForward_without_biases_points_at_it()
+    {
+        Tensor FeedForward(Tensor x, FeedForwardParams p) => Ops.MatMul(Ops.Gelu(Ops.MatMul(x, p.CFc.W)), p.CProj.W);
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = x + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h);
+            return x + FeedForward(Ln(x, p.Ln2), p.Mlp);
+        }), "make your FeedForward pass its check first (add the biases");
+    }
+
+    [Fact]
+    public void TransformerBlock_normalising_its_output_fails() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = x + Ops.MultiHeadAttention(Ln(x, p.Ln1), p.Attn, h);
+            x = x + Ops.FeedForward(Ln(x, p.Ln2), p.Mlp);
+            return Ln(x, p.Ln2);                                                   // "ln_f" at the end of every block
+        }), "do not normalise the block's output");
 
     [Fact]
     public void TransformerBlock_calling_an_unwritten_FeedForward_names_it()

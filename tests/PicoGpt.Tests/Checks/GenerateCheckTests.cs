@@ -54,6 +54,33 @@ public class GenerateCheckTests
         }), "keep exactly k");
 
     [Fact]
+    public void TopK_one_threshold_for_every_row_fails() =>
+        FailsWith(Checks.TopK((l, k) =>
+        {
+            if (k >= l.shape[^1]) return l;
+            var kth = l.topk(k).values.min();                                         // the smallest kept value of ALL the rows
+            return l.masked_fill(l < kth, double.NegativeInfinity);
+        }), "each row has its own k-th largest logit");
+
+    [Fact]
+    public void TopK_without_the_k_at_least_V_case_gets_a_hint() =>
+        // right for k <= V; topk(k) itself refuses k > V
+        FailsWith(Checks.TopK((l, k) =>
+        {
+            var kth = l.topk(k).values.narrow(-1, k - 1, 1);
+            return l.masked_fill(l < kth, double.NegativeInfinity);
+        }), "when k is at least the vocabulary size, nothing is removed");
+
+    [Fact]
+    public void TopK_indexing_the_kth_value_of_a_2d_tensor_gets_a_hint() =>
+        FailsWith(Checks.TopK((l, k) =>
+        {
+            if (k >= l.shape[^1]) return l;
+            var kth = l.topk(k).values[.., k - 1];                                   // fails on the first case, logits [9]
+            return l.masked_fill(l < kth, double.NegativeInfinity);
+        }), "values.narrow(-1, k - 1, 1)");
+
+    [Fact]
     public void TopK_stub_is_not_implemented() => Assert.True(Checks.TopK((l, k) => throw new NotImplementedException()).NotImplemented);
 
     // ---------------------------------------------------------------- sample
@@ -256,4 +283,45 @@ public class GenerateCheckTests
     [Fact]
     public void Generate_next_without_keepdim_fails() =>
         FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, keepdim: false)), "argmax(-1, keepdim: true)");
+
+    [Fact]
+    public void Generate_cropping_the_result_fails() =>
+        // the window is cropped in place: the oldest ids are lost from the result too
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) =>
+        {
+            for (int i = 0; i < n; i++)
+            {
+                if (ids.shape[1] > ctx) ids = ids[.., ^ctx..];
+                ids = torch.cat(new[] { ids, gpt(ids)[.., -1].argmax(-1, keepdim: true) }, dim: 1);
+            }
+            return ids;
+        }), "crop only what the model sees");
+
+    [Fact]
+    public void Generate_sampling_instead_of_argmax_fails()
+    {
+        ulong calls = 0;                                       // a new seed for every call: the draws differ from run to run, reproducibly
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) =>
+        {
+            using var g = new Generator(++calls);
+            for (int i = 0; i < n; i++)
+            {
+                var context = ids.shape[1] <= ctx ? ids : ids[.., ^ctx..];
+                ids = torch.cat(new[] { ids, torch.multinomial(gpt(context)[.., -1].softmax(-1), 1, generator: g) }, dim: 1);
+            }
+            return ids;
+        }), "greedy decoding takes the argmax");
+    }
+
+    [Fact]
+    public void Generate_last_sequence_instead_of_last_position_gets_a_hint() =>
+        FailsWith(Checks.Generate((ids, gpt, n, ctx) =>
+        {
+            for (int i = 0; i < n; i++)
+            {
+                var context = ids.shape[1] <= ctx ? ids : ids[.., ^ctx..];
+                ids = torch.cat(new[] { ids, gpt(context)[-1].argmax(-1, keepdim: true) }, dim: 1);  // logits[-1]: [T, V]
+            }
+            return ids;
+        }), "logits[-1] is the last sequence of the batch");
 }

@@ -113,6 +113,37 @@ public class Gpt2CheckTests
     public void Gpt2_logits_of_the_last_position_only_fails() =>
         FailsWith(Checks.Gpt2((ids, p, h) => Ops.Gpt2(ids, p, h)[TensorIndex.Ellipsis, -1, TensorIndex.Colon]), "not only for the last one");
 
+    [Fact]
+    public void Gpt2_returning_probabilities_fails() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt2With(ids, p, h, torch.arange(ids.shape[^1])).softmax(-1)), "they are scores, not probabilities");
+
+    [Fact]
+    public void Gpt2_returning_log_probabilities_fails() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt2With(ids, p, h, torch.arange(ids.shape[^1])).log_softmax(-1)), "they are scores, not probabilities");
+
+    [Fact]
+    public void Gpt2_final_norm_after_every_block_fails() =>
+        FailsWith(Checks.Gpt2((ids, p, h) =>
+        {
+            var x = p.Wte[ids] + p.Wpe[torch.arange(ids.shape[^1])];
+            foreach (var block in p.Blocks) x = Ln(Ops.TransformerBlock(x, block, h), p.LnF);
+            return Ops.MatMul(x, p.Wte.T);
+        }), "apply ln_f once, after the last block");
+
+    [Fact]
+    public void Gpt2_scaled_token_embeddings_fail() =>
+        // the 2017 Transformer multiplies the embeddings by √d_model; GPT-2 does not
+        FailsWith(Checks.Gpt2((ids, p, h) =>
+        {
+            var x = p.Wte[ids] * Math.Sqrt(p.Wte.shape[1]) + p.Wpe[torch.arange(ids.shape[^1])];
+            foreach (var block in p.Blocks) x = Ops.TransformerBlock(x, block, h);
+            return Ops.MatMul(Ln(x, p.LnF), p.Wte.T);
+        }), "the √n_embd scaling of the embeddings is the 2017 Transformer's");
+
+    [Fact]
+    public void Gpt2_positions_from_one_fail() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt2With(ids, p, h, torch.arange(1, ids.shape[^1] + 1))), "the positions start at 0");
+
     // ---------------------------------------------------------------- parameter count
 
     /// <summary>A count written the way the notebook's solution writes it, independently of GptConfig.CountParameters.</summary>

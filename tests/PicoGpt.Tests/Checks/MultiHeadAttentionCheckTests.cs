@@ -56,6 +56,16 @@ public class MultiHeadAttentionCheckTests
     public void SplitHeads_without_batch_axes_fails_with_a_hint() =>
         FailsWith(Checks.SplitHeads((x, nHead) => x.reshape(x.shape[^2], nHead, x.shape[^1] / nHead).transpose(0, 1)), "keep the leading axes");
 
+    [Fact]
+    public void SplitHeads_stacking_the_chunks_in_front_fails_on_a_batch() =>
+        // picoGPT's np.split into a list of heads, stacked with the default dim 0: right without a batch axis
+        FailsWith(Checks.SplitHeads((x, nHead) => torch.stack(x.chunk(nHead, dim: -1))), "stack at dim: -3");
+
+    [Fact]
+    public void SplitHeads_with_a_four_axis_permute_gets_a_hint() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.reshape([.. x.shape[..^1], nHead, x.shape[^1] / nHead]).permute(0, 2, 1, 3)),
+            "permute needs one axis number for every axis");
+
     // ---- MergeHeads
 
     [Fact]
@@ -87,6 +97,27 @@ public class MultiHeadAttentionCheckTests
     [Fact]
     public void MergeHeads_without_reshape_fails() =>
         FailsWith(Checks.MergeHeads(x => x.transpose(-3, -2)), "reshape it to [..., n_seq, n_head·hs]");
+
+    [Fact]
+    public void MergeHeads_view_after_transpose_gets_a_hint() =>
+        // nanoGPT's .transpose(1, 2).contiguous().view(B, T, C) without the contiguous()
+        FailsWith(Checks.MergeHeads(x =>
+        {
+            var t = x.transpose(-3, -2);
+            return t.view([.. t.shape[..^2], -1]);
+        }), "view cannot regroup a transposed tensor");
+
+    [Fact]
+    public void MergeHeads_losing_the_batch_axis_fails() =>
+        FailsWith(Checks.MergeHeads(x => x.transpose(-3, -2).reshape(x.shape[^2], -1)), "keep the leading (batch) axes");
+
+    [Fact]
+    public void MergeHeads_flatten_without_transpose_fails() =>
+        FailsWith(Checks.MergeHeads(x => x.flatten(-2)), "flatten(-2) joins the last two axes, n_seq and hs");
+
+    [Fact]
+    public void MergeHeads_unbind_0_fails_on_a_batch() =>
+        FailsWith(Checks.MergeHeads(x => torch.cat(x.unbind(0), dim: -1)), "unbind(0) takes the tensor apart along its first axis");
 
     // ---- MultiHeadAttention
 
@@ -218,5 +249,81 @@ public class MultiHeadAttentionCheckTests
         var r = Checks.MultiHeadAttention(MultiHeadAttention);
         Assert.True(r.NotImplemented, r.ToString());
         Assert.StartsWith("your MultiHeadAttention calls SplitHeads, which still throws NotImplementedException: write SplitHeads first", r.Message);
+    }
+
+    /// <summary>Multi-head attention as a learner writes it with the library's split, merge and attention, and one line changed.</summary>
+    static Tensor Written(Tensor x, AttentionParams p, int nHead, Func<Tensor, Tensor[]>? cut = null, Func<Tensor, Tensor>? mask = null,
+        int[]? order = null, Func<Tensor, Tensor>? merge = null)
+    {
+        var qkv = (cut ?? (t => t.chunk(3, dim: -1)))(Ops.Linear(x, p.CAttn.W, p.CAttn.B));
+        order ??= [0, 1, 2];
+        var (q, k, v) = (Ops.SplitHeads(qkv[order[0]], nHead), Ops.SplitHeads(qkv[order[1]], nHead), Ops.SplitHeads(qkv[order[2]], nHead));
+        var heads = Ops.Attention(q, k, v, (mask ?? (t => Ops.CausalMask(t.shape[^2], t.dtype)))(x));
+        return Ops.Linear((merge ?? Ops.MergeHeads)(heads), p.CProj.W, p.CProj.B);
+    }
+
+    [Fact]
+    public void MultiHeadAttention_written_with_the_library_passes() => Passes(Checks.MultiHeadAttention((x, p, h) => Written(x, p, h)));
+
+    [Fact]
+    public void MultiHeadAttention_mask_sized_by_the_first_axis_gets_a_hint()
+    {
+        var r = Checks.MultiHeadAttention((x, p, h) => Written(x, p, h, mask: t => Ops.CausalMask(t.shape[0], t.dtype)));
+        FailsWith(r, "take n_seq from x.shape[^2] (x.shape[0] is the batch when there is one)");
+        Assert.Contains("case 'batch [2, 5, 8]", r.Message);                     // right without a batch
+    }
+
+    [Fact]
+    public void MultiHeadAttention_chunk_along_the_tokens_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Written(x, p, h, cut: t => t.chunk(3))), "chunk(3, dim: -1) (the default dim 0 cuts the tokens)");
+
+    [Fact]
+    public void MultiHeadAttention_k_and_v_swapped_fails() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Written(x, p, h, order: [0, 2, 1])), "the second third is k, the last is v");
+
+    [Fact]
+    public void MultiHeadAttention_without_any_scale_fails() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, nHead) =>
+        {
+            var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
+            var (q, k, v) = (Ops.SplitHeads(qkv[0], nHead), Ops.SplitHeads(qkv[1], nHead), Ops.SplitHeads(qkv[2], nHead));
+            var scores = Ops.MatMul(q, k.transpose(-2, -1)) + Ops.CausalMask(x.shape[^2], x.dtype);   // no / sqrt(hs)
+            return Ops.Linear(Ops.MergeHeads(Ops.MatMul(scores.softmax(-1), v)), p.CProj.W, p.CProj.B);
+        }), "divide each head's scores by sqrt(head size)");
+
+    [Fact]
+    public void MultiHeadAttention_heads_split_before_q_k_v_fails() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, nHead) =>
+        {
+            var heads = Ops.SplitHeads(Ops.Linear(x, p.CAttn.W, p.CAttn.B), nHead);    // [..., n_head, n_seq, 3·hs]
+            var qkv = heads.chunk(3, dim: -1);
+            var o = Ops.Attention(qkv[0], qkv[1], qkv[2], Ops.CausalMask(x.shape[^2], x.dtype));
+            return Ops.Linear(Ops.MergeHeads(o), p.CProj.W, p.CProj.B);
+        }), "cut c_attn's output into q, k and v first");
+
+    [Fact]
+    public void MultiHeadAttention_with_the_residual_added_fails() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => x + Written(x, p, h)), "the residual x + ... is added by the transformer block");
+
+    [Fact]
+    public void MultiHeadAttention_heads_joined_along_the_first_axis_gets_a_hint() =>
+        // picoGPT's loop over heads, joined with cat along dim 0 instead of np.hstack's last axis
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Written(x, p, h, merge: heads => torch.cat(heads.unbind(-3), dim: 0))),
+            "join them along the last axis (torch.cat(heads, dim: -1)");
+
+    [Fact]
+    public void MultiHeadAttention_returning_the_heads_fails() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, nHead) =>
+        {
+            var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
+            return Ops.Attention(Ops.SplitHeads(qkv[0], nHead), Ops.SplitHeads(qkv[1], nHead), Ops.SplitHeads(qkv[2], nHead),
+                Ops.CausalMask(x.shape[^2], x.dtype));                                 // no merge, no c_proj
+        }), "you returned the heads, [..., n_head, n_seq, hs]: join them with MergeHeads");
+
+    [Fact]
+    public void MultiHeadAttention_with_a_wrong_MergeHeads_points_at_it()
+    {
+        Tensor MergeHeads(Tensor x) => x.flatten(-2);                                  // failed its own check: [n_head, n_seq·hs]
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Written(x, p, h, merge: MergeHeads)), "If your SplitHeads or MergeHeads did not pass its check, fix it first");
     }
 }

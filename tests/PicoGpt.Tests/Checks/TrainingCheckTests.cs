@@ -104,6 +104,28 @@ public class TrainingCheckTests
             return (x, y);
         }), "drawn differently");
 
+    [Fact]
+    public void GetBatch_flat_tensors_get_a_hint() =>
+        FailsWith(Checks.GetBatch((data, b, t, rng) =>
+        {
+            var (x, y) = Batch(data, b, t, rng, data.Length - t);
+            return (x.flatten(), y.flatten());                                        // torch.tensor(long[]) without the shape
+        }), "x and y are [B, T] each: give torch.tensor the shape");
+
+    [Fact]
+    public void GetBatch_y_from_a_window_of_its_own_fails() =>
+        FailsWith(Checks.GetBatch((data, b, t, rng) =>
+        {
+            var x = new long[b * t];
+            var y = new long[b * t];
+            for (int row = 0; row < b; row++)
+            {
+                int i = rng.Next(data.Length - t), j = rng.Next(data.Length - t); // one start for x, another for y
+                for (int k = 0; k < t; k++) { x[row * t + k] = data[i + k]; y[row * t + k] = data[j + k + 1]; }
+            }
+            return (torch.tensor(x, new long[] { b, t }), torch.tensor(y, new long[] { b, t }));
+        }), "x and y come from the same window");
+
     // ---------------------------------------------------------------- cross-entropy
 
     static Tensor Picked(Tensor logProbs, Tensor targets) => logProbs.gather(-1, targets.unsqueeze(-1)).squeeze(-1); // [B, T]
@@ -317,6 +339,43 @@ public class TrainingCheckTests
             opt.step();
             return loss.item<float>();
         }), "zero_grad() at the start");
+
+    [Fact]
+    public void TrainStep_without_optimizer_step_fails() =>
+        FailsWith(Checks.TrainStep((model, opt, x, y, lr, clip) =>
+        {
+            SetLr(opt, lr);
+            opt.zero_grad();
+            var loss = Loss(model, x, y);
+            loss.backward();
+            if (clip > 0) torch.nn.utils.clip_grad_norm_(model.parameters(), clip);
+            return loss.item<float>();                                                // no opt.step()
+        }), "the weights did not move: the update needs loss.backward() (the gradients) and then optimizer.step()");
+
+    [Fact]
+    public void TrainStep_without_backward_fails() =>
+        FailsWith(Checks.TrainStep((model, opt, x, y, lr, clip) =>
+        {
+            SetLr(opt, lr);
+            opt.zero_grad();
+            var loss = Loss(model, x, y);                                             // no loss.backward()
+            if (clip > 0) torch.nn.utils.clip_grad_norm_(model.parameters(), clip);
+            opt.step();
+            return loss.item<float>();
+        }), "the weights did not move");
+
+    [Fact]
+    public void TrainStep_zero_grad_after_backward_fails() =>
+        FailsWith(Checks.TrainStep((model, opt, x, y, lr, clip) =>
+        {
+            SetLr(opt, lr);
+            var loss = Loss(model, x, y);
+            loss.backward();
+            opt.zero_grad();                                                          // wipes the gradients just made
+            if (clip > 0) torch.nn.utils.clip_grad_norm_(model.parameters(), clip);
+            opt.step();
+            return loss.item<float>();
+        }), "with zero_grad() before backward(), not after it");
 
     [Fact]
     public void TrainStep_clip_after_step_fails() =>
