@@ -246,13 +246,13 @@ internal sealed class CheckEngine<TIn>
     }
 
     /// <summary>
-    /// A number as a learner reads it: 0; whole numbers in full with thousands separators (a parameter count,
-    /// 124,439,808); 1e-3 to 1e4 with up to 6 decimals; else 6 significant digits in exponent form (-7.0246e-5), so two
-    /// different values never print the same.
+    /// A number as a learner reads it: 0; whole numbers from 1e4 up to 1e10 in full with thousands separators (a
+    /// parameter count, 124,439,808); 1e-3 to 1e4 with up to 6 decimals; else 6 significant digits in exponent form
+    /// (-7.0246e-5, a mask's -1e10), so two different values never print the same.
     /// </summary>
     internal static string Num(double v) =>
         v == 0 ? "0"
-        : Math.Abs(v) >= 1e4 && Math.Abs(v) < 1e15 && v == Math.Floor(v) ? v.ToString("#,0", CultureInfo.InvariantCulture)
+        : Math.Abs(v) >= 1e4 && Math.Abs(v) < 1e10 && v == Math.Floor(v) ? v.ToString("#,0", CultureInfo.InvariantCulture)
         : Math.Abs(v) >= 1e-3 && Math.Abs(v) < 1e4 ? v.ToString("0.######", CultureInfo.InvariantCulture)
         : v.ToString("0.#####e+0", CultureInfo.InvariantCulture);
 
