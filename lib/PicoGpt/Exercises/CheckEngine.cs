@@ -254,7 +254,7 @@ internal sealed class CheckEngine<TIn>
         v == 0 ? "0"
         : Math.Abs(v) >= 1e4 && Math.Abs(v) < 1e10 && v == Math.Floor(v) ? v.ToString("#,0", CultureInfo.InvariantCulture)
         : Math.Abs(v) >= 1e-3 && Math.Abs(v) < 1e4 ? v.ToString("0.######", CultureInfo.InvariantCulture)
-        : v.ToString("0.#####e+0", CultureInfo.InvariantCulture);
+        : v.ToString("0.#####e0", CultureInfo.InvariantCulture);
 
     /// <summary>Same shape and values within tol, with NaN equal to NaN and infinities equal to themselves.</summary>
     internal static bool Matches(Tensor a, Tensor b, double tol)

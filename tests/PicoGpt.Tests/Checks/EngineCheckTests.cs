@@ -140,4 +140,15 @@ public class EngineCheckTests
         Assert.Contains(r.Details, d => d.StartsWith("✗"));
         Assert.Contains(r.Details, d => d.Contains("not run"));
     }
+
+    [Theory]
+    [InlineData(0.0, "0")]
+    [InlineData(0.841192, "0.841192")]
+    [InlineData(124439808.0, "124,439,808")]
+    [InlineData(-1e10, "-1e10")]
+    [InlineData(-7.0246e-5, "-7.0246e-5")]
+    [InlineData(1e-9, "1e-9")]
+    [InlineData(12345.5, "1.23455e4")]
+    public void Numbers_print_as_a_learner_reads_them(double value, string text) =>
+        Assert.Equal(text, CheckEngine<Tensor>.Num(value));
 }
