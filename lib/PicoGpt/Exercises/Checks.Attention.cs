@@ -90,9 +90,9 @@ public static partial class Checks
             [
                 .. Mistakes.Combine<(Tensor Q, Tensor K, Tensor V, Tensor M)>(AttentionSteps, WrongAttention),
                 new("the output is weights @ v ([n_q, n_k] @ [n_k, d_v]): each row of the weights averages the rows of v; you multiplied v @ weights",
-                    i => SafeMatmul(i.V, Ops.Softmax(SafeMatmul(i.Q, i.K.transpose(-2, -1)) / Math.Sqrt(i.Q.shape[^1]) + i.M))),
+                    i => Ops.MatMul(i.V, Ops.Softmax(Ops.MatMul(i.Q, i.K.transpose(-2, -1)) / Math.Sqrt(i.Q.shape[^1]) + i.M))),
                 new("the scores are q @ kᵀ (row i is query i, column j is key j), not k @ qᵀ, their transpose",
-                    i => SafeMatmul(Ops.Softmax(SafeMatmul(i.K, i.Q.transpose(-2, -1)) / Math.Sqrt(i.Q.shape[^1]) + i.M), i.V)),
+                    i => Ops.MatMul(Ops.Softmax(Ops.MatMul(i.K, i.Q.transpose(-2, -1)) / Math.Sqrt(i.Q.shape[^1]) + i.M), i.V)),
             ],
             ExceptionHint = e =>
                 MatMulShapes(e) is ({ Length: >= 3 } a, { Length: >= 3 } b) && b[0] == a[^1] && b[^1] == a[0]
@@ -124,14 +124,14 @@ public static partial class Checks
     /// <summary>Attention with the mistakes chosen in c (0 = right): scale, mask, softmax axis, k transposed.</summary>
     static Tensor WrongAttention(int[] c, (Tensor Q, Tensor K, Tensor V, Tensor M) i)
     {
-        var s = SafeMatmul(i.Q, c[3] == 0 ? i.K.transpose(-2, -1) : i.K);             // [..., n_q, n_k]
+        var s = Ops.MatMul(i.Q, c[3] == 0 ? i.K.transpose(-2, -1) : i.K);             // [..., n_q, n_k]
         s = c[0] switch { 1 => s, 2 => s / i.Q.shape[^1], 3 => s / Math.Sqrt(i.Q.shape[^2]), 4 => s / Math.Sqrt(i.V.shape[^1]), _ => s / Math.Sqrt(i.Q.shape[^1]) };
         if (c[1] == 0) s = s + i.M;
         if (c[1] == 4) s = s * i.M;
         var w = s.softmax(c[2] == 0 ? -1 : -2);                                        // [..., n_q, n_k]
         if (c[1] == 2) w = w + i.M;
         if (c[1] == 3) w = w * (i.M == 0);
-        return SafeMatmul(w, i.V);
+        return Ops.MatMul(w, i.V);
     }
 
     /// <summary>

@@ -53,7 +53,7 @@ public static partial class Checks
     static Tensor WrongFfn(int[] c, Tensor x, FeedForwardParams p)
     {
         Tensor Lin(Tensor h, LinearParams l) => c[2] == 1 ? Ops.MatMul(h, l.W) : Ops.Linear(h, l.W, l.B);
-        Tensor Act(Tensor h) => c[0] switch { 1 => h.relu(), 2 => ErfGelu(h), 3 => h, _ => Ops.Gelu(h) };
+        Tensor Act(Tensor h) => c[0] switch { 1 => h.relu(), 2 => Ops.GeluExact(h), 3 => h, _ => Ops.Gelu(h) };
         return c[1] switch
         {
             1 => Act(Lin(Lin(x, p.CFc), p.CProj)),

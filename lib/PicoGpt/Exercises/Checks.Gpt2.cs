@@ -39,7 +39,7 @@ public static partial class Checks
             if (lnFEveryBlock) foreach (var b in p.Blocks) x = Ln(Ops.TransformerBlock(x, b, h), p.LnF);
             else if (blocks) x = Blocks(x, p, h);
             if (lnF) x = Ln(x, p.LnF);
-            return !head ? x : transpose ? x.matmul(p.Wte.T) : SafeMatmul(x, p.Wte);
+            return !head ? x : transpose ? x.matmul(p.Wte.T) : Ops.MatMul(x, p.Wte);
         }
         return new CheckEngine<(Tensor Ids, Gpt2Params P, int H)>
         {

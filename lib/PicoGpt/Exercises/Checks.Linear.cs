@@ -31,9 +31,9 @@ public static partial class Checks
             Traps =
             [
                 new("w is [n_in, n_out] (GPT-2's Conv1D layout): compute x @ w + b, without transposing w " +
-                    "(x @ w.T transposes it, and so does torch.nn.functional.linear(x, w, b), which expects nn.Linear's [n_out, n_in])", i => SafeMatmul(i.X, i.W.T) + i.B),
+                    "(x @ w.T transposes it, and so does torch.nn.functional.linear(x, w, b), which expects nn.Linear's [n_out, n_in])", i => Ops.MatMul(i.X, i.W.T) + i.B),
                 new("missing bias: add b after the matrix product, x @ w + b", i => i.X.matmul(i.W)),
-                new("add b after the matrix product: x @ w + b, not (x + b) @ w", i => SafeMatmul(i.X + i.B, i.W)),
+                new("add b after the matrix product: x @ w + b, not (x + b) @ w", i => Ops.MatMul(i.X + i.B, i.W)),
             ],
             ExceptionHint = e => MatrixOnly(e, "x.matmul(w)") ?? ElementWise(e, "x @ w")
                 ?? (ShapeError(e) ? "the shapes do not line up: x is [..., n_in] and w is [n_in, n_out] (GPT-2's Conv1D layout), so compute x @ w (not x @ w.T or w @ x)" : null),
@@ -151,14 +151,14 @@ public static partial class Checks
             Traps =
             [
                 new("weight is [n_out, n_in] (nn.Linear's layout): compute x @ weight.T + bias; without the .T you used it as GPT-2's [n_in, n_out]",
-                    i => SafeMatmul(i.X, i.W) + i.B),
-                new("missing bias: x @ weight.T + bias", i => SafeMatmul(i.X, i.W.T)),
+                    i => Ops.MatMul(i.X, i.W) + i.B),
+                new("missing bias: x @ weight.T + bias", i => Ops.MatMul(i.X, i.W.T)),
                 new("rows of the output are tokens: x @ weight.T is [n_seq, n_out]; weight @ x.T is its transpose [n_out, n_seq]",
-                    i => SafeMatmul(i.W, i.X.T) + i.B),
+                    i => Ops.MatMul(i.W, i.X.T) + i.B),
                 new("the textbook's y = W x + b is for one column vector x; with one token per row of x it is x @ weight.T + bias",
-                    i => SafeMatmul(i.W, i.X) + i.B),
+                    i => Ops.MatMul(i.W, i.X) + i.B),
                 new("add the bias after the matrix product: x @ weight.T + bias, not (x + bias) @ weight.T",
-                    i => SafeMatmul(i.X + i.B, i.W.T)),
+                    i => Ops.MatMul(i.X + i.B, i.W.T)),
             ],
             ExceptionHint = e => MatrixOnly(e, "x.matmul(weight.T)") ?? ElementWise(e, "x @ weight.T")
                 ?? (ShapeError(e) ? "the shapes do not line up: x is [..., n_in] and weight is [n_out, n_in] (nn.Linear's layout), so compute x @ weight.T (x.matmul(weight.T))" : null),

@@ -167,9 +167,9 @@ public static partial class Checks
         Tensor Split(Tensor z) => splitNoTranspose ? z.reshape([.. lead, nHead, t, hs]) : Ops.SplitHeads(z, nHead);
         int[] order = swap switch { 1 => [1, 0, 2], 2 => [0, 2, 1], _ => [0, 1, 2] };
         var (q, k, v) = (Split(qkv[order[0]]), Split(qkv[order[1]]), Split(qkv[order[2]])); // [..., n_head, n_seq, hs]
-        var s = SafeMatmul(q, k.transpose(-2, -1)) / Math.Sqrt(scale switch { 1 => c, 2 => 1, _ => hs }); // [..., n_head, n_seq, n_seq]
+        var s = Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(scale switch { 1 => c, 2 => 1, _ => hs }); // [..., n_head, n_seq, n_seq]
         if (mask) s = s + Ops.CausalMask(t, x.dtype);
-        var o = SafeMatmul(s.softmax(-1), v);                                           // [..., n_head, n_seq, hs]
+        var o = Ops.MatMul(s.softmax(-1), v);                                           // [..., n_head, n_seq, hs]
         o = mergeNoTranspose ? o.reshape(x.shape) : Ops.MergeHeads(o);                   // [..., n_seq, n_embd]
         return project ? Ops.Linear(o, p.CProj.W, p.CProj.B) : o;
     }

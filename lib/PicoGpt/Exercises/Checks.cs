@@ -20,20 +20,6 @@ public static partial class Checks
 
     // ---------------------------------------------------------------- helpers
 
-    /// <summary>
-    /// matmul that throws instead of aborting the process on mismatched shapes (TorchSharp 0.107's matmul does not catch
-    /// libtorch's error). Used by traps that run on shapes where the mistake cannot work.
-    /// </summary>
-    static Tensor SafeMatmul(Tensor a, Tensor b)
-    {
-        long inner = b.dim() == 1 ? b.shape[0] : b.shape[^2];
-        if (a.dim() == 0 || b.dim() == 0 || a.shape[^1] != inner)
-            throw new InvalidOperationException($"shapes [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}] cannot be multiplied");
-        return a.matmul(b);
-    }
-
-    static Tensor ErfGelu(Tensor x) => 0.5 * x * (1 + (x / Math.Sqrt(2)).erf());
-
     /// <summary>Changes the last position of the input: if any earlier output row moves, the future leaked into the past.</summary>
     static string? FutureLeaks(Func<Tensor, Tensor> f, Func<Tensor> input) // input [n_seq, ...]
     {

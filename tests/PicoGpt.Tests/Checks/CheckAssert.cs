@@ -29,4 +29,11 @@ public static class CheckAssert
         Assert.StartsWith("case '", r.Message);
         Assert.DoesNotContain('\n', r.ToString());
     }
+
+    /// <summary>The learner's function is (or calls) a stub: the check says so and neither passes nor fails.</summary>
+    public static void NotImplemented(CheckResult r)
+    {
+        Assert.True(r.NotImplemented, r.ToString());
+        Assert.False(r.Passed);
+    }
 }

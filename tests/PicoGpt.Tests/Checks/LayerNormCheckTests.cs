@@ -9,7 +9,6 @@ namespace PicoGpt.Tests;
 /// <summary>Checks of notebook 04: they accept the reference and reject typical wrong answers with the right hint.</summary>
 public class LayerNormCheckTests
 {
-    static void StubReports(CheckResult r) { Assert.True(r.NotImplemented, r.ToString()); Assert.False(r.Passed); }
 
     // ---------------------------------------------------------------- Normalize
 
@@ -24,7 +23,7 @@ public class LayerNormCheckTests
         Passes(Checks.Normalize(x => torch.nn.functional.layer_norm(x, [x.shape[^1]], null, null, 1e-5)));
 
     [Fact]
-    public void Normalize_stub_is_not_implemented() => StubReports(Checks.Normalize((x, eps) => throw new NotImplementedException()));
+    public void Normalize_stub_is_not_implemented() => NotImplemented(Checks.Normalize((x, eps) => throw new NotImplementedException()));
 
     [Fact]
     public void Normalize_unbiased_std_with_eps_outside_fails_with_both_hints()
@@ -111,7 +110,7 @@ public class LayerNormCheckTests
         Passes(Checks.LayerNorm((x, g, b) => torch.nn.functional.layer_norm(x, [x.shape[^1]], g, b, 1e-5)));
 
     [Fact]
-    public void LayerNorm_stub_is_not_implemented() => StubReports(Checks.LayerNorm((x, g, b, eps) => throw new NotImplementedException()));
+    public void LayerNorm_stub_is_not_implemented() => NotImplemented(Checks.LayerNorm((x, g, b, eps) => throw new NotImplementedException()));
 
     [Fact]
     public void LayerNorm_unbiased_variance_fails() =>
