@@ -40,6 +40,12 @@ public static class CliApp
             return 2;
         }
 
+        if (args.Skip(1).Any(a => a is "-h" or "--help"))
+        {
+            Console.Out.WriteLine($"picogpt {command.Name}: {command.Help}");
+            return 0;
+        }
+
         try
         {
             return command.Run(new Args(args.Skip(1), command.Flags));

@@ -81,4 +81,17 @@ public class CliTests
         Assert.Equal(1, rc);
         Assert.Contains("--ids has 33 tokens, more than the context length 32", err);
     }
+
+    [Theory]
+    [InlineData("attention", "--help")]
+    [InlineData("generate", "--prompt", "x", "-h")]
+    [InlineData("notebooks", "run", "--help")]
+    public void A_commands_help_prints_what_it_does(params string[] args)
+    {
+        var (rc, stdout, err) = Cli(args);
+        Assert.Equal(0, rc);
+        Assert.Equal("", err);
+        Assert.StartsWith($"picogpt {args[0]}: ", stdout);
+        Assert.Single(stdout.TrimEnd('\n').Split('\n'));
+    }
 }
