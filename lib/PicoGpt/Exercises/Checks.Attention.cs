@@ -109,10 +109,11 @@ public static partial class Checks
     /// <summary>The steps of softmax(q kᵀ / √d_k + mask) v that learners get wrong, alone and two at a time.</summary>
     static readonly Mistakes.Step[] AttentionSteps =
     [
-        new("no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax",   // 1: none, 2: 1/d_k, 3: √n_q, 4: √d_v
+        new("no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax",   // 1: none, 2: 1/d_k, 3: √n_q, 4: √d_v, 5: after the softmax
             "scale by 1/sqrt(d_k), not 1/d_k",
             "d_k is the LAST axis of q, q.shape[^1]: you divided by √n_seq (q.shape[0] without a batch axis, q.shape[1] with one)",
-            "scale by √d_k, the width of q and k (q.shape[^1]), not by the width of v"),
+            "scale by √d_k, the width of q and k (q.shape[^1]), not by the width of v",
+            "divide the scores q·kᵀ by √d_k BEFORE the softmax: dividing the weights after it only shrinks every row to sum to 1/√d_k"),
         new(FutureVisible,                                                                         // 1: no mask, 2: added after the softmax
             FutureVisible,
             "apply the mask before the softmax: zeroing the future weights afterwards leaves rows that no longer sum to 1",
@@ -125,10 +126,11 @@ public static partial class Checks
     static Tensor WrongAttention(int[] c, (Tensor Q, Tensor K, Tensor V, Tensor M) i)
     {
         var s = Ops.MatMul(i.Q, c[3] == 0 ? i.K.transpose(-2, -1) : i.K);             // [..., n_q, n_k]
-        s = c[0] switch { 1 => s, 2 => s / i.Q.shape[^1], 3 => s / Math.Sqrt(i.Q.shape[^2]), 4 => s / Math.Sqrt(i.V.shape[^1]), _ => s / Math.Sqrt(i.Q.shape[^1]) };
+        s = c[0] switch { 1 or 5 => s, 2 => s / i.Q.shape[^1], 3 => s / Math.Sqrt(i.Q.shape[^2]), 4 => s / Math.Sqrt(i.V.shape[^1]), _ => s / Math.Sqrt(i.Q.shape[^1]) };
         if (c[1] == 0) s = s + i.M;
         if (c[1] == 4) s = s * i.M;
         var w = s.softmax(c[2] == 0 ? -1 : -2);                                        // [..., n_q, n_k]
+        if (c[0] == 5) w = w / Math.Sqrt(i.Q.shape[^1]);
         if (c[1] == 2) w = w + i.M;
         if (c[1] == 3) w = w * (i.M == 0);
         return Ops.MatMul(w, i.V);

@@ -85,6 +85,10 @@ public static partial class Checks
                 new($"this is ReLU; the exact GELU is x·Φ(x) = {ErfFormula}", x => x.relu()),
                 new($"this is the sigmoid approximation x·σ(1.702·x); the exact GELU uses erf: {ErfFormula}", x => x * (1.702 * x).sigmoid()),
                 new(ZeroHint, x => torch.zeros_like(x)),
+                new($"erfc is the complementary error function, erfc(z) = 1 - erf(z); the GELU uses erf itself: {ErfFormula}",
+                    x => 0.5 * x * (1 + (x / Math.Sqrt(2)).erfc())),
+                new($"erfc is the complementary error function, erfc(z) = 1 - erf(z), so 0.5·erfc(x/√2) is 1 - Φ(x); use erf: {ErfFormula}",
+                    x => 0.5 * x * (x / Math.Sqrt(2)).erfc()),
                 // the factor 0.5, the 1 +, the scaling inside erf, and the x in front
                 .. Mistakes.Combine<Tensor>(
                     [

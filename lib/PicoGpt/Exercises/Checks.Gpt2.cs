@@ -31,11 +31,11 @@ public static partial class Checks
         static Tensor Pos(Tensor ids) => torch.arange(ids.shape[^1]);
         // GPT-2 with switches for its typical mistakes
         static Tensor Wrong(Tensor ids, Gpt2Params p, int h, bool positions = true, bool byId = false, bool firstAxis = false, bool lnF = true, bool blocks = true, bool head = true, bool transpose = true,
-            bool scaled = false, bool fromOne = false, bool lnFEveryBlock = false)
+            bool scaled = false, bool fromOne = false, bool lnFEveryBlock = false, bool lastOnly = false)
         {
             var x = p.Wte[ids];                                                              // [..., n_seq, n_embd]
             if (scaled) x = x * Math.Sqrt(p.Wte.shape[1]);
-            if (positions) x = x + p.Wpe[byId ? ids : firstAxis ? torch.arange(ids.shape[0]) : fromOne ? Pos(ids) + 1 : Pos(ids)];
+            if (positions) x = x + p.Wpe[byId ? ids : firstAxis ? torch.arange(ids.shape[0]) : fromOne ? Pos(ids) + 1 : lastOnly ? torch.tensor(ids.shape[^1] - 1) : Pos(ids)];
             if (lnFEveryBlock) foreach (var b in p.Blocks) x = Ln(Ops.TransformerBlock(x, b, h), p.LnF);
             else if (blocks) x = Blocks(x, p, h);
             if (lnF) x = Ln(x, p.LnF);
@@ -77,6 +77,7 @@ public static partial class Checks
                     i => Wrong(i.Ids, i.P, i.H, scaled: true)),
                 new("the positions start at 0: torch.arange(n_seq) gives 0, 1, ..., n_seq - 1, and the first token uses wpe[0]",
                     i => Wrong(i.Ids, i.P, i.H, fromOne: true)),
+                new(SamePositionEveryToken, i => Wrong(i.Ids, i.P, i.H, lastOnly: true)),
             ],
             ExceptionHint = e =>
                 e.Message.Contains("must match the size") ? PositionsAlongLastAxis

@@ -142,7 +142,8 @@ public static partial class Checks
         new("future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax"),
         new("project the concatenated heads with c_proj at the end"),
         new("scale each head by 1/sqrt(head size) = 1/sqrt(n_embd/n_head), not 1/sqrt(n_embd)",      // 1: the full width
-            "divide each head's scores by sqrt(head size) = sqrt(n_embd/n_head) before the softmax"), // 2: no scale at all
+            "divide each head's scores by sqrt(head size) = sqrt(n_embd/n_head) before the softmax", // 2: no scale at all
+            "the scale is 1/sqrt(head size) with head size = n_embd/n_head: Math.Sqrt(nEmbd / nHead) (divide first, then the root), not Math.Sqrt(nEmbd) / nHead"), // 3: √n_embd / n_head
         new("c_attn's output is [q | k | v] along the last axis, in that order",                    // 1: q and k swapped
             "c_attn's output is [q | k | v] along the last axis, in that order: the second third is k, the last is v"), // 2: k and v swapped
         new("splitting the heads: " + NoTransposeSplit,                                 // 1: split and merge without transpose
@@ -156,7 +157,7 @@ public static partial class Checks
             splitNoTranspose: c[5] is 1 or 2, mergeNoTranspose: c[5] is 1 or 3);
 
     /// <summary>Multi-head attention in the batched form ([..., n_head, n_seq, hs]) with switches for typical mistakes.</summary>
-    /// <summary>scale: 0 = 1/sqrt(hs), 1 = 1/sqrt(n_embd), 2 = none; swap: 0 = none, 1 = q and k, 2 = k and v.</summary>
+    /// <summary>scale: 0 = 1/sqrt(hs), 1 = 1/sqrt(n_embd), 2 = none, 3 = n_head/sqrt(n_embd); swap: 0 = none, 1 = q and k, 2 = k and v.</summary>
     static Tensor MhaVariant((Tensor X, AttentionParams P, int H) i, bool mask = true, bool project = true, int scale = 0,
         int swap = 0, bool splitNoTranspose = false, bool mergeNoTranspose = false)
     {
@@ -167,7 +168,7 @@ public static partial class Checks
         Tensor Split(Tensor z) => splitNoTranspose ? z.reshape([.. lead, nHead, t, hs]) : Ops.SplitHeads(z, nHead);
         int[] order = swap switch { 1 => [1, 0, 2], 2 => [0, 2, 1], _ => [0, 1, 2] };
         var (q, k, v) = (Split(qkv[order[0]]), Split(qkv[order[1]]), Split(qkv[order[2]])); // [..., n_head, n_seq, hs]
-        var s = Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(scale switch { 1 => c, 2 => 1, _ => hs }); // [..., n_head, n_seq, n_seq]
+        var s = Ops.MatMul(q, k.transpose(-2, -1)) / (scale switch { 1 => Math.Sqrt(c), 2 => 1, 3 => Math.Sqrt(c) / nHead, _ => Math.Sqrt(hs) }); // [..., n_head, n_seq, n_seq]
         if (mask) s = s + Ops.CausalMask(t, x.dtype);
         var o = Ops.MatMul(s.softmax(-1), v);                                           // [..., n_head, n_seq, hs]
         o = mergeNoTranspose ? o.reshape(x.shape) : Ops.MergeHeads(o);                   // [..., n_seq, n_embd]

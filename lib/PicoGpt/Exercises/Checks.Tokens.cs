@@ -36,6 +36,7 @@ public static partial class Checks
                 new("wte is indexed by token id and wpe by position, not the other way round", i => i.Wte[Pos(i.Ids)] + i.Wpe[i.Ids]),
                 new("positions start at 0: wpe[0] for the first token, wpe[n_seq - 1] for the last", i => i.Wte[i.Ids] + i.Wpe[Pos(i.Ids) + 1]),
                 new("add the two embeddings (wte[ids] + wpe[positions]); do not multiply them", i => i.Wte[i.Ids] * i.Wpe[Pos(i.Ids)]),
+                new(SamePositionEveryToken, i => i.Wte[i.Ids] + i.Wpe[i.Ids.shape[^1] - 1]),
             ],
             ExceptionHint = e =>
                 e.Message.Contains("out of range") || e.Message.Contains("out of bounds")
@@ -50,6 +51,9 @@ public static partial class Checks
                 ? "add the two embeddings (both are n_embd wide); do not concatenate them" : null,
         }.Run();
     }
+
+    const string SamePositionEveryToken =
+        "every token got the same position vector, wpe[n_seq - 1]: each token needs its own row, wpe[torch.arange(n_seq)] (row 0 for the first token, row n_seq - 1 for the last)";
 
     // ---------------------------------------------------------------- sinusoidal positions
 
@@ -145,6 +149,8 @@ public static partial class Checks
             new("a a a a a with ranks (a a) 0, (aa a) 1", ["a", "a", "a", "a", "a"], aaa),
             new("one symbol [x]: no pair to merge", ["x"], toy),
             new("no pair has a rank: [t, e, l, s]", ["t", "e", "l", "s"], toy),
+            new("pieces [ab, c, a, bc] (after earlier merges) with ranks (ab c) 0, (c a) 1: only (ab, c) merges, not (a, bc)",
+                ["ab", "c", "a", "bc"], Tokenizers.Bpe.Ranks([("ab", "c"), ("c", "a")])),
         };
         var gpt2 = Gpt2Ranks();
         foreach (var word in Gpt2Words)
@@ -165,6 +171,8 @@ public static partial class Checks
                 (w, r) => BpeLoop(w, r, skip: false)),
             new("merge symbols, not text: joining the pieces with spaces and calling Replace also matches across piece boundaries (\"aa a\" inside \"aa aa a\")",
                 (w, r) => BpeLoop(w, r, replace: true)),
+            new("compare the pair itself, (word[i], word[i + 1]) == best, not the joined text: \"ab\" + \"c\" and \"a\" + \"bc\" are both \"abc\", but only the pair (ab, c) has the rank",
+                (w, r) => BpeLoop(w, r, concat: true)),
         ],
             exceptionHint: e =>
                 e is KeyNotFoundException
@@ -192,7 +200,7 @@ public static partial class Checks
 
     /// <summary>The merge loop with switches for its typical mistakes (the reference is Bpe.Merge).</summary>
     static IReadOnlyList<string> BpeLoop(IReadOnlyList<string> symbols, IReadOnlyDictionary<(string Left, string Right), int> ranks,
-        Func<List<(string, string)>, (string, string)?>? pick = null, int maxSteps = int.MaxValue, bool skip = true, bool replace = false)
+        Func<List<(string, string)>, (string, string)?>? pick = null, int maxSteps = int.MaxValue, bool skip = true, bool replace = false, bool concat = false)
     {
         pick ??= pairs => Ranked(pairs, ranks).MinBy(p => ranks[p!.Value]);
         var word = symbols.ToList();
@@ -208,7 +216,11 @@ public static partial class Checks
             var merged = new List<string>();
             for (int i = 0; i < word.Count; i++)
             {
-                if (i + 1 < word.Count && (word[i], word[i + 1]) == best) { merged.Add(best.Item1 + best.Item2); if (skip) i++; }
+                if (i + 1 < word.Count && (concat ? word[i] + word[i + 1] == best.Item1 + best.Item2 : (word[i], word[i + 1]) == best))
+                {
+                    merged.Add(best.Item1 + best.Item2);
+                    if (skip) i++;
+                }
                 else merged.Add(word[i]);
             }
             word = merged;

@@ -193,4 +193,14 @@ public class AttentionCheckTests
     public void Attention_k_times_q_transposed_fails() =>
         FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul(Ops.Softmax(Ops.MatMul(k, q.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + mask), v)),
             "not k @ qᵀ");
+
+    [Fact]
+    public void Attention_scaled_after_the_softmax_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul(Ops.Softmax(Ops.MatMul(q, k.transpose(-2, -1)) + mask) / Math.Sqrt(q.shape[^1]), v)),
+            "divide the scores q·kᵀ by √d_k BEFORE the softmax");
+
+    [Fact]
+    public void Attention_scaled_after_the_softmax_without_mask_names_both() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul(Ops.Softmax(Ops.MatMul(q, k.transpose(-2, -1))) / Math.Sqrt(q.shape[^1]), v)),
+            "two mistakes at once: (1) divide the scores q·kᵀ by √d_k BEFORE the softmax");
 }

@@ -90,6 +90,18 @@ public class GeluCheckTests
     public void GeluExact_torch_builtin_passes() => Passes(Checks.GeluExact(x => torch.nn.functional.gelu(x)));
 
     [Fact]
+    public void GeluExact_with_erfc_of_minus_x_passes() =>
+        Passes(Checks.GeluExact(x => 0.5 * x * (-x / Math.Sqrt(2)).erfc()));          // erfc(-z) = 1 + erf(z): right, if unusual
+
+    [Fact]
+    public void GeluExact_erfc_for_erf_fails() =>
+        FailsWith(Checks.GeluExact(x => 0.5 * x * (1 + (x / Math.Sqrt(2)).erfc())), "erfc is the complementary error function");
+
+    [Fact]
+    public void GeluExact_half_erfc_fails() =>
+        FailsWith(Checks.GeluExact(x => 0.5 * x * (x / Math.Sqrt(2)).erfc()), "so 0.5·erfc(x/√2) is 1 - Φ(x)");
+
+    [Fact]
     public void GeluExact_normal_cdf_form_passes() =>
         Passes(Checks.GeluExact(x => x * 0.5 * torch.special.erfc(-x / Math.Sqrt(2))));
 

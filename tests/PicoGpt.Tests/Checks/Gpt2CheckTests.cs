@@ -144,6 +144,10 @@ public class Gpt2CheckTests
     public void Gpt2_positions_from_one_fail() =>
         FailsWith(Checks.Gpt2((ids, p, h) => Gpt2With(ids, p, h, torch.arange(1, ids.shape[^1] + 1))), "the positions start at 0");
 
+    [Fact]
+    public void Gpt2_last_position_for_every_token_fails() =>
+        FailsWith(Checks.Gpt2((ids, p, h) => Gpt2With(ids, p, h, torch.tensor(ids.shape[^1] - 1))), "every token got the same position vector, wpe[n_seq - 1]");
+
     // ---------------------------------------------------------------- parameter count
 
     /// <summary>A count written the way the notebook's solution writes it, independently of GptConfig.CountParameters.</summary>

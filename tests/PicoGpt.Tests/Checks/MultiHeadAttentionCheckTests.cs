@@ -126,7 +126,7 @@ public class MultiHeadAttentionCheckTests
 
     /// <summary>The batched form, written as a learner would with reshape and transpose, with switches for the mistakes.</summary>
     internal static Tensor Mha(Tensor x, AttentionParams p, int nHead, bool mask = true, bool project = true, bool headScale = true,
-        bool splitTranspose = true, bool mergeTranspose = true)
+        bool splitTranspose = true, bool mergeTranspose = true, Func<long, long, double>? divisor = null)
     {
         var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, -1);
         long t = x.shape[^2], c = x.shape[^1], hs = c / nHead;
@@ -134,7 +134,7 @@ public class MultiHeadAttentionCheckTests
             ? z.reshape([.. x.shape[..^1], nHead, hs]).transpose(-3, -2)                // [..., n_head, T, hs]
             : z.reshape([.. x.shape[..^2], nHead, t, hs]);                               // the mistake: no transpose
         var (q, k, v) = (Heads(qkv[0]), Heads(qkv[1]), Heads(qkv[2]));
-        var s = q.matmul(k.transpose(-2, -1)) / Math.Sqrt(headScale ? hs : c);
+        var s = q.matmul(k.transpose(-2, -1)) / (divisor?.Invoke(c, nHead) ?? Math.Sqrt(headScale ? hs : c));
         if (mask) s = s + Ops.CausalMask(t, x.dtype);
         var o = s.softmax(-1).matmul(v);                                                  // [..., n_head, T, hs]
         o = mergeTranspose ? o.transpose(-3, -2).reshape(x.shape) : o.reshape(x.shape);   // [..., T, C]
@@ -143,6 +143,15 @@ public class MultiHeadAttentionCheckTests
 
     [Fact]
     public void MultiHeadAttention_batched_heads_passes() => Passes(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h)));
+
+    [Fact]
+    public void MultiHeadAttention_sqrt_of_the_head_size_written_as_a_division_passes() =>
+        Passes(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h, divisor: (c, nHead) => Math.Sqrt((double)c / nHead))));
+
+    [Fact]
+    public void MultiHeadAttention_root_of_n_embd_over_n_head_fails() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Mha(x, p, h, divisor: (c, nHead) => Math.Sqrt(c) / nHead)),
+            "Math.Sqrt(nEmbd / nHead) (divide first, then the root), not Math.Sqrt(nEmbd) / nHead");
 
     [Fact]
     public void MultiHeadAttention_with_split_and_merge_passes() =>

@@ -44,6 +44,10 @@ public class TokensCheckTests
         FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[torch.arange(1, ids.shape[^1] + 1)]), "positions start at 0");
 
     [Fact]
+    public void Embedding_last_position_for_every_token_fails() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[ids.shape[^1] - 1]), "every token got the same position vector, wpe[n_seq - 1]");
+
+    [Fact]
     public void Embedding_product_fails() =>
         FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] * wpe[torch.arange(ids.shape[^1])]), "do not multiply");
 
@@ -195,7 +199,7 @@ public class TokensCheckTests
 
     // ---------------------------------------------------------------- BPE merge loop
 
-    enum BpeMistake { None, HighestFirst, OneMerge, NoStop, FirstFromLeft, LastPairMissed, NoSkip, StringReplace, OneOccurrencePerStep }
+    enum BpeMistake { None, HighestFirst, OneMerge, NoStop, FirstFromLeft, LastPairMissed, NoSkip, StringReplace, OneOccurrencePerStep, JoinedText }
 
     /// <summary>A learner's merge loop (written with MinBy and a List), with one typical mistake switched on.</summary>
     static List<string> LearnerBpe(IReadOnlyList<string> symbols, IReadOnlyDictionary<(string Left, string Right), int> ranks, BpeMistake m = BpeMistake.None)
@@ -233,7 +237,9 @@ public class TokensCheckTests
             bool mergedOnce = false;
             for (int i = 0; i < word.Count; i++)
             {
-                if (i < word.Count - 1 && word[i] == best.A && word[i + 1] == best.B && !(m == BpeMistake.OneOccurrencePerStep && mergedOnce))
+                var match = m == BpeMistake.JoinedText ? i < word.Count - 1 && word[i] + word[i + 1] == best.A + best.B
+                                                       : i < word.Count - 1 && word[i] == best.A && word[i + 1] == best.B;
+                if (match && !(m == BpeMistake.OneOccurrencePerStep && mergedOnce))
                 {
                     next.Add(best.A + best.B);
                     mergedOnce = true;
@@ -278,6 +284,14 @@ public class TokensCheckTests
 
     [Fact]
     public void Bpe_string_replace_fails() => FailsWith(Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.StringReplace)), "merge symbols, not text");
+
+    [Fact]
+    public void Bpe_comparing_the_joined_text_fails()
+    {
+        var r = Checks.Bpe((s, r) => LearnerBpe(s, r, BpeMistake.JoinedText));
+        FailsWith(r, "compare the pair itself, (word[i], word[i + 1]) == best, not the joined text");
+        Assert.Contains("pieces [ab, c, a, bc]", r.Message);
+    }
 
     [Fact]
     public void Bpe_indexer_on_a_missing_pair_fails_with_a_hint() =>
