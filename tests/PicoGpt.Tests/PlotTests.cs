@@ -52,7 +52,7 @@ public class PlotTests
     public void The_bundle_registers_every_trace_type_and_component_our_charts_use()
     {
         // Each plotly.js module registers itself as {moduleType:"trace",name:"heatmap",...} in the minified bundle.
-        // LinePlot draws scatter; AttentionPlot draws heatmap with a shared coloraxis (colorbar), head titles as
+        // LinePlot draws scatter, BarPlot bar; AttentionPlot draws heatmap with a shared coloraxis (colorbar), head titles as
         // annotations and the layer dropdown as updatemenus.
         foreach (var trace in new[] { "scatter", "heatmap", "bar" })
             Assert.Contains($"moduleType:\"trace\",name:\"{trace}\"", PlotlyJs.Source);
@@ -70,10 +70,11 @@ public class PlotTests
             AttentionPlot.Heatmap(Causal(1, 3)[0], ["a", "b", "c"]).ToJson(),
             AttentionPlot.Layers(torch.stack([Causal(2, 3), Causal(2, 3)]), ["a", "b", "c"]).ToJson(),
             LinePlot.Loss([0, 1], [2, 1], [2.5, 1.5]).ToJson(),
+            BarPlot.Create("p", "token id", "probability", new Bars("p", [0.25, 0.75])).ToJson(),
         };
         var types = figures.SelectMany(f => Regex.Matches(f, "\"type\":\"([a-z0-9]+)\"").Select(m => m.Groups[1].Value))
                            .Except(["category", "dropdown"]).Distinct().Order().ToArray();
-        Assert.Equal(["heatmap", "scatter"], types);
+        Assert.Equal(["bar", "heatmap", "scatter"], types);
         foreach (var t in types) Assert.Contains($"moduleType:\"trace\",name:\"{t}\"", PlotlyJs.Source);
     }
 
@@ -176,6 +177,24 @@ public class PlotTests
         Assert.Throws<PicoGptException>(() => AttentionPlot.Heads(torch.ones(3, 3), ["a", "b", "c"]));
         Assert.Throws<PicoGptException>(() => AttentionPlot.Layers(torch.ones(12, 12, 80, 80), Enumerable.Repeat("x", 80).ToArray()));
         Assert.Throws<PicoGptException>(() => LinePlot.Create("loss", "step", "loss", new Series("a", [1, 2], [1])));
+        e = Assert.Throws<PicoGptException>(() => BarPlot.Create("p", ["a", "b"], "token", "p", new Bars("freq", [1, 2, 3])));
+        Assert.Equal("BarPlot bars 'freq': 3 values but 2 categories", e.Message);
+        Assert.Throws<PicoGptException>(() => BarPlot.Create("p", "token", "p"));
+    }
+
+    [Fact]
+    public void Bars_are_grouped_per_category_with_the_values_as_given()
+    {
+        var json = System.Text.Json.Nodes.JsonNode.Parse(BarPlot.Create("draws", "token id", "share",
+            new Bars("probability", [0.5, 0.25, 0.25]), new Bars("frequency", [0.49, 0.26, double.NaN])).ToJson())!;
+        Assert.Equal("group", (string)json["layout"]!["barmode"]!);
+        Assert.Equal("category", (string)json["layout"]!["xaxis"]!["type"]!);
+        var data = json["data"]!.AsArray();
+        Assert.Equal(2, data.Count);
+        Assert.Equal(["0", "1", "2"], data[0]!["x"]!.AsArray().Select(x => (string)x!).ToArray());
+        Assert.Equal([0.5, 0.25, 0.25], data[0]!["y"]!.AsArray().Select(y => (double)y!).ToArray());
+        Assert.Equal("frequency", (string)data[1]!["name"]!);
+        Assert.Null(data[1]!["y"]![2]);                                                 // NaN is a gap, not invalid JSON
     }
 
     [Fact]

@@ -45,7 +45,7 @@ public static class LinePlot
     }
 
     /// <summary>Numbers kept to 6 significant digits, NaN and infinities as null (gaps).</summary>
-    static JsonArray Numbers(IReadOnlyList<double> values) =>
+    internal static JsonArray Numbers(IReadOnlyList<double> values) =>
         new(values.Select(v => double.IsFinite(v)
             ? (JsonNode?)JsonValue.Create(double.Parse(v.ToString("G6", CultureInfo.InvariantCulture), CultureInfo.InvariantCulture))
             : null).ToArray());
