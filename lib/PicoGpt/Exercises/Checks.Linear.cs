@@ -34,8 +34,10 @@ public static partial class Checks
                     "(x @ w.T transposes it, and so does torch.nn.functional.linear(x, w, b), which expects nn.Linear's [n_out, n_in])", i => Ops.MatMul(i.X, i.W.T) + i.B),
                 new("missing bias: add b after the matrix product, x @ w + b", i => i.X.matmul(i.W)),
                 new("add b after the matrix product: x @ w + b, not (x + b) @ w", i => Ops.MatMul(i.X + i.B, i.W)),
+                new("add the bias, do not subtract it: x @ w + b", i => Ops.MatMul(i.X, i.W) - i.B),
             ],
-            ExceptionHint = e => MatrixOnly(e, "x.matmul(w)") ?? ElementWise(e, "x @ w")
+            InputsUnchanged = true,
+            ExceptionHint = e => MatrixOnly(e, "x.matmul(w)") ?? ElementWise(e, "x @ w") ?? InPlaceShape(e)
                 ?? (ShapeError(e) ? "the shapes do not line up: x is [..., n_in] and w is [n_in, n_out] (GPT-2's Conv1D layout), so compute x @ w (not x @ w.T or w @ x)" : null),
         }.Run();
     }
@@ -160,7 +162,8 @@ public static partial class Checks
                 new("add the bias after the matrix product: x @ weight.T + bias, not (x + bias) @ weight.T",
                     i => Ops.MatMul(i.X + i.B, i.W.T)),
             ],
-            ExceptionHint = e => MatrixOnly(e, "x.matmul(weight.T)") ?? ElementWise(e, "x @ weight.T")
+            InputsUnchanged = true,
+            ExceptionHint = e => MatrixOnly(e, "x.matmul(weight.T)") ?? ElementWise(e, "x @ weight.T") ?? InPlaceShape(e)
                 ?? (ShapeError(e) ? "the shapes do not line up: x is [..., n_in] and weight is [n_out, n_in] (nn.Linear's layout), so compute x @ weight.T (x.matmul(weight.T))" : null),
         }.Run();
     }

@@ -37,9 +37,20 @@ public static partial class Checks
                 new("positions start at 0: wpe[0] for the first token, wpe[n_seq - 1] for the last", i => i.Wte[i.Ids] + i.Wpe[Pos(i.Ids) + 1]),
                 new("add the two embeddings (wte[ids] + wpe[positions]); do not multiply them", i => i.Wte[i.Ids] * i.Wpe[Pos(i.Ids)]),
                 new(SamePositionEveryToken, i => i.Wte[i.Ids] + i.Wpe[i.Ids.shape[^1] - 1]),
+                new("every token got the same position vector, wpe[n_seq], one row past the last position: each token needs its own row, wpe[torch.arange(n_seq)] (rows 0 to n_seq - 1)",
+                    i => i.Wte[i.Ids] + i.Wpe[i.Ids.shape[^1]]),
+                new("positions run forward: the first token gets wpe[0] and the last wpe[n_seq - 1]; you reversed them",
+                    i => i.Wte[i.Ids] + i.Wpe[Pos(i.Ids).flip(0)]),
+                new("GPT-2 adds the embeddings as they are: x = wte[ids] + wpe[positions]; the 2017 Transformer multiplies its token embeddings by √d_model, GPT-2 does not",
+                    i => i.Wte[i.Ids] * Math.Sqrt(i.Wte.shape[^1]) + i.Wpe[Pos(i.Ids)]),
+                new("GPT-2 learns its positions: add the rows of wpe (wpe[positions]), not the sinusoidal table of the 2017 Transformer",
+                    i => i.Wte[i.Ids] + Ops.SinusoidalPositions(i.Ids.shape[^1], i.Wte.shape[^1], i.Wte.dtype)),
             ],
+            InputsUnchanged = true,
             ExceptionHint = e =>
-                e.Message.Contains("out of range") || e.Message.Contains("out of bounds")
+                e.Message.Contains("tensors used as indices must be")
+                    ? "index with an integer tensor: torch.arange(n) is int64 already; an arange made with dtype: float32 or float64 cannot index wpe (drop the dtype)"
+                : e.Message.Contains("out of range") || e.Message.Contains("out of bounds")
                     ? "an index is out of range: wte has n_vocab rows (index it with the token ids), wpe has n_ctx rows (index it with the positions 0, 1, ..., n_seq - 1)"
                 : e.Message.Contains("must match the size")
                     ? "wte[ids] and the position vectors must have the same shape: add wpe[positions] with positions = torch.arange(ids.shape[^1]), " +
@@ -109,6 +120,17 @@ public static partial class Checks
                     i => Wrong(i, (pos, j) => Right(pos, j, i.NEmbd) * Math.PI / 180)),
                 new("rows are positions and columns are dimensions: return [n_ctx, n_embd], not its transpose",
                     i => Ops.SinusoidalPositions(i.NEmbd, i.NCtx, Float64).T),
+                new("interleave sin and cos, and sin first: column 2i is sin, column 2i+1 is cos of the same angle (you put all the cosines first, then all the sines)",
+                    i => { var a = Right(torch.arange(i.NCtx, dtype: Float64).unsqueeze(1), torch.arange(0, i.NEmbd, 2, dtype: Float64), i.NEmbd); return torch.cat([a.cos(), a.sin()], 1); }),
+                new("columns 2i and 2i+1 share one frequency, 1 / 10000^(2i/d), with i the pair number: you used 2·j/d with j the column number (so column 1 got 10000^(2/d), and column 2 10000^(4/d))",
+                    i => Wrong(i, (pos, j) => pos / torch.pow(10000.0, 2 * j / i.NEmbd))),
+                new("stack sin and cos along the LAST axis, torch.stack([sin, cos], -1), so each row's pairs are (sin, cos) side by side before the reshape; " +
+                    "stacked along axis 0 the reshape gives all the sines of the first positions, then their cosines",
+                    i =>
+                    {
+                        var angle = Right(torch.arange(i.NCtx, dtype: Float64).unsqueeze(1), torch.arange(0, i.NEmbd, 2, dtype: Float64), i.NEmbd);   // [n_ctx, n_embd / 2]
+                        return torch.stack([angle.sin(), angle.cos()], 0).reshape(i.NCtx, i.NEmbd);
+                    }),
                 new("the positions go down the rows: pos = torch.arange(nCtx).unsqueeze(1) is a column [n_ctx, 1] and the 2i values a row [n_embd / 2], " +
                     "so the angles are [n_ctx, n_embd / 2]; yours were [n_embd / 2, n_ctx] (positions along the columns) before the stack and reshape",
                     i =>

@@ -215,4 +215,32 @@ public class LinearCheckTests
     [Fact]
     public void Linear_element_wise_product_fails_with_the_broadcast_hint() =>
         FailsWith(Checks.Linear((x, w, b) => x * w + b), "it is not the matrix product");
+
+    // ---------------------------------------------------------------- in place, sign and dtype
+
+    [Fact]
+    public void Linear_bias_subtracted_fails() => FailsWith(Checks.Linear((x, w, b) => x.matmul(w) - b), "do not subtract it");
+
+    [Fact]
+    public void Linear_bias_add_in_place_into_b_gets_the_in_place_hint() =>
+        FailsWith(Checks.Linear((x, w, b) => b.add_(torch.einsum("ij,jk->ik", x, w))), "writes its result into the tensor it is called on");
+
+    [Fact]
+    public void Linear_in_place_add_on_the_product_passes() => Passes(Checks.Linear((x, w, b) => x.matmul(w).add_(b)));
+
+    [Fact]
+    public void Linear_computed_in_float32_gets_the_dtype_hint()
+    {
+        var r = Checks.Linear((x, w, b) => x.to(ScalarType.Float32).matmul(w.to(ScalarType.Float32)) + b.to(ScalarType.Float32));
+        FailsWith(r, "the result must keep the inputs' dtype (float64), yours is float32");
+        Assert.Contains(".to(x.dtype)", r.Hint);
+    }
+
+    [Fact]
+    public void NnLinear_in_place_on_x_fails()
+    {
+        var r = Checks.NnLinear((x, weight, bias) => { var y = x.matmul(weight.T); x.zero_(); return y + bias; });
+        FailsWith(r, "write into the tensor they are called on");
+        Assert.Contains("changed its 1st argument in place", r.Message);
+    }
 }

@@ -363,4 +363,69 @@ public class TokensCheckTests
         FailsWith(r, "the positions go down the rows");
         Assert.DoesNotContain("not its transpose", r.Hint);                         // the first case is square: no transpose claim
     }
+
+    // ---------------------------------------------------------------- wrong answers from the 2017 Transformer and from PyTorch habits
+
+    [Fact]
+    public void Embedding_scaled_by_root_n_embd_as_in_the_2017_transformer_fails() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] * Math.Sqrt(wte.shape[1]) + wpe[torch.arange(ids.shape[^1])]), "GPT-2 does not");
+
+    [Fact]
+    public void Embedding_with_the_sinusoidal_table_instead_of_wpe_fails() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) =>
+        {
+            long n = ids.shape[^1], d = wte.shape[1];
+            var angle = torch.arange(n, dtype: ScalarType.Float64).unsqueeze(1) / torch.pow(10000.0, torch.arange(0, d, 2, dtype: ScalarType.Float64) / d);
+            return wte[ids] + torch.stack([angle.sin(), angle.cos()], -1).reshape(n, d).to(wte.dtype);
+        }), "GPT-2 learns its positions");
+
+    [Fact]
+    public void Embedding_row_n_seq_for_every_token_fails() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[ids.shape[^1]]), "one row past the last position");
+
+    [Fact]
+    public void Embedding_positions_reversed_fails() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[torch.arange(ids.shape[^1] - 1, -1, -1)]), "you reversed them");
+
+    [Fact]
+    public void Embedding_float_positions_get_the_integer_index_hint() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[torch.arange(ids.shape[^1], dtype: ScalarType.Float32)]), "index with an integer tensor");
+
+    [Fact]
+    public void Embedding_adding_into_wpe_in_place_fails()
+    {
+        var r = Checks.Embedding((ids, wte, wpe) => { var n = ids.shape[^1]; return wpe.narrow(0, 0, n).add_(wte[ids]); });
+        FailsWith(r, "write into the tensor they are called on");
+        Assert.Contains("changed its 3rd argument in place", r.Message);
+    }
+
+    [Fact]
+    public void Sinusoidal_cosines_then_sines_fails() =>
+        FailsWith(Checks.SinusoidalPositions((nCtx, nEmbd) =>
+        {
+            var angle = torch.arange(nCtx).unsqueeze(1) / torch.pow(10000, torch.arange(0, nEmbd, 2) / (double)nEmbd);   // [n_ctx, n_embd / 2]
+            return torch.cat([angle.cos(), angle.sin()], 1);
+        }), "you put all the cosines first");
+
+    [Fact]
+    public void Sinusoidal_twice_the_column_number_in_the_exponent_fails() =>
+        FailsWith(Checks.SinusoidalPositions((nCtx, nEmbd) =>
+        {
+            var pe = new double[nCtx * nEmbd];
+            for (long pos = 0; pos < nCtx; pos++)
+                for (long j = 0; j < nEmbd; j++)
+                {
+                    double angle = pos / Math.Pow(10000, 2.0 * j / nEmbd);                 // j is the column, not the pair
+                    pe[pos * nEmbd + j] = j % 2 == 0 ? Math.Sin(angle) : Math.Cos(angle);
+                }
+            return torch.tensor(pe, [nCtx, nEmbd]);
+        }), "you used 2·j/d with j the column number");
+
+    [Fact]
+    public void Sinusoidal_stacked_along_the_first_axis_fails() =>
+        FailsWith(Checks.SinusoidalPositions((nCtx, nEmbd) =>
+        {
+            var angle = torch.arange(nCtx).unsqueeze(1) / torch.pow(10000, torch.arange(0, nEmbd, 2) / (double)nEmbd);
+            return torch.stack([angle.sin(), angle.cos()], 0).reshape(nCtx, nEmbd);
+        }), "stack sin and cos along the LAST axis");
 }
