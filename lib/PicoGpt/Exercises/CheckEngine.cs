@@ -127,7 +127,8 @@ internal sealed class CheckEngine<TIn>
                 ? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView)) ?? DtypeHint(expected, gotView)
                 : SafeHint(() => MatchTrap(c, gotView))
                 ?? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView))
-                ?? (!expected.shape.SequenceEqual(gotView.shape) ? $"wrong shape returned: {ReferenceName} gives [{string.Join(", ", expected.shape)}] here" : null);
+                ?? (!expected.shape.SequenceEqual(gotView.shape) ? $"wrong shape returned: {ReferenceName} gives [{string.Join(", ", expected.shape)}] here" : null)
+                ?? CloseInFloat64(expected, gotView, maxErr);
         }
         if (failure == null)
             return new CheckResult(Name, true, false, accepted == 0
@@ -166,6 +167,17 @@ internal sealed class CheckEngine<TIn>
     }
 
     static string Ordinal(int n) => n switch { 1 => "1st", 2 => "2nd", 3 => "3rd", _ => $"{n}th" };
+
+    /// <summary>
+    /// A float64 result that misses by more than the tolerance but less than float32's precision: most likely a float32 value
+    /// inside the computation (torch.tensor of a long or float, 0.5f, a (float) cast) or a rounded constant.
+    /// </summary>
+    static string? CloseInFloat64(Tensor expected, Tensor got, double maxErr) =>
+        expected.dtype == ScalarType.Float64 && got.dtype == ScalarType.Float64 && expected.shape.SequenceEqual(got.shape)
+        && maxErr > 0 && maxErr < 1e-5 && !got.isfinite().logical_not().any().item<bool>()
+            ? $"close, but off by up to {Num(maxErr)}, where float64 allows 1e-9: that is about float32's precision, so a float32 value has probably crept in " +
+              "(torch.sqrt(torch.tensor(d)) of a long is float32, and so are 0.5f and (float) casts): compute with doubles, e.g. Math.Sqrt(d); or a constant is rounded"
+            : null;
 
     static bool SameShapeOtherFloat(Tensor expected, Tensor got) =>
         expected.shape.SequenceEqual(got.shape) && expected.dtype != got.dtype && expected.is_floating_point() && got.is_floating_point();

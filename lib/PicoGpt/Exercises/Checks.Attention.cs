@@ -129,6 +129,9 @@ public static partial class Checks
                 e.Message.Contains("only supports boolean masks")
                     ? "masked_fill needs a boolean mask, and this mask is additive (0 where visible, -1e10 in the future): add it to the scores, scores + mask " +
                       "(or, with masked_fill, select the future with mask < 0)"
+                : e.Message.Contains("must match the size")
+                    ? "an element-wise op got shapes that do not broadcast: the scores q @ kᵀ are [..., n_q, n_k] and the mask you are given is [n_q, n_k] already, so add it as it is " +
+                      "(a causal mask of your own, CausalMask(n_q), is [n_q, n_q] and does not fit 3 queries and 5 keys)"
                 : MatMulShapes(e) is ({ Length: >= 3 } a, { Length: >= 3 } b) && b[0] == a[^1] && b[^1] == a[0]
                     ? $"the scores are q @ kᵀ with kᵀ = k.transpose(-2, -1), which swaps only the last two axes; k.T reverses ALL the axes of a batched k (here [{string.Join(", ", Enumerable.Reverse(b))}] became [{string.Join(", ", b)}])"
                 : ShapeError(e)

@@ -100,6 +100,10 @@ public static partial class Checks
                     i => (Ops.MatMul(i.X, i.W) + i.B).T),
                 new("the bias belongs to the output feature: add b[j], not b[t]",
                     i => Ops.MatMul(i.X, i.W) + i.B.unsqueeze(1)),
+                new("sum over all n_in inputs, i from 0: you started at i = 1 and left out x[t, 0] · w[0, j]",
+                    i => Ops.MatMul(i.X.narrow(1, 1, i.X.shape[1] - 1), i.W.narrow(0, 1, i.W.shape[0] - 1)) + i.B),
+                new("the sum runs over the n_in inputs, n_in = x.GetLength(1) (= w.GetLength(0)); you stopped at w.GetLength(1), which is n_out",
+                    i => Ops.MatMul(i.X.narrow(1, 0, i.W.shape[1]), i.W.narrow(0, 0, i.W.shape[1])) + i.B),
             ],
             ExceptionHint = e => e is IndexOutOfRangeException
                 ? "an index ran past an array's end: the output is new double[n_seq, n_out]; loop t over n_seq = x.GetLength(0), j over n_out = w.GetLength(1) and i over n_in = x.GetLength(1) (= w.GetLength(0))"

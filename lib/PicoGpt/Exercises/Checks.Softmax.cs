@@ -127,6 +127,8 @@ public static partial class Checks
                         };
                     },
                     distinct: c => !(c[0] == 1 && c[1] == 2)),                 // without a max there is nothing to add back
+                new($"you computed -log_softmax(x) (the negative log-likelihood that a loss adds up); log_softmax itself is ≤ 0: {Formula}",
+                    x => { var m = x.amax([-1], keepdim: true); return m + (x - m).exp().sum(-1, keepdim: true).log() - x; }),
                 new($"you returned the probabilities softmax(x); log_softmax returns their logarithm, computed stably as {Formula}", x => Ops.Softmax(x)),
                 new("log_softmax over the wrong axis: normalise over the last axis (dim -1)", x => x.log_softmax(0)),
                 new($"shift the sum too: you subtracted m but took log Σ exp(x) instead of log Σ exp(x - m); log_softmax(x) = {Formula}",

@@ -187,12 +187,16 @@ public static partial class Checks
                 (w, r) => [string.Concat(w)]),
             new("take the lowest rank among ALL adjacent pairs, not the first pair (from the left) that has a rank",
                 (w, r) => BpeLoop(w, r, pick: pairs => Ranked(pairs, r).FirstOrDefault())),
+            new("keep merging while the word has two or more pieces (while word.Count > 1): you stopped at two",
+                (w, r) => BpeLoop(w, r, minPieces: 2)),
             new("look at every adjacent pair, including the last one (word[n - 2], word[n - 1]): loop i from 0 while i + 1 < n",
                 (w, r) => BpeLoop(w, r, pick: pairs => Ranked(pairs.Take(pairs.Count - 1), r).MinBy(p => r[p!.Value]))),
             new("after merging word[i] and word[i + 1], skip word[i + 1] (continue at i + 2): your pieces repeat a symbol",
                 (w, r) => BpeLoop(w, r, skip: false)),
             new("merge symbols, not text: joining the pieces with spaces and calling Replace also matches across piece boundaries (\"aa a\" inside \"aa aa a\")",
                 (w, r) => BpeLoop(w, r, replace: true)),
+            new("merge the occurrences from left to right: in a a a the left pair (a, a) merges first, giving [aa, a], not [a, aa]; walk i upwards from 0",
+                (w, r) => BpeLoop(w, r, rightToLeft: true)),
             new("compare the pair itself, (word[i], word[i + 1]) == best, not the joined text: \"ab\" + \"c\" and \"a\" + \"bc\" are both \"abc\", but only the pair (ab, c) has the rank",
                 (w, r) => BpeLoop(w, r, concat: true)),
         ],
@@ -205,7 +209,9 @@ public static partial class Checks
                     ? "an index ran past the end: the pairs are (word[i], word[i + 1]) for i = 0, 1, ..., n - 2"
                 : null,
             diagnose: (symbols, got) =>
-                string.Concat(got) != string.Concat(symbols)
+                got.SequenceEqual(symbols)
+                    ? "your pieces are the symbols you were given: nothing was merged. After each step, replace the word by the merged list (word = merged) and look for the next pair; return the word, not the input"
+                : string.Concat(got) != string.Concat(symbols)
                     ? $"your pieces join to \"{string.Concat(got)}\", not to the word \"{string.Concat(symbols)}\": merging only glues neighbours together"
                 : null);
     }
@@ -222,17 +228,28 @@ public static partial class Checks
 
     /// <summary>The merge loop with switches for its typical mistakes (the reference is Bpe.Merge).</summary>
     static IReadOnlyList<string> BpeLoop(IReadOnlyList<string> symbols, IReadOnlyDictionary<(string Left, string Right), int> ranks,
-        Func<List<(string, string)>, (string, string)?>? pick = null, int maxSteps = int.MaxValue, bool skip = true, bool replace = false, bool concat = false)
+        Func<List<(string, string)>, (string, string)?>? pick = null, int maxSteps = int.MaxValue, bool skip = true, bool replace = false, bool concat = false,
+        int minPieces = 1, bool rightToLeft = false)
     {
         pick ??= pairs => Ranked(pairs, ranks).MinBy(p => ranks[p!.Value]);
         var word = symbols.ToList();
-        for (int step = 0; step < maxSteps && word.Count > 1; step++)
+        for (int step = 0; step < maxSteps && word.Count > minPieces; step++)
         {
             var pairs = Enumerable.Range(0, word.Count - 1).Select(i => (word[i], word[i + 1])).ToList();
             if (pick(pairs) is not { } best) break;
             if (replace)
             {
                 word = string.Join(" ", word).Replace(best.Item1 + " " + best.Item2, best.Item1 + best.Item2).Split(' ').ToList();
+                continue;
+            }
+            if (rightToLeft)
+            {
+                var reversed = new List<string>();                          // walk from the end, merging (word[i - 1], word[i])
+                for (int i = word.Count - 1; i >= 0; i--)
+                    if (i > 0 && (word[i - 1], word[i]) == best) { reversed.Add(best.Item1 + best.Item2); i--; }
+                    else reversed.Add(word[i]);
+                reversed.Reverse();
+                word = reversed;
                 continue;
             }
             var merged = new List<string>();

@@ -273,4 +273,17 @@ public class AttentionCheckTests
     public void Attention_scaling_q_in_place_fails() =>
         FailsWith(Checks.Attention((q, k, v, mask) => { q.div_(Math.Sqrt(q.shape[^1])); return Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) + mask).softmax(-1), v); }),
             "ops ending in _");
+
+    [Fact]
+    public void Attention_with_its_own_causal_mask_gets_the_mask_shape_hint() =>
+        FailsWith(Checks.Attention((q, k, v, mask) =>
+        {
+            var own = (1 - torch.tril(torch.ones(q.shape[^2], q.shape[^2], dtype: q.dtype))) * -1e10;      // [n_q, n_q], ignoring the mask given
+            return Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + own).softmax(-1), v);
+        }), "the mask you are given is [n_q, n_k] already");
+
+    [Fact]
+    public void Attention_scaled_by_a_float32_root_gets_the_float32_hint() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / torch.sqrt(torch.tensor(q.shape[^1])) + mask).softmax(-1), v)),
+            "a float32 value has probably crept in");
 }

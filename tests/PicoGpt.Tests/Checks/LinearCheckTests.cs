@@ -243,4 +243,24 @@ public class LinearCheckTests
         FailsWith(r, "write into the tensor they are called on");
         Assert.Contains("changed its 1st argument in place", r.Message);
     }
+
+    static double[,] LoopsFrom(double[,] x, double[,] w, double[] b, int from = 0, bool nInFromW1 = false)
+    {
+        int nSeq = x.GetLength(0), nIn = nInFromW1 ? w.GetLength(1) : x.GetLength(1), nOut = w.GetLength(1);
+        var y = new double[nSeq, nOut];
+        for (int t = 0; t < nSeq; t++)
+            for (int j = 0; j < nOut; j++)
+            {
+                double sum = 0;
+                for (int i = from; i < nIn; i++) sum += x[t, i] * w[i, j];
+                y[t, j] = sum + b[j];
+            }
+        return y;
+    }
+
+    [Fact]
+    public void LinearLoops_sum_from_one_fails() => FailsWith(Checks.LinearLoops((x, w, b) => LoopsFrom(x, w, b, from: 1)), "you started at i = 1");
+
+    [Fact]
+    public void LinearLoops_n_in_taken_from_the_width_of_w_fails() => FailsWith(Checks.LinearLoops((x, w, b) => LoopsFrom(x, w, b, nInFromW1: true)), "which is n_out");
 }

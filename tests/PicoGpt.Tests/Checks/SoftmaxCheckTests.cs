@@ -288,4 +288,8 @@ public class SoftmaxCheckTests
     [Fact]
     public void LogSoftmax_in_float64_gets_the_dtype_hint_not_a_trap() =>
         FailsWith(Checks.LogSoftmax(x => x.to(ScalarType.Float64).log_softmax(-1)), "yours is float64");
+
+    [Fact]
+    public void LogSoftmax_negated_fails() =>
+        FailsWith(Checks.LogSoftmax(x => x.logsumexp(-1, keepdim: true) - x), "negative log-likelihood");
 }

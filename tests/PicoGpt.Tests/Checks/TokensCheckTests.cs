@@ -428,4 +428,40 @@ public class TokensCheckTests
             var angle = torch.arange(nCtx).unsqueeze(1) / torch.pow(10000, torch.arange(0, nEmbd, 2) / (double)nEmbd);
             return torch.stack([angle.sin(), angle.cos()], 0).reshape(nCtx, nEmbd);
         }), "stack sin and cos along the LAST axis");
+
+    static List<string> BpeOrder(IReadOnlyList<string> symbols, IReadOnlyDictionary<(string Left, string Right), int> ranks, bool fromTheRight = false, int stopAt = 1)
+    {
+        var word = new List<string>(symbols);
+        while (word.Count > stopAt)
+        {
+            (string Left, string Right)? best = null;
+            int bestRank = int.MaxValue;
+            for (int i = 0; i + 1 < word.Count; i++)
+                if (ranks.TryGetValue((word[i], word[i + 1]), out int rank) && rank < bestRank) (best, bestRank) = ((word[i], word[i + 1]), rank);
+            if (best is not { } pair) break;
+            var merged = new List<string>();
+            if (fromTheRight)
+            {
+                int i = word.Count - 1;
+                while (i >= 0)
+                    if (i > 0 && word[i - 1] == pair.Left && word[i] == pair.Right) { merged.Insert(0, pair.Left + pair.Right); i -= 2; }
+                    else merged.Insert(0, word[i--]);
+            }
+            else
+                for (int i = 0; i < word.Count; i++)
+                    if (i + 1 < word.Count && word[i] == pair.Left && word[i + 1] == pair.Right) { merged.Add(pair.Left + pair.Right); i++; }
+                    else merged.Add(word[i]);
+            word = merged;
+        }
+        return word;
+    }
+
+    [Fact]
+    public void Bpe_merging_from_the_right_fails() => FailsWith(Checks.Bpe((s, r) => BpeOrder(s, r, fromTheRight: true)), "from left to right");
+
+    [Fact]
+    public void Bpe_stopping_at_two_pieces_fails() => FailsWith(Checks.Bpe((s, r) => BpeOrder(s, r, stopAt: 2)), "you stopped at two");
+
+    [Fact]
+    public void Bpe_returning_the_symbols_says_nothing_was_merged() => FailsWith(Checks.Bpe((s, r) => s.ToList()), "nothing was merged");
 }
