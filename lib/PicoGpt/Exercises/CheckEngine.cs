@@ -127,6 +127,7 @@ internal sealed class CheckEngine<TIn>
                 ? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView)) ?? DtypeHint(expected, gotView)
                 : SafeHint(() => MatchTrap(c, gotView))
                 ?? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView))
+                ?? SafeHint(() => AxisOfOne(expected, gotView))
                 ?? (!expected.shape.SequenceEqual(gotView.shape) ? $"wrong shape returned: {ReferenceName} gives [{string.Join(", ", expected.shape)}] here" : null)
                 ?? CloseInFloat64(expected, gotView, maxErr);
         }
@@ -178,6 +179,16 @@ internal sealed class CheckEngine<TIn>
             ? $"close, but off by up to {Num(maxErr)}, where float64 allows 1e-9: that is about float32's precision, so a float32 value has probably crept in " +
               "(torch.sqrt(torch.tensor(d)) of a long is float32, and so are 0.5f and (float) casts): compute with doubles, e.g. Math.Sqrt(d); or a constant is rounded"
             : null;
+
+    /// <summary>The shapes differ only by axes of length 1: an unsqueeze (or keepdim: true) too many, or a squeeze too many.</summary>
+    static string? AxisOfOne(Tensor expected, Tensor got)
+    {
+        if (expected.shape.SequenceEqual(got.shape) || !expected.shape.Where(d => d != 1).SequenceEqual(got.shape.Where(d => d != 1))) return null;
+        var values = CheckEngine<int>.Matches(expected, got.reshape(expected.shape), 1e-6) ? " (and its values are right)" : "";
+        return got.dim() > expected.dim()
+            ? $"your output [{string.Join(", ", got.shape)}] has {got.dim() - expected.dim()} axis of length 1 too many{values}: drop the unsqueeze (or view, or keepdim: true) that added it; broadcasting adds such axes by itself where needed"
+            : $"your output [{string.Join(", ", got.shape)}] lost an axis of length 1{values}: the result is [{string.Join(", ", expected.shape)}]; a squeeze() removes every axis of length 1, even one that belongs there (one token, one row)";
+    }
 
     static bool SameShapeOtherFloat(Tensor expected, Tensor got) =>
         expected.shape.SequenceEqual(got.shape) && expected.dtype != got.dtype && expected.is_floating_point() && got.is_floating_point();

@@ -126,7 +126,9 @@ public static partial class Checks
             ],
             InputsUnchanged = true,
             ExceptionHint = e =>
-                e.Message.Contains("only supports boolean masks")
+                e.Message.Contains("must be a 3D tensor")
+                    ? "torch.bmm works on 3-D batches [B, n, m] only, and q, k, v may be 2-D [n_seq, d_k]: use matmul (or Ops.MatMul), which takes any number of leading batch dimensions"
+                : e.Message.Contains("only supports boolean masks")
                     ? "masked_fill needs a boolean mask, and this mask is additive (0 where visible, -1e10 in the future): add it to the scores, scores + mask " +
                       "(or, with masked_fill, select the future with mask < 0)"
                 : e.Message.Contains("must match the size")

@@ -37,7 +37,7 @@ public static partial class Checks
             Traps = [.. Mistakes.Combine<Tensor>(NormalizeSteps, (c, x) => WrongNormalize(c, x)), .. OtherEps.Select(eps => new Trap<Tensor>(OtherEpsHint(eps), x => Ops.Normalize(x, eps)))],
             InputsUnchanged = true,
             ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimMeanVariance : NormalizedShape(e) ?? InPlaceShape(e),
-            Diagnose = (x, expected, got) => NotCentred(got) ?? RowVariance(expected, got),
+            Diagnose = (x, expected, got) => !got.shape.SequenceEqual(expected.shape) ? null : NotCentred(got) ?? RowVariance(expected, got),
         }.Run();
     }
 
@@ -87,7 +87,7 @@ public static partial class Checks
             InputsUnchanged = true,
             ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimMeanVariance + "; g and b [n_embd] broadcast against x as they are (no unsqueeze)"
                 : NormalizedShape(e) ?? InPlaceShape(e),
-            Diagnose = (i, expected, got) =>
+            Diagnose = (i, expected, got) => !got.shape.SequenceEqual(expected.shape) ? null :
                 (NotCentred((got - i.B) / i.G) ?? RowVariance((expected - i.B) / i.G, (got - i.B) / i.G)) is { } hint ? "undoing g and b from your output: " + hint : null,
         }.Run();
     }

@@ -46,6 +46,8 @@ public static partial class Checks
     static string? MatrixOnly(Exception e, string product) =>
         e.Message.Contains("must be a matrix") || e.Message.Contains("expects a tensor with <= 2 dimensions")
             ? $"torch.mm (and .t()) work on 2-D matrices only, and x may have leading batch dimensions such as [B, n_seq, n_in]: use {product}, which broadcasts over them"
+        : e.Message.Contains("must be a 3D tensor")
+            ? $"torch.bmm works on 3-D batches [B, n, m] only, and the inputs here may be 2-D (or have more axes): use {product}, which takes any number of leading batch dimensions"
         : e.Message.Contains("einsum") && e.Message.Contains("no ellipsis")
             ? $"an einsum equation without \"...\" fits one number of dimensions only, and x may have leading batch dimensions: use {product}"
         : null;

@@ -286,4 +286,13 @@ public class AttentionCheckTests
     public void Attention_scaled_by_a_float32_root_gets_the_float32_hint() =>
         FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / torch.sqrt(torch.tensor(q.shape[^1])) + mask).softmax(-1), v)),
             "a float32 value has probably crept in");
+
+    [Fact]
+    public void Attention_bmm_on_2d_inputs_gets_a_hint() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => torch.bmm((torch.bmm(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + mask).softmax(-1), v)), "torch.bmm works on 3-D batches");
+
+    [Fact]
+    public void Attention_mask_unsqueezed_gets_the_extra_axis_hint() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + mask.unsqueeze(0)).softmax(-1), v)),
+            "has 1 axis of length 1 too many (and its values are right)");
 }

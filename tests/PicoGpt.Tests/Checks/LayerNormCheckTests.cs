@@ -273,4 +273,8 @@ public class LayerNormCheckTests
     [Fact]
     public void LayerNorm_gain_multiplied_in_place_gets_the_in_place_hint() =>
         FailsWith(Checks.LayerNorm((x, g, b, eps) => g.mul_(Norm(x, eps)).add_(b)), "writes its result into the tensor it is called on");
+
+    [Fact]
+    public void Normalize_with_an_extra_axis_gets_the_shape_hint_not_the_centring_hint() =>
+        FailsWith(Checks.Normalize((x, eps) => Norm(x, eps).unsqueeze(-1)), "axis of length 1 too many");
 }

@@ -263,4 +263,7 @@ public class LinearCheckTests
 
     [Fact]
     public void LinearLoops_n_in_taken_from_the_width_of_w_fails() => FailsWith(Checks.LinearLoops((x, w, b) => LoopsFrom(x, w, b, nInFromW1: true)), "which is n_out");
+
+    [Fact]
+    public void Linear_bmm_gets_a_hint() => FailsWith(Checks.Linear((x, w, b) => torch.bmm(x, w) + b), "torch.bmm works on 3-D batches");
 }

@@ -464,4 +464,8 @@ public class TokensCheckTests
 
     [Fact]
     public void Bpe_returning_the_symbols_says_nothing_was_merged() => FailsWith(Checks.Bpe((s, r) => s.ToList()), "nothing was merged");
+
+    [Fact]
+    public void Embedding_positions_unsqueezed_gets_the_extra_axis_hint() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[torch.arange(ids.shape[^1])].unsqueeze(0)), "axis of length 1 too many");
 }
