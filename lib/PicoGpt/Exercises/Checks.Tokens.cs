@@ -201,7 +201,10 @@ public static partial class Checks
                 (w, r) => BpeLoop(w, r, concat: true)),
         ],
             exceptionHint: e =>
-                e is KeyNotFoundException
+                e is TimeoutException
+                    ? "the loop never ends: after each merge, replace the word by the merged list (word = merged), and stop (break) when no adjacent pair has a rank. " +
+                      "The endless loop keeps running in the background: restart the kernel after fixing it"
+                : e is KeyNotFoundException
                     ? "not every adjacent pair is in the table: look it up with ranks.TryGetValue(pair, out var rank) and treat a missing pair as 'no rank'"
                 : e is InvalidOperationException && e.Message.Contains("no elements")
                     ? "a word of one symbol (or one piece) has no pairs: stop when there is no pair left, before taking the minimum"
@@ -293,7 +296,7 @@ public static partial class Checks
                 if (failure != null) { details.Add($"· {c.Name}: not run (the check stops at the first failing case)"); continue; }
                 var expected = Tokenizers.Bpe.Merge(c.Symbols, c.Ranks);
                 IReadOnlyList<string>? got;
-                try { got = learner(c.Symbols.ToArray(), c.Ranks); }
+                try { got = WithTimeLimit(() => learner(c.Symbols.ToArray(), c.Ranks), name); }
                 catch (Exception e) when (CheckEngine<int>.IsNotImplemented(e)) { return NotImplemented(name); }
                 catch (Exception e)
                 {
@@ -329,6 +332,22 @@ public static partial class Checks
         if (failure == null)
             return new CheckResult(name, true, false, $"all {cases.Count} cases match {referenceName}", null, details);
         return new CheckResult(name, false, false, failure + (hint != null ? ". Hint: " + hint : ""), hint, details);
+    }
+
+    /// <summary>How long one case of a loop exercise may run before the check gives up on it (a merge loop that never ends).</summary>
+    internal static TimeSpan LoopTimeLimit { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Runs f on a worker thread and waits at most <see cref="LoopTimeLimit"/>: a loop that never ends (word never replaced
+    /// by the merged list) becomes a TimeoutException with a hint instead of a cell that hangs. .NET cannot stop the thread,
+    /// so it keeps running until the kernel restarts; the message says so.
+    /// </summary>
+    static T WithTimeLimit<T>(Func<T> f, string name)
+    {
+        var task = Task.Run(f);
+        if (Task.WhenAny(task, Task.Delay(LoopTimeLimit)).GetAwaiter().GetResult() != task)
+            throw new TimeoutException($"your {name} did not return within {LoopTimeLimit.TotalSeconds:0} s");
+        return task.GetAwaiter().GetResult();
     }
 
     static CheckResult NotImplemented(string name) =>

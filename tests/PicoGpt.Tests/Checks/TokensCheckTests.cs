@@ -468,4 +468,40 @@ public class TokensCheckTests
     [Fact]
     public void Embedding_positions_unsqueezed_gets_the_extra_axis_hint() =>
         FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[torch.arange(ids.shape[^1])].unsqueeze(0)), "axis of length 1 too many");
+
+    [Fact]
+    public void Bpe_loop_that_never_replaces_the_word_times_out_with_a_hint()
+    {
+        var stop = new CancellationTokenSource();                           // ends the learner's endless loop once the check has answered
+        var limit = Checks.LoopTimeLimit;
+        Checks.LoopTimeLimit = TimeSpan.FromSeconds(1);
+        try
+        {
+            var r = Checks.Bpe((symbols, ranks) =>
+            {
+                var word = new List<string>(symbols);
+                while (word.Count > 1 && !stop.IsCancellationRequested)
+                {
+                    (string Left, string Right)? best = null;
+                    int bestRank = int.MaxValue;
+                    for (int i = 0; i + 1 < word.Count; i++)
+                        if (ranks.TryGetValue((word[i], word[i + 1]), out int rank) && rank < bestRank) (best, bestRank) = ((word[i], word[i + 1]), rank);
+                    if (best is not { } pair) break;
+                    var merged = new List<string>();
+                    for (int i = 0; i < word.Count; i++)
+                        if (i + 1 < word.Count && word[i] == pair.Left && word[i + 1] == pair.Right) { merged.Add(pair.Left + pair.Right); i++; }
+                        else merged.Add(word[i]);
+                    // forgot: word = merged;
+                }
+                return word;
+            });
+            FailsWith(r, "the loop never ends");
+            Assert.Contains("did not return within 1 s", r.Message);
+        }
+        finally
+        {
+            stop.Cancel();
+            Checks.LoopTimeLimit = limit;
+        }
+    }
 }
