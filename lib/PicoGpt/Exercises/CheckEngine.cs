@@ -88,7 +88,7 @@ internal sealed class CheckEngine<TIn>
                 var problem = $"your function threw {e.GetType().Name}: {FirstLine(e.Message)}";
                 details.Add($"✗ {c.Name}: {problem}");
                 failure = $"case '{c.Name}': {problem}";
-                hint = SafeHint(() => ExceptionHint?.Invoke(e));
+                hint = SafeHint(() => ExceptionHint?.Invoke(e)) ?? CSharpOperatorHint(e);
                 continue;
             }
             if (got is null)
@@ -189,6 +189,12 @@ internal sealed class CheckEngine<TIn>
             ? $"your output [{string.Join(", ", got.shape)}] has {got.dim() - expected.dim()} axis of length 1 too many{values}: drop the unsqueeze (or view, or keepdim: true) that added it; broadcasting adds such axes by itself where needed"
             : $"your output [{string.Join(", ", got.shape)}] lost an axis of length 1{values}: the result is [{string.Join(", ", expected.shape)}]; a squeeze() removes every axis of length 1, even one that belongs there (one token, one row)";
     }
+
+    /// <summary>C# operators that do something else than the maths reads: ^ is exclusive or (XOR) on a tensor, not a power.</summary>
+    static string? CSharpOperatorHint(Exception e) =>
+        e.Message.Contains("bitwise_xor")
+            ? "^ is C#'s exclusive or (XOR), not a power, and a float tensor has no XOR: write x.pow(3) for x³ (or x * x * x), t.pow(2) for a square"
+            : null;
 
     static bool SameShapeOtherFloat(Tensor expected, Tensor got) =>
         expected.shape.SequenceEqual(got.shape) && expected.dtype != got.dtype && expected.is_floating_point() && got.is_floating_point();

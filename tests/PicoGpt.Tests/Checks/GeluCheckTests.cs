@@ -234,4 +234,8 @@ public class GeluCheckTests
     [Fact]
     public void GeluExact_float_root_two_gets_the_constants_hint() =>
         FailsWith(Checks.GeluExact(x => 0.5 * x * (1 + torch.erf(x / (float)Math.Sqrt(2)))), "(float)Math.Sqrt(2)");
+
+    [Fact]
+    public void Gelu_cube_written_with_the_xor_operator_gets_a_hint() =>
+        FailsWith(Checks.Gelu(x => 0.5 * x * (1 + torch.tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * (x ^ 3))))), "^ is C#'s exclusive or (XOR), not a power");
 }

@@ -277,4 +277,12 @@ public class LayerNormCheckTests
     [Fact]
     public void Normalize_with_an_extra_axis_gets_the_shape_hint_not_the_centring_hint() =>
         FailsWith(Checks.Normalize((x, eps) => Norm(x, eps).unsqueeze(-1)), "axis of length 1 too many");
+
+    [Fact]
+    public void Normalize_square_written_with_the_xor_operator_gets_a_hint() =>
+        FailsWith(Checks.Normalize((x, eps) =>
+        {
+            var mean = x.mean(new long[] { -1 }, keepdim: true);
+            return (x - mean) / (((x - mean) ^ 2).mean(new long[] { -1 }, keepdim: true) + eps).sqrt();
+        }), "t.pow(2) for a square");
 }
