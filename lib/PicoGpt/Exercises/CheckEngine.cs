@@ -50,6 +50,12 @@ internal sealed class CheckEngine<TIn>
     /// (e.g. -inf instead of -1e10 in a mask, dropout with other random draws), else null. The note shows in the case's line.
     /// </summary>
     public Func<TIn, Tensor, Tensor, string?>? Accept { get; init; }
+    /// <summary>
+    /// The learner's function must leave its input tensors as they were (a pure function, like the reference): a case
+    /// whose output is right fails when an in-place op (x.sub_(m), g.mul_(...)) changed an input, which in a model would
+    /// silently change the caller's activations or weights.
+    /// </summary>
+    public bool InputsUnchanged { get; init; }
 
     public CheckResult Run()
     {
@@ -73,14 +79,16 @@ internal sealed class CheckEngine<TIn>
             using var scope = torch.NewDisposeScope();
             var expected = Viewed(c, Reference(c.Inputs()));
             Tensor? got;
-            try { got = Learner(c.Inputs()); }
+            var inputs = c.Inputs();
+            var before = InputsUnchanged ? Snapshot(inputs) : [];
+            try { got = Learner(inputs); }
             catch (Exception e) when (IsNotImplemented(e)) { return NotImplementedResult(e); }
             catch (Exception e)
             {
                 var problem = $"your function threw {e.GetType().Name}: {FirstLine(e.Message)}";
                 details.Add($"✗ {c.Name}: {problem}");
                 failure = $"case '{c.Name}': {problem}";
-                hint = SafeHint(() => ExceptionHint?.Invoke(e));
+                hint = SafeHint(() => ExceptionHint?.Invoke(e)) ?? CSharpOperatorHint(e);
                 continue;
             }
             if (got is null)
@@ -92,13 +100,21 @@ internal sealed class CheckEngine<TIn>
             var gotView = SafeView(c, got);
             var (diff, maxErr) = Compare(expected, gotView, c.Tol);
             var tol = $"tolerance {Num(c.Tol)}{(c.View != null ? ", compared after softmax" : "")}";
+            var note = diff == null ? null : SafeHint(() => Accept?.Invoke(c.Inputs(), expected, gotView));
+            if ((diff == null || note != null) && ChangedInput(inputs, before) is { } changed)
+            {
+                var problem = $"your output is right, but your function changed its {changed} in place";
+                details.Add($"✗ {c.Name}: {problem}");
+                failure = $"case '{c.Name}': {problem}";
+                hint = InPlaceHint;
+                continue;
+            }
             if (diff == null)
             {
                 worst = Math.Max(worst, maxErr);
                 details.Add($"✓ {c.Name}: max abs error {Num(maxErr)} ({tol})");
                 continue;
             }
-            var note = SafeHint(() => Accept?.Invoke(c.Inputs(), expected, gotView));
             if (note != null)
             {
                 accepted++;
@@ -107,9 +123,13 @@ internal sealed class CheckEngine<TIn>
             }
             details.Add($"✗ {c.Name}: {diff} ({tol})");
             failure = $"case '{c.Name}': {diff} ({tol})";
-            hint = SafeHint(() => MatchTrap(c, gotView))
+            hint = SameShapeOtherFloat(expected, gotView)                    // a trap's hint would only mislead: the values may well be right
+                ? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView)) ?? DtypeHint(expected, gotView)
+                : SafeHint(() => MatchTrap(c, gotView))
                 ?? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView))
-                ?? (!expected.shape.SequenceEqual(gotView.shape) ? $"wrong shape returned: {ReferenceName} gives [{string.Join(", ", expected.shape)}] here" : null);
+                ?? SafeHint(() => AxisOfOne(expected, gotView))
+                ?? (!expected.shape.SequenceEqual(gotView.shape) ? $"wrong shape returned: {ReferenceName} gives [{string.Join(", ", expected.shape)}] here" : null)
+                ?? CloseInFloat64(expected, gotView, maxErr);
         }
         if (failure == null)
             return new CheckResult(Name, true, false, accepted == 0
@@ -118,6 +138,71 @@ internal sealed class CheckEngine<TIn>
         hint ??= SafeHint(() => Probe?.Invoke());
         return new CheckResult(Name, false, false, failure + (hint != null ? ". Hint: " + hint : ""), hint, details);
     }
+
+    internal const string InPlaceHint =
+        "ops ending in _ (sub_, add_, mul_, div_, exp_) write into the tensor they are called on, so the caller's tensor changes too " +
+        "(in a model, the residual stream or a weight); use the operators or the methods without _ (x - m, x.sub(m)), which return a new tensor";
+
+    /// <summary>Copies of the input tensors (a Tensor input, or the Tensor items of a tuple), to see later whether the learner changed them.</summary>
+    static List<(int Index, Tensor Input, Tensor Copy)> Snapshot(TIn inputs)
+    {
+        var list = new List<(int, Tensor, Tensor)>();
+        if (inputs is Tensor t) list.Add((0, t, t.detach().clone()));
+        else if (inputs is System.Runtime.CompilerServices.ITuple tuple)
+            for (int k = 0; k < tuple.Length; k++)
+                if (tuple[k] is Tensor item) list.Add((k, item, item.detach().clone()));
+        return list;
+    }
+
+    /// <summary>"input" or "2nd argument" when an input tensor no longer equals its copy, else null.</summary>
+    static string? ChangedInput(TIn inputs, List<(int Index, Tensor Input, Tensor Copy)> before)
+    {
+        foreach (var (index, input, copy) in before)
+        {
+            bool same;
+            try { same = input.shape.SequenceEqual(copy.shape) && Matches(input, copy, 0); }
+            catch (Exception) { same = false; }
+            if (!same) return inputs is Tensor ? "input" : $"{Ordinal(index + 1)} argument";
+        }
+        return null;
+    }
+
+    static string Ordinal(int n) => n switch { 1 => "1st", 2 => "2nd", 3 => "3rd", _ => $"{n}th" };
+
+    /// <summary>
+    /// A float64 result that misses by more than the tolerance but less than float32's precision: most likely a float32 value
+    /// inside the computation (torch.tensor of a long or float, 0.5f, a (float) cast) or a rounded constant.
+    /// </summary>
+    static string? CloseInFloat64(Tensor expected, Tensor got, double maxErr) =>
+        expected.dtype == ScalarType.Float64 && got.dtype == ScalarType.Float64 && expected.shape.SequenceEqual(got.shape)
+        && maxErr > 0 && maxErr < 1e-5 && !got.isfinite().logical_not().any().item<bool>()
+            ? $"close, but off by up to {Num(maxErr)}, where float64 allows 1e-9: that is about float32's precision, so a float32 value has probably crept in " +
+              "(torch.sqrt(torch.tensor(d)) of a long is float32, and so are 0.5f and (float) casts): compute with doubles, e.g. Math.Sqrt(d); or a constant is rounded"
+            : null;
+
+    /// <summary>The shapes differ only by axes of length 1: an unsqueeze (or keepdim: true) too many, or a squeeze too many.</summary>
+    static string? AxisOfOne(Tensor expected, Tensor got)
+    {
+        if (expected.shape.SequenceEqual(got.shape) || !expected.shape.Where(d => d != 1).SequenceEqual(got.shape.Where(d => d != 1))) return null;
+        var values = CheckEngine<int>.Matches(expected, got.reshape(expected.shape), 1e-6) ? " (and its values are right)" : "";
+        return got.dim() > expected.dim()
+            ? $"your output [{string.Join(", ", got.shape)}] has {got.dim() - expected.dim()} axis of length 1 too many{values}: drop the unsqueeze (or view, or keepdim: true) that added it; broadcasting adds such axes by itself where needed"
+            : $"your output [{string.Join(", ", got.shape)}] lost an axis of length 1{values}: the result is [{string.Join(", ", expected.shape)}]; a squeeze() removes every axis of length 1, even one that belongs there (one token, one row)";
+    }
+
+    /// <summary>C# operators that do something else than the maths reads: ^ is exclusive or (XOR) on a tensor, not a power.</summary>
+    static string? CSharpOperatorHint(Exception e) =>
+        e.Message.Contains("bitwise_xor")
+            ? "^ is C#'s exclusive or (XOR), not a power, and a float tensor has no XOR: write x.pow(3) for x³ (or x * x * x), t.pow(2) for a square"
+            : null;
+
+    static bool SameShapeOtherFloat(Tensor expected, Tensor got) =>
+        expected.shape.SequenceEqual(got.shape) && expected.dtype != got.dtype && expected.is_floating_point() && got.is_floating_point();
+
+    /// <summary>The output's float dtype is not the inputs': a known mistake's hint would only mislead, so say how to keep the dtype.</summary>
+    static string DtypeHint(Tensor expected, Tensor got) =>
+        $"the result must keep the inputs' dtype ({Dtype(expected)}), yours is {Dtype(got)}: compute in the dtype you are given " +
+        $"(a cast such as .to(float64) or a float literal tensor changes it), or convert the result back with .to(x.dtype)";
 
     CheckResult NotImplementedResult(Exception? e = null)
     {
@@ -277,7 +362,7 @@ internal sealed class CheckEngine<TIn>
             return ($"expected shape [{string.Join(", ", expected.shape)}], got [{string.Join(", ", got.shape)}]", double.NaN);
         if (expected.dtype != got.dtype)
             return ($"expected dtype {Dtype(expected)}, got {Dtype(got)}" +
-                    (expected.is_floating_point() && got.is_floating_point() ? " (keep the inputs' dtype: a new tensor needs dtype: x.dtype)" : ""), double.NaN);
+                    (expected.is_floating_point() && got.is_floating_point() ? " (keep the inputs' dtype)" : ""), double.NaN);
         var e = Values(expected); var g = Values(got);
         double maxErr = 0; int bad = 0, first = -1;
         for (int i = 0; i < e.Length; i++)

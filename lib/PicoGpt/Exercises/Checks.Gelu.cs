@@ -41,22 +41,28 @@ public static partial class Checks
                 .. Mistakes.Combine<Tensor>(
                     [
                         new("missing the factor 0.5 in front: 0.5·x·(1 + tanh(...))"),
-                        new("missing the 1 + before tanh: 0.5·x·(1 + tanh(...)), which runs from 0 to x, not from -x to x"),
+                        new("missing the 1 + before tanh: 0.5·x·(1 + tanh(...)), which runs from 0 to x, not from -x to x",
+                            "it is 1 + tanh(...), not 1 - tanh(...): 0.5·(1 + tanh(...)) approximates Φ(x), the probability below x, which rises from 0 to 1"),
                         new("the constant is √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not √(2π) ≈ 2.5066",
                             "the constant is the square root √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not 2/π ≈ 0.6366",
                             "the constant is √(2/π) ≈ 0.7979, the root of the whole fraction (Math.Sqrt(2 / Math.PI)), not √2/π ≈ 0.4502 (Math.Sqrt(2) / Math.PI)"),
-                        new("the cubic term is 0.044715·x³ (x to the power 3, x.pow(3))"),
+                        new("the cubic term is 0.044715·x³ (x to the power 3, x.pow(3))",
+                            "the cubic term is added: x + 0.044715·x³, not x - 0.044715·x³"),
                         new("√(2/π) multiplies the whole bracket: tanh(√(2/π)·(x + 0.044715·x³)), not √(2/π)·x + 0.044715·x³"),
                     ],
                     (c, x) =>
                     {
                         var k = c[2] switch { 0 => Math.Sqrt(2 / Math.PI), 1 => Math.Sqrt(2 * Math.PI), 2 => 2 / Math.PI, _ => Math.Sqrt(2) / Math.PI };
-                        var cube = 0.044715 * x.pow(c[3] == 0 ? 3 : 2);
+                        var cube = 0.044715 * x.pow(c[3] == 1 ? 2 : 3) * (c[3] == 2 ? -1 : 1);
                         var t = (c[4] == 0 ? k * (x + cube) : k * x + cube).tanh();
-                        return (c[0] == 0 ? 0.5 : 1.0) * x * (c[1] == 0 ? 1 + t : t);
+                        return (c[0] == 0 ? 0.5 : 1.0) * x * (c[1] switch { 0 => 1 + t, 1 => t, _ => 1 - t });
                     }),
+                new($"GELU is x·Φ(x): you returned 0.5·(1 + tanh(...)), the approximation of Φ(x) alone; multiply by x: {TanhFormula}",
+                    x => 0.5 * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))).tanh())),
             ],
-            Diagnose = (x, expected, got) => RoundedConstants(expected, got, "write Math.Sqrt(2 / Math.PI) and 0.044715 exactly (not 0.7978, 3.14 for π, or a dropped digit)"),
+            InputsUnchanged = true,
+            Diagnose = (x, expected, got) => RoundedConstants(expected, got, "write Math.Sqrt(2 / Math.PI) and 0.044715 exactly, as doubles (not 0.7978, 3.14 for π, a dropped digit, " +
+                "nor 0.044715f or (float)Math.Sqrt(...), which keep only 7 digits)"),
         }.Run();
     }
 
@@ -85,6 +91,9 @@ public static partial class Checks
                 new($"this is ReLU; the exact GELU is x·Φ(x) = {ErfFormula}", x => x.relu()),
                 new($"this is the sigmoid approximation x·σ(1.702·x); the exact GELU uses erf: {ErfFormula}", x => x * (1.702 * x).sigmoid()),
                 new(ZeroHint, x => torch.zeros_like(x)),
+                new($"this is SiLU (swish), x·σ(x); the exact GELU is x·Φ(x) = {ErfFormula}", x => x * x.sigmoid()),
+                new("your output is 0.5·x: erf got 0, so its argument was 0. In C# 1 / 2 is integer division (0), so Math.Sqrt(1 / 2) is 0: " +
+                    $"write x / Math.Sqrt(2) (or Math.Sqrt(0.5)): {ErfFormula}", x => 0.5 * x),
                 new($"erfc is the complementary error function, erfc(z) = 1 - erf(z); the GELU uses erf itself: {ErfFormula}",
                     x => 0.5 * x * (1 + (x / Math.Sqrt(2)).erfc())),
                 new($"erfc is the complementary error function, erfc(z) = 1 - erf(z), so 0.5·erfc(x/√2) is 1 - Φ(x); use erf: {ErfFormula}",
@@ -107,7 +116,8 @@ public static partial class Checks
                         return c[3] == 0 ? x * phi : phi;
                     }),
             ],
-            Diagnose = (x, expected, got) => RoundedConstants(expected, got, "write Math.Sqrt(2) (not 1.41 or 1.414)"),
+            InputsUnchanged = true,
+            Diagnose = (x, expected, got) => RoundedConstants(expected, got, "write Math.Sqrt(2), a double (not 1.41 or 1.414, nor (float)Math.Sqrt(2), which keeps only 7 digits)"),
         }.Run();
     }
 

@@ -34,9 +34,10 @@ public static partial class Checks
                 C("batch [2, 3, 8] (float64)", F64, () => R(38, Float64, 2, 3, 8)),
                 C("a constant row [[5, 5, 5, 5], [1, 2, 3, 4]]: variance 0, so only eps keeps 0/0 away (float64)", F64, () => T([[5, 5, 5, 5], [1, 2, 3, 4]])),
             ],
-            Traps = Mistakes.Combine<Tensor>(NormalizeSteps, (c, x) => WrongNormalize(c, x)),
-            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimMeanVariance : null,
-            Diagnose = (x, expected, got) => NotCentred(got) ?? RowVariance(expected, got),
+            Traps = [.. Mistakes.Combine<Tensor>(NormalizeSteps, (c, x) => WrongNormalize(c, x)), .. OtherEps.Select(eps => new Trap<Tensor>(OtherEpsHint(eps), x => Ops.Normalize(x, eps)))],
+            InputsUnchanged = true,
+            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimMeanVariance : NormalizedShape(e) ?? InPlaceShape(e),
+            Diagnose = (x, expected, got) => !got.shape.SequenceEqual(expected.shape) ? null : NotCentred(got) ?? RowVariance(expected, got),
         }.Run();
     }
 
@@ -81,9 +82,12 @@ public static partial class Checks
                     var n = WrongNormalize(c, i.X);
                     return c[4] switch { 0 => i.G * n + i.B, 1 => n, 2 => i.B * n + i.G, 3 => i.G * (n + i.B), 4 => i.G * n, _ => n + i.B };
                 }).Append(new("normalise x before scaling and shifting: g · x̂ + b with x̂ = (x - mean) / sqrt(variance + eps), not g · x + b",
-                    i => i.G * i.X + i.B)).ToList(),
-            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimMeanVariance : null,
-            Diagnose = (i, expected, got) =>
+                    i => i.G * i.X + i.B))
+                .Concat(OtherEps.Select(eps => new Trap<(Tensor X, Tensor G, Tensor B)>(OtherEpsHint(eps), i => i.G * Ops.Normalize(i.X, eps) + i.B))).ToList(),
+            InputsUnchanged = true,
+            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimMeanVariance + "; g and b [n_embd] broadcast against x as they are (no unsqueeze)"
+                : NormalizedShape(e) ?? InPlaceShape(e),
+            Diagnose = (i, expected, got) => !got.shape.SequenceEqual(expected.shape) ? null :
                 (NotCentred((got - i.B) / i.G) ?? RowVariance((expected - i.B) / i.G, (got - i.B) / i.G)) is { } hint ? "undoing g and b from your output: " + hint : null,
         }.Run();
     }
@@ -93,6 +97,20 @@ public static partial class Checks
     const string KeepdimMeanVariance = "take the mean and the variance with keepdim: true, e.g. x.mean(new long[] { -1 }, keepdim: true), " +
                                        "so they have shape [..., 1] and broadcast against x [..., n_embd]";
 
+    /// <summary>Other values of eps that learners type: 10e-5 (meant as 1e-5), T5's 1e-6, 1e-8, Keras's 1e-3 (BERT's 1e-12 is "no eps" within the tolerances).</summary>
+    static readonly double[] OtherEps = [1e-4, 1e-6, 1e-8, 1e-3];
+
+    static string OtherEpsHint(double eps) =>
+        $"your eps is {CheckEngine<int>.Num(eps)}; GPT-2's is 1e-5 (0.00001): use the eps argument (1e-5), not a constant of your own" +
+        (eps == 1e-4 ? "; careful, 10e-5 is 1e-4" : "");
+
+    /// <summary>torch.nn.functional.layer_norm called with normalized_shape = x.shape (every axis) instead of the last one.</summary>
+    static string? NormalizedShape(Exception e) =>
+        e.Message.Contains("normalized_shape")
+            ? "torch.nn.functional.layer_norm's normalized_shape is the trailing axes to normalise over, here the last one only: " +
+              "torch.nn.functional.layer_norm(x, new long[] { x.shape[^1] }, g, b, eps) (x.shape would normalise over the whole tensor)"
+            : null;
+
     /// <summary>The steps of (x - mean) / sqrt(variance + eps) that learners get wrong, alone and two at a time.</summary>
     static readonly Mistakes.Step[] NormalizeSteps =
     [
@@ -100,7 +118,8 @@ public static partial class Checks
             "x.var and x.std divide by N - 1 unless told unbiased: false"),
         new("eps goes inside the square root: sqrt(variance + eps), not sqrt(variance) + eps (nor std + eps)",
             "add eps = 1e-5 to the variance inside the square root: (x - mean) / sqrt(variance + eps)",
-            "divide by the standard deviation sqrt(variance + eps), not by the variance"),
+            "divide by the standard deviation sqrt(variance + eps), not by the variance",
+            "eps goes inside the square root: sqrt(variance + eps), not sqrt(variance) + sqrt(eps)"),
         new("normalise over the last axis (each token's features), not over the first",
             "normalise each row on its own: mean and variance over the last axis (keepdim: true), not over the whole tensor"),
         new("subtract the mean before dividing: (x - mean) / sqrt(variance + eps), not x / sqrt(variance + eps)"),
@@ -113,7 +132,7 @@ public static partial class Checks
         var mean = x.mean(axes, keepdim: true);
         var sq = (x - mean).pow(2);
         var variance = c[0] == 0 ? sq.mean(axes, keepdim: true) : sq.sum(axes, keepdim: true) / (x.numel() / mean.numel() - 1);
-        var denominator = c[1] switch { 0 => (variance + Eps).sqrt(), 1 => variance.sqrt() + Eps, 2 => variance.sqrt(), _ => variance + Eps };
+        var denominator = c[1] switch { 0 => (variance + Eps).sqrt(), 1 => variance.sqrt() + Eps, 2 => variance.sqrt(), 3 => variance + Eps, _ => variance.sqrt() + Math.Sqrt(Eps) };
         return (c[3] == 0 ? x - mean : x) / denominator;
     }
 

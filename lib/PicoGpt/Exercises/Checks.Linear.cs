@@ -34,8 +34,10 @@ public static partial class Checks
                     "(x @ w.T transposes it, and so does torch.nn.functional.linear(x, w, b), which expects nn.Linear's [n_out, n_in])", i => Ops.MatMul(i.X, i.W.T) + i.B),
                 new("missing bias: add b after the matrix product, x @ w + b", i => i.X.matmul(i.W)),
                 new("add b after the matrix product: x @ w + b, not (x + b) @ w", i => Ops.MatMul(i.X + i.B, i.W)),
+                new("add the bias, do not subtract it: x @ w + b", i => Ops.MatMul(i.X, i.W) - i.B),
             ],
-            ExceptionHint = e => MatrixOnly(e, "x.matmul(w)") ?? ElementWise(e, "x @ w")
+            InputsUnchanged = true,
+            ExceptionHint = e => MatrixOnly(e, "x.matmul(w)") ?? ElementWise(e, "x @ w") ?? InPlaceShape(e)
                 ?? (ShapeError(e) ? "the shapes do not line up: x is [..., n_in] and w is [n_in, n_out] (GPT-2's Conv1D layout), so compute x @ w (not x @ w.T or w @ x)" : null),
         }.Run();
     }
@@ -44,6 +46,8 @@ public static partial class Checks
     static string? MatrixOnly(Exception e, string product) =>
         e.Message.Contains("must be a matrix") || e.Message.Contains("expects a tensor with <= 2 dimensions")
             ? $"torch.mm (and .t()) work on 2-D matrices only, and x may have leading batch dimensions such as [B, n_seq, n_in]: use {product}, which broadcasts over them"
+        : e.Message.Contains("must be a 3D tensor")
+            ? $"torch.bmm works on 3-D batches [B, n, m] only, and the inputs here may be 2-D (or have more axes): use {product}, which takes any number of leading batch dimensions"
         : e.Message.Contains("einsum") && e.Message.Contains("no ellipsis")
             ? $"an einsum equation without \"...\" fits one number of dimensions only, and x may have leading batch dimensions: use {product}"
         : null;
@@ -98,6 +102,10 @@ public static partial class Checks
                     i => (Ops.MatMul(i.X, i.W) + i.B).T),
                 new("the bias belongs to the output feature: add b[j], not b[t]",
                     i => Ops.MatMul(i.X, i.W) + i.B.unsqueeze(1)),
+                new("sum over all n_in inputs, i from 0: you started at i = 1 and left out x[t, 0] · w[0, j]",
+                    i => Ops.MatMul(i.X.narrow(1, 1, i.X.shape[1] - 1), i.W.narrow(0, 1, i.W.shape[0] - 1)) + i.B),
+                new("the sum runs over the n_in inputs, n_in = x.GetLength(1) (= w.GetLength(0)); you stopped at w.GetLength(1), which is n_out",
+                    i => Ops.MatMul(i.X.narrow(1, 0, i.W.shape[1]), i.W.narrow(0, 0, i.W.shape[1])) + i.B),
             ],
             ExceptionHint = e => e is IndexOutOfRangeException
                 ? "an index ran past an array's end: the output is new double[n_seq, n_out]; loop t over n_seq = x.GetLength(0), j over n_out = w.GetLength(1) and i over n_in = x.GetLength(1) (= w.GetLength(0))"
@@ -160,7 +168,8 @@ public static partial class Checks
                 new("add the bias after the matrix product: x @ weight.T + bias, not (x + bias) @ weight.T",
                     i => Ops.MatMul(i.X + i.B, i.W.T)),
             ],
-            ExceptionHint = e => MatrixOnly(e, "x.matmul(weight.T)") ?? ElementWise(e, "x @ weight.T")
+            InputsUnchanged = true,
+            ExceptionHint = e => MatrixOnly(e, "x.matmul(weight.T)") ?? ElementWise(e, "x @ weight.T") ?? InPlaceShape(e)
                 ?? (ShapeError(e) ? "the shapes do not line up: x is [..., n_in] and weight is [n_out, n_in] (nn.Linear's layout), so compute x @ weight.T (x.matmul(weight.T))" : null),
         }.Run();
     }

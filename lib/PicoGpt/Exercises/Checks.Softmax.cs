@@ -11,6 +11,7 @@ public static partial class Checks
     // ---------------------------------------------------------------- softmax
 
     const string RowMaxHint = "subtract each row's max (x.amax(new long[] { -1 }, keepdim: true)), not the max of the whole tensor: ";
+    const string AminHint = "subtract each row's max (x.amax(new long[] { -1 }, keepdim: true)), not its min (amin): only with the max is the largest exponent exp(0) = 1; after subtracting the min ";
     const string KeepdimBroadcast = "a row max or row sum taken without keepdim: true has lost the last axis and does not broadcast against x: " +
                                     "keep it with keepdim: true, so it has shape [..., 1]";
 
@@ -28,7 +29,7 @@ public static partial class Checks
             [
                 C("published [[2, 100], [-5, 0]] → [[2.74878501e-43, 1], [6.69285092e-03, 9.93307149e-01]] (float64)", F64, () => T([[2, 100], [-5, 0]])),
                 C("random [3, 4, 5], softmax over the last axis (float32)", F32, () => R(11, Float32, 3, 4, 5)),
-                C("large logits [1000, 1001] → [0.2689, 0.7311] (float32)", F32, () => T1([1000, 1001]).to(Float32)),
+                C("large logits [1000, 1001] → [0.2689, 0.7311] (float32, whose steps near 1000 are 6e-5)", 1e-4, () => T1([1000, 1001]).to(Float32)),
                 C("rows far apart [[1000, 1001], [-1000, -999]] (float64)", F64, () => T([[1000, 1001], [-1000, -999]])),
                 C("random [2, 7] scaled by 10 (float64)", F64, () => R(12, Float64, 2, 7) * 10),
                 C("a widely spread row [-2000, 0, 600] → [0, 2.6e-261, 1] (float64)", F64, () => T1([-2000, 0, 600])),
@@ -65,8 +66,11 @@ public static partial class Checks
                     x => { var m = x.amax([-1], keepdim: true); return (x - m).exp() / x.exp().sum(-1, keepdim: true); }),
                 new("subtract each row's max, not its mean: only with the max is the largest exponent exp(0) = 1; after subtracting the mean a widely spread row still overflows (exp(1066) is inf)",
                     x => { var e = (x - x.mean([-1], keepdim: true)).exp(); return e / e.sum(-1, keepdim: true); }),
+                new(AminHint + "exp(600 - (-2000)) = exp(2600) is inf, and inf / inf is NaN",
+                    x => { var e = (x - x.amin([-1], keepdim: true)).exp(); return e / e.sum(-1, keepdim: true); }),
             ],
-            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : null,
+            InputsUnchanged = true,
+            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : InPlaceShape(e),
             Diagnose = (x, expected, got) => HasNonFinite(got) && !HasNonFinite(expected)
                 ? "NaN or inf for large logits: subtract the max first, softmax(x) = softmax(x - max(x)) over the last axis"
                 : null,
@@ -123,6 +127,8 @@ public static partial class Checks
                         };
                     },
                     distinct: c => !(c[0] == 1 && c[1] == 2)),                 // without a max there is nothing to add back
+                new($"you computed -log_softmax(x) (the negative log-likelihood that a loss adds up); log_softmax itself is ≤ 0: {Formula}",
+                    x => { var m = x.amax([-1], keepdim: true); return m + (x - m).exp().sum(-1, keepdim: true).log() - x; }),
                 new($"you returned the probabilities softmax(x); log_softmax returns their logarithm, computed stably as {Formula}", x => Ops.Softmax(x)),
                 new("log_softmax over the wrong axis: normalise over the last axis (dim -1)", x => x.log_softmax(0)),
                 new($"shift the sum too: you subtracted m but took log Σ exp(x) instead of log Σ exp(x - m); log_softmax(x) = {Formula}",
@@ -132,7 +138,8 @@ public static partial class Checks
                 new($"subtract each row's max, not its mean: only with the max is the largest exponent exp(0) = 1; after subtracting the mean a widely spread row still overflows. {Formula}",
                     x => { var m = x.mean([-1], keepdim: true); return x - m - (x - m).exp().sum(-1, keepdim: true).log(); }),
             ],
-            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : null,
+            InputsUnchanged = true,
+            ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : InPlaceShape(e),
             Diagnose = (x, expected, got) => HasNonFinite(got) && !HasNonFinite(expected)
                 ? $"NaN or ±inf where the answer is finite: exp overflowed (subtract each row's max first) or a probability underflowed to 0 before the log (log(0) = -inf); compute {Formula}"
                 : null,

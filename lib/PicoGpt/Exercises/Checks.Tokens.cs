@@ -37,9 +37,20 @@ public static partial class Checks
                 new("positions start at 0: wpe[0] for the first token, wpe[n_seq - 1] for the last", i => i.Wte[i.Ids] + i.Wpe[Pos(i.Ids) + 1]),
                 new("add the two embeddings (wte[ids] + wpe[positions]); do not multiply them", i => i.Wte[i.Ids] * i.Wpe[Pos(i.Ids)]),
                 new(SamePositionEveryToken, i => i.Wte[i.Ids] + i.Wpe[i.Ids.shape[^1] - 1]),
+                new("every token got the same position vector, wpe[n_seq], one row past the last position: each token needs its own row, wpe[torch.arange(n_seq)] (rows 0 to n_seq - 1)",
+                    i => i.Wte[i.Ids] + i.Wpe[i.Ids.shape[^1]]),
+                new("positions run forward: the first token gets wpe[0] and the last wpe[n_seq - 1]; you reversed them",
+                    i => i.Wte[i.Ids] + i.Wpe[Pos(i.Ids).flip(0)]),
+                new("GPT-2 adds the embeddings as they are: x = wte[ids] + wpe[positions]; the 2017 Transformer multiplies its token embeddings by √d_model, GPT-2 does not",
+                    i => i.Wte[i.Ids] * Math.Sqrt(i.Wte.shape[^1]) + i.Wpe[Pos(i.Ids)]),
+                new("GPT-2 learns its positions: add the rows of wpe (wpe[positions]), not the sinusoidal table of the 2017 Transformer",
+                    i => i.Wte[i.Ids] + Ops.SinusoidalPositions(i.Ids.shape[^1], i.Wte.shape[^1], i.Wte.dtype)),
             ],
+            InputsUnchanged = true,
             ExceptionHint = e =>
-                e.Message.Contains("out of range") || e.Message.Contains("out of bounds")
+                e.Message.Contains("tensors used as indices must be")
+                    ? "index with an integer tensor: torch.arange(n) is int64 already; an arange made with dtype: float32 or float64 cannot index wpe (drop the dtype)"
+                : e.Message.Contains("out of range") || e.Message.Contains("out of bounds")
                     ? "an index is out of range: wte has n_vocab rows (index it with the token ids), wpe has n_ctx rows (index it with the positions 0, 1, ..., n_seq - 1)"
                 : e.Message.Contains("must match the size")
                     ? "wte[ids] and the position vectors must have the same shape: add wpe[positions] with positions = torch.arange(ids.shape[^1]), " +
@@ -109,6 +120,17 @@ public static partial class Checks
                     i => Wrong(i, (pos, j) => Right(pos, j, i.NEmbd) * Math.PI / 180)),
                 new("rows are positions and columns are dimensions: return [n_ctx, n_embd], not its transpose",
                     i => Ops.SinusoidalPositions(i.NEmbd, i.NCtx, Float64).T),
+                new("interleave sin and cos, and sin first: column 2i is sin, column 2i+1 is cos of the same angle (you put all the cosines first, then all the sines)",
+                    i => { var a = Right(torch.arange(i.NCtx, dtype: Float64).unsqueeze(1), torch.arange(0, i.NEmbd, 2, dtype: Float64), i.NEmbd); return torch.cat([a.cos(), a.sin()], 1); }),
+                new("columns 2i and 2i+1 share one frequency, 1 / 10000^(2i/d), with i the pair number: you used 2·j/d with j the column number (so column 1 got 10000^(2/d), and column 2 10000^(4/d))",
+                    i => Wrong(i, (pos, j) => pos / torch.pow(10000.0, 2 * j / i.NEmbd))),
+                new("stack sin and cos along the LAST axis, torch.stack([sin, cos], -1), so each row's pairs are (sin, cos) side by side before the reshape; " +
+                    "stacked along axis 0 the reshape gives all the sines of the first positions, then their cosines",
+                    i =>
+                    {
+                        var angle = Right(torch.arange(i.NCtx, dtype: Float64).unsqueeze(1), torch.arange(0, i.NEmbd, 2, dtype: Float64), i.NEmbd);   // [n_ctx, n_embd / 2]
+                        return torch.stack([angle.sin(), angle.cos()], 0).reshape(i.NCtx, i.NEmbd);
+                    }),
                 new("the positions go down the rows: pos = torch.arange(nCtx).unsqueeze(1) is a column [n_ctx, 1] and the 2i values a row [n_embd / 2], " +
                     "so the angles are [n_ctx, n_embd / 2]; yours were [n_embd / 2, n_ctx] (positions along the columns) before the stack and reshape",
                     i =>
@@ -165,17 +187,24 @@ public static partial class Checks
                 (w, r) => [string.Concat(w)]),
             new("take the lowest rank among ALL adjacent pairs, not the first pair (from the left) that has a rank",
                 (w, r) => BpeLoop(w, r, pick: pairs => Ranked(pairs, r).FirstOrDefault())),
+            new("keep merging while the word has two or more pieces (while word.Count > 1): you stopped at two",
+                (w, r) => BpeLoop(w, r, minPieces: 2)),
             new("look at every adjacent pair, including the last one (word[n - 2], word[n - 1]): loop i from 0 while i + 1 < n",
                 (w, r) => BpeLoop(w, r, pick: pairs => Ranked(pairs.Take(pairs.Count - 1), r).MinBy(p => r[p!.Value]))),
             new("after merging word[i] and word[i + 1], skip word[i + 1] (continue at i + 2): your pieces repeat a symbol",
                 (w, r) => BpeLoop(w, r, skip: false)),
             new("merge symbols, not text: joining the pieces with spaces and calling Replace also matches across piece boundaries (\"aa a\" inside \"aa aa a\")",
                 (w, r) => BpeLoop(w, r, replace: true)),
+            new("merge the occurrences from left to right: in a a a the left pair (a, a) merges first, giving [aa, a], not [a, aa]; walk i upwards from 0",
+                (w, r) => BpeLoop(w, r, rightToLeft: true)),
             new("compare the pair itself, (word[i], word[i + 1]) == best, not the joined text: \"ab\" + \"c\" and \"a\" + \"bc\" are both \"abc\", but only the pair (ab, c) has the rank",
                 (w, r) => BpeLoop(w, r, concat: true)),
         ],
             exceptionHint: e =>
-                e is KeyNotFoundException
+                e is TimeoutException
+                    ? "the loop never ends: after each merge, replace the word by the merged list (word = merged), and stop (break) when no adjacent pair has a rank. " +
+                      "The endless loop keeps running in the background: restart the kernel after fixing it"
+                : e is KeyNotFoundException
                     ? "not every adjacent pair is in the table: look it up with ranks.TryGetValue(pair, out var rank) and treat a missing pair as 'no rank'"
                 : e is InvalidOperationException && e.Message.Contains("no elements")
                     ? "a word of one symbol (or one piece) has no pairs: stop when there is no pair left, before taking the minimum"
@@ -183,7 +212,9 @@ public static partial class Checks
                     ? "an index ran past the end: the pairs are (word[i], word[i + 1]) for i = 0, 1, ..., n - 2"
                 : null,
             diagnose: (symbols, got) =>
-                string.Concat(got) != string.Concat(symbols)
+                got.SequenceEqual(symbols)
+                    ? "your pieces are the symbols you were given: nothing was merged. After each step, replace the word by the merged list (word = merged) and look for the next pair; return the word, not the input"
+                : string.Concat(got) != string.Concat(symbols)
                     ? $"your pieces join to \"{string.Concat(got)}\", not to the word \"{string.Concat(symbols)}\": merging only glues neighbours together"
                 : null);
     }
@@ -200,17 +231,28 @@ public static partial class Checks
 
     /// <summary>The merge loop with switches for its typical mistakes (the reference is Bpe.Merge).</summary>
     static IReadOnlyList<string> BpeLoop(IReadOnlyList<string> symbols, IReadOnlyDictionary<(string Left, string Right), int> ranks,
-        Func<List<(string, string)>, (string, string)?>? pick = null, int maxSteps = int.MaxValue, bool skip = true, bool replace = false, bool concat = false)
+        Func<List<(string, string)>, (string, string)?>? pick = null, int maxSteps = int.MaxValue, bool skip = true, bool replace = false, bool concat = false,
+        int minPieces = 1, bool rightToLeft = false)
     {
         pick ??= pairs => Ranked(pairs, ranks).MinBy(p => ranks[p!.Value]);
         var word = symbols.ToList();
-        for (int step = 0; step < maxSteps && word.Count > 1; step++)
+        for (int step = 0; step < maxSteps && word.Count > minPieces; step++)
         {
             var pairs = Enumerable.Range(0, word.Count - 1).Select(i => (word[i], word[i + 1])).ToList();
             if (pick(pairs) is not { } best) break;
             if (replace)
             {
                 word = string.Join(" ", word).Replace(best.Item1 + " " + best.Item2, best.Item1 + best.Item2).Split(' ').ToList();
+                continue;
+            }
+            if (rightToLeft)
+            {
+                var reversed = new List<string>();                          // walk from the end, merging (word[i - 1], word[i])
+                for (int i = word.Count - 1; i >= 0; i--)
+                    if (i > 0 && (word[i - 1], word[i]) == best) { reversed.Add(best.Item1 + best.Item2); i--; }
+                    else reversed.Add(word[i]);
+                reversed.Reverse();
+                word = reversed;
                 continue;
             }
             var merged = new List<string>();
@@ -254,7 +296,7 @@ public static partial class Checks
                 if (failure != null) { details.Add($"· {c.Name}: not run (the check stops at the first failing case)"); continue; }
                 var expected = Tokenizers.Bpe.Merge(c.Symbols, c.Ranks);
                 IReadOnlyList<string>? got;
-                try { got = learner(c.Symbols.ToArray(), c.Ranks); }
+                try { got = WithTimeLimit(() => learner(c.Symbols.ToArray(), c.Ranks), name); }
                 catch (Exception e) when (CheckEngine<int>.IsNotImplemented(e)) { return NotImplemented(name); }
                 catch (Exception e)
                 {
@@ -290,6 +332,22 @@ public static partial class Checks
         if (failure == null)
             return new CheckResult(name, true, false, $"all {cases.Count} cases match {referenceName}", null, details);
         return new CheckResult(name, false, false, failure + (hint != null ? ". Hint: " + hint : ""), hint, details);
+    }
+
+    /// <summary>How long one case of a loop exercise may run before the check gives up on it (a merge loop that never ends).</summary>
+    internal static TimeSpan LoopTimeLimit { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Runs f on a worker thread and waits at most <see cref="LoopTimeLimit"/>: a loop that never ends (word never replaced
+    /// by the merged list) becomes a TimeoutException with a hint instead of a cell that hangs. .NET cannot stop the thread,
+    /// so it keeps running until the kernel restarts; the message says so.
+    /// </summary>
+    static T WithTimeLimit<T>(Func<T> f, string name)
+    {
+        var task = Task.Run(f);
+        if (Task.WhenAny(task, Task.Delay(LoopTimeLimit)).GetAwaiter().GetResult() != task)
+            throw new TimeoutException($"your {name} did not return within {LoopTimeLimit.TotalSeconds:0} s");
+        return task.GetAwaiter().GetResult();
     }
 
     static CheckResult NotImplemented(string name) =>

@@ -52,6 +52,13 @@ public static partial class Checks
             || m.Contains("Expected size") || m.Contains("Dimension out of range") || m.Contains("dimensions");
     }
 
+    /// <summary>A hint when an in-place op (b.add_(...), g.mul_(...)) was asked to write a broadcast result into a smaller tensor.</summary>
+    static string? InPlaceShape(Exception e) =>
+        e.Message.Contains("doesn't match the broadcast shape")
+            ? "an op ending in _ (add_, mul_, sub_, div_) writes its result into the tensor it is called on, which is smaller than the result here; " +
+              "and it would change the caller's tensor: use +, -, *, / (or add, mul without _), which return a new tensor"
+            : null;
+
     static bool HasNonFinite(Tensor t) => !t.isfinite().all().item<bool>();
 
     // inputs: fixed values, and seeded normal values (our own generator, so the learner's torch seed is untouched)

@@ -146,7 +146,8 @@ public class AttentionCheckTests
     [Fact]
     public void Attention_without_scaling_and_without_mask_names_both() =>
         FailsWith(Checks.Attention((q, k, v, mask) => Scores(q, k).softmax(-1).matmul(v)),
-            "two mistakes at once: (1) no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax; (2) future positions are visible");
+            "two mistakes at once: (1) no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax " +
+            "(in C# Math.Pow(d_k, 1 / 2) is Math.Pow(d_k, 0) = 1, since 1 / 2 is integer division: use Math.Sqrt); (2) future positions are visible");
 
     [Fact]
     public void Attention_dk_scale_and_mask_after_softmax_names_both() =>
@@ -156,7 +157,8 @@ public class AttentionCheckTests
     [Fact]
     public void Attention_softmax_axis_and_no_scaling_names_both() =>
         FailsWith(Checks.Attention((q, k, v, mask) => (Scores(q, k) + mask).softmax(-2).matmul(v)),
-            "(1) no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax; (2) softmax over the keys");
+            "(1) no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax " +
+            "(in C# Math.Pow(d_k, 1 / 2) is Math.Pow(d_k, 0) = 1, since 1 / 2 is integer division: use Math.Sqrt); (2) softmax over the keys");
 
     [Fact]
     public void Attention_softmax_axis_and_mask_zeroed_after_names_both() =>
@@ -203,4 +205,94 @@ public class AttentionCheckTests
     public void Attention_scaled_after_the_softmax_without_mask_names_both() =>
         FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul(Ops.Softmax(Ops.MatMul(q, k.transpose(-2, -1))) / Math.Sqrt(q.shape[^1]), v)),
             "two mistakes at once: (1) divide the scores q·kᵀ by √d_k BEFORE the softmax");
+
+    // ---------------------------------------------------------------- PyTorch habits and other textbooks
+
+    [Fact]
+    public void CausalMask_tril_filled_but_not_zeroed_fails() =>
+        FailsWith(Checks.CausalMask((n, dt) => { var visible = torch.ones(n, n, dtype: dt).tril(); return visible.masked_fill(visible == 0, -1e10); }),
+            "the visible entries must be 0, but yours are 1");
+
+    [Fact]
+    public void CausalMask_bert_minus_ten_thousand_gets_an_accurate_hint() =>
+        FailsWith(Checks.CausalMask((n, dt) => torch.triu(torch.ones(n, n, dtype: dt), 1) * -10000), "BERT's value");
+
+    [Fact]
+    public void CausalMask_diagonal_offset_minus_one_names_the_entry() =>
+        FailsWith(Checks.CausalMask((n, dt) => torch.triu(torch.ones(n, n, dtype: dt), -1) * -1e10), "entry [0, 0] (j ≤ i, the position itself) is masked");
+
+    [Fact]
+    public void CausalMask_float_min_value_is_accepted() =>
+        Assert.True(Checks.CausalMask((n, dt) => torch.zeros(n, n, dtype: dt).masked_fill(torch.ones(n, n, dtype: ScalarType.Bool).triu(1), float.MinValue)).Passed);
+
+    [Fact]
+    public void Attention_builtin_with_the_mask_passes() =>
+        Passes(Checks.Attention((q, k, v, mask) => torch.nn.functional.scaled_dot_product_attention(q, k, v, mask)));
+
+    [Fact]
+    public void Attention_masked_fill_of_the_future_passes() =>
+        Passes(Checks.Attention((q, k, v, mask) =>
+            Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1])).masked_fill(mask < 0, double.NegativeInfinity).softmax(-1), v)));
+
+    [Fact]
+    public void Attention_builtin_is_causal_ignoring_the_mask_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => torch.nn.functional.scaled_dot_product_attention(q, k, v, null, 0, true)), "ignores its mask argument");
+
+    [Fact]
+    public void Attention_masked_fill_where_the_mask_is_zero_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) =>
+            Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1])).masked_fill(mask == 0, -1e10).softmax(-1), v)), "fills the VISIBLE positions");
+
+    [Fact]
+    public void Attention_masked_fill_with_the_float_mask_gets_a_hint() =>
+        FailsWith(Checks.Attention((q, k, v, mask) =>
+            Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1])).masked_fill(mask, -1e10).softmax(-1), v)), "masked_fill needs a boolean mask");
+
+    [Fact]
+    public void Attention_integer_one_over_dk_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) * (1 / q.shape[^1]) + mask).softmax(-1), v)), "1 / d_k with integers is 0");
+
+    [Fact]
+    public void Attention_pow_of_integer_half_gets_the_integer_division_note() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / Math.Pow(q.shape[^1], 1 / 2) + mask).softmax(-1), v)),
+            "Math.Pow(d_k, 1 / 2) is Math.Pow(d_k, 0) = 1");
+
+    [Fact]
+    public void Attention_multiplied_by_root_dk_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) * Math.Sqrt(q.shape[^1]) + mask).softmax(-1), v)), "do not multiply");
+
+    [Fact]
+    public void Attention_mask_subtracted_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) - mask).softmax(-1), v)), "subtracting it adds +1e10");
+
+    [Fact]
+    public void Attention_returning_the_weights_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => (Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + mask).softmax(-1)), "you returned the attention weights");
+
+    [Fact]
+    public void Attention_scaling_q_in_place_fails() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => { q.div_(Math.Sqrt(q.shape[^1])); return Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) + mask).softmax(-1), v); }),
+            "ops ending in _");
+
+    [Fact]
+    public void Attention_with_its_own_causal_mask_gets_the_mask_shape_hint() =>
+        FailsWith(Checks.Attention((q, k, v, mask) =>
+        {
+            var own = (1 - torch.tril(torch.ones(q.shape[^2], q.shape[^2], dtype: q.dtype))) * -1e10;      // [n_q, n_q], ignoring the mask given
+            return Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + own).softmax(-1), v);
+        }), "the mask you are given is [n_q, n_k] already");
+
+    [Fact]
+    public void Attention_scaled_by_a_float32_root_gets_the_float32_hint() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / torch.sqrt(torch.tensor(q.shape[^1])) + mask).softmax(-1), v)),
+            "a float32 value has probably crept in");
+
+    [Fact]
+    public void Attention_bmm_on_2d_inputs_gets_a_hint() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => torch.bmm((torch.bmm(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + mask).softmax(-1), v)), "torch.bmm works on 3-D batches");
+
+    [Fact]
+    public void Attention_mask_unsqueezed_gets_the_extra_axis_hint() =>
+        FailsWith(Checks.Attention((q, k, v, mask) => Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]) + mask.unsqueeze(0)).softmax(-1), v)),
+            "has 1 axis of length 1 too many (and its values are right)");
 }

@@ -194,4 +194,48 @@ public class GeluCheckTests
     [Fact]
     public void GeluExact_rounded_root_two_fails_with_the_constants_hint() =>
         FailsWith(Checks.GeluExact(x => 0.5 * x * (1 + (x / 1.41).erf())), "not 1.41");
+
+    // ---------------------------------------------------------------- signs, a missing x, float constants, integer division, in place
+
+    [Fact]
+    public void Gelu_sigmoid_form_of_the_tanh_formula_passes() =>
+        Passes(Checks.Gelu(x => x * torch.sigmoid(2 * Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x))));   // 0.5(1 + tanh z) = σ(2z)
+
+    [Fact]
+    public void Gelu_one_minus_tanh_fails() =>
+        FailsWith(Checks.Gelu(x => 0.5 * x * (1 - torch.tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))))), "not 1 - tanh(...)");
+
+    [Fact]
+    public void Gelu_cubic_term_subtracted_fails() =>
+        FailsWith(Checks.Gelu(x => 0.5 * x * (1 + torch.tanh(Math.Sqrt(2 / Math.PI) * (x - 0.044715 * x * x * x)))), "the cubic term is added");
+
+    [Fact]
+    public void Gelu_without_the_x_in_front_fails() =>
+        FailsWith(Checks.Gelu(x => 0.5 * (1 + torch.tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))))), "multiply by x");
+
+    [Fact]
+    public void Gelu_float_constants_get_the_constants_hint() =>
+        FailsWith(Checks.Gelu(x => 0.5f * x * (1 + torch.tanh((float)Math.Sqrt(2 / Math.PI) * (x + 0.044715f * x.pow(3))))), "0.044715f");
+
+    [Fact]
+    public void Gelu_in_place_fails() =>
+        FailsWith(Checks.Gelu(x => { var t = torch.tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))); return x.mul_(0.5).mul_(t.add_(1)); }), "ops ending in _");
+
+    [Fact]
+    public void GeluExact_root_of_integer_half_fails() =>
+        FailsWith(Checks.GeluExact(x => 0.5 * x * (1 + torch.erf(x * Math.Sqrt(1 / 2)))), "Math.Sqrt(1 / 2) is 0");
+
+    [Fact]
+    public void GeluExact_root_of_a_half_passes() => Passes(Checks.GeluExact(x => 0.5 * x * (1 + torch.erf(x * Math.Sqrt(0.5)))));
+
+    [Fact]
+    public void GeluExact_silu_fails() => FailsWith(Checks.GeluExact(x => torch.nn.functional.silu(x)), "this is SiLU");
+
+    [Fact]
+    public void GeluExact_float_root_two_gets_the_constants_hint() =>
+        FailsWith(Checks.GeluExact(x => 0.5 * x * (1 + torch.erf(x / (float)Math.Sqrt(2)))), "(float)Math.Sqrt(2)");
+
+    [Fact]
+    public void Gelu_cube_written_with_the_xor_operator_gets_a_hint() =>
+        FailsWith(Checks.Gelu(x => 0.5 * x * (1 + torch.tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * (x ^ 3))))), "^ is C#'s exclusive or (XOR), not a power");
 }

@@ -226,4 +226,63 @@ public class LayerNormCheckTests
     [Fact]
     public void LayerNorm_without_the_scale_fails() =>
         FailsWith(Checks.LayerNorm((x, g, b) => Ops.Normalize(x) + b), "missing the scale");
+
+    // ---------------------------------------------------------------- other eps values, normalized_shape, in place
+
+    static Tensor Norm(Tensor x, double eps)
+    {
+        var mean = x.mean(new long[] { -1 }, keepdim: true);
+        var variance = (x - mean).pow(2).mean(new long[] { -1 }, keepdim: true);
+        return (x - mean) / (variance + eps).sqrt();
+    }
+
+    [Fact]
+    public void Normalize_eps_typed_as_10e_minus_5_fails() => FailsWith(Checks.Normalize((x, eps) => Norm(x, 10e-5)), "10e-5 is 1e-4");
+
+    [Fact]
+    public void Normalize_eps_1e_minus_6_fails() => FailsWith(Checks.Normalize((x, eps) => Norm(x, 1e-6)), "your eps is 1e-6");
+
+    [Fact]
+    public void Normalize_keras_eps_fails() => FailsWith(Checks.Normalize((x, eps) => Norm(x, 1e-3)), "your eps is 0.001");
+
+    [Fact]
+    public void Normalize_root_of_eps_added_to_the_std_fails() =>
+        FailsWith(Checks.Normalize((x, eps) => (x - x.mean(new long[] { -1 }, keepdim: true)) / (x.std(-1, unbiased: false, keepdim: true) + Math.Sqrt(eps))),
+            "not sqrt(variance) + sqrt(eps)");
+
+    [Fact]
+    public void Normalize_with_rsqrt_and_var_mean_passes() =>
+        Passes(Checks.Normalize((x, eps) => { var (variance, mean) = torch.var_mean(x, -1, unbiased: false, keepdim: true); return (x - mean) * (variance + eps).rsqrt(); }));
+
+    [Fact]
+    public void Normalize_in_place_fails() =>
+        FailsWith(Checks.Normalize((x, eps) => { x.sub_(x.mean(new long[] { -1 }, keepdim: true)); return x.div_((x.pow(2).mean(new long[] { -1 }, keepdim: true) + eps).sqrt()); }),
+            "ops ending in _");
+
+    [Fact]
+    public void LayerNorm_eps_1e_minus_6_fails() => FailsWith(Checks.LayerNorm((x, g, b, eps) => g * Norm(x, 1e-6) + b), "use the eps argument (1e-5)");
+
+    [Fact]
+    public void LayerNorm_builtin_over_every_axis_gets_the_normalized_shape_hint() =>
+        FailsWith(Checks.LayerNorm((x, g, b, eps) => torch.nn.functional.layer_norm(x, x.shape, g, b, eps)), "normalized_shape");
+
+    [Fact]
+    public void LayerNorm_unsqueezed_gain_gets_the_broadcast_hint() =>
+        FailsWith(Checks.LayerNorm((x, g, b, eps) => g.unsqueeze(1) * Norm(x, eps) + b), "no unsqueeze");
+
+    [Fact]
+    public void LayerNorm_gain_multiplied_in_place_gets_the_in_place_hint() =>
+        FailsWith(Checks.LayerNorm((x, g, b, eps) => g.mul_(Norm(x, eps)).add_(b)), "writes its result into the tensor it is called on");
+
+    [Fact]
+    public void Normalize_with_an_extra_axis_gets_the_shape_hint_not_the_centring_hint() =>
+        FailsWith(Checks.Normalize((x, eps) => Norm(x, eps).unsqueeze(-1)), "axis of length 1 too many");
+
+    [Fact]
+    public void Normalize_square_written_with_the_xor_operator_gets_a_hint() =>
+        FailsWith(Checks.Normalize((x, eps) =>
+        {
+            var mean = x.mean(new long[] { -1 }, keepdim: true);
+            return (x - mean) / (((x - mean) ^ 2).mean(new long[] { -1 }, keepdim: true) + eps).sqrt();
+        }), "t.pow(2) for a square");
 }

@@ -215,4 +215,55 @@ public class LinearCheckTests
     [Fact]
     public void Linear_element_wise_product_fails_with_the_broadcast_hint() =>
         FailsWith(Checks.Linear((x, w, b) => x * w + b), "it is not the matrix product");
+
+    // ---------------------------------------------------------------- in place, sign and dtype
+
+    [Fact]
+    public void Linear_bias_subtracted_fails() => FailsWith(Checks.Linear((x, w, b) => x.matmul(w) - b), "do not subtract it");
+
+    [Fact]
+    public void Linear_bias_add_in_place_into_b_gets_the_in_place_hint() =>
+        FailsWith(Checks.Linear((x, w, b) => b.add_(torch.einsum("ij,jk->ik", x, w))), "writes its result into the tensor it is called on");
+
+    [Fact]
+    public void Linear_in_place_add_on_the_product_passes() => Passes(Checks.Linear((x, w, b) => x.matmul(w).add_(b)));
+
+    [Fact]
+    public void Linear_computed_in_float32_gets_the_dtype_hint()
+    {
+        var r = Checks.Linear((x, w, b) => x.to(ScalarType.Float32).matmul(w.to(ScalarType.Float32)) + b.to(ScalarType.Float32));
+        FailsWith(r, "the result must keep the inputs' dtype (float64), yours is float32");
+        Assert.Contains(".to(x.dtype)", r.Hint);
+    }
+
+    [Fact]
+    public void NnLinear_in_place_on_x_fails()
+    {
+        var r = Checks.NnLinear((x, weight, bias) => { var y = x.matmul(weight.T); x.zero_(); return y + bias; });
+        FailsWith(r, "write into the tensor they are called on");
+        Assert.Contains("changed its 1st argument in place", r.Message);
+    }
+
+    static double[,] LoopsFrom(double[,] x, double[,] w, double[] b, int from = 0, bool nInFromW1 = false)
+    {
+        int nSeq = x.GetLength(0), nIn = nInFromW1 ? w.GetLength(1) : x.GetLength(1), nOut = w.GetLength(1);
+        var y = new double[nSeq, nOut];
+        for (int t = 0; t < nSeq; t++)
+            for (int j = 0; j < nOut; j++)
+            {
+                double sum = 0;
+                for (int i = from; i < nIn; i++) sum += x[t, i] * w[i, j];
+                y[t, j] = sum + b[j];
+            }
+        return y;
+    }
+
+    [Fact]
+    public void LinearLoops_sum_from_one_fails() => FailsWith(Checks.LinearLoops((x, w, b) => LoopsFrom(x, w, b, from: 1)), "you started at i = 1");
+
+    [Fact]
+    public void LinearLoops_n_in_taken_from_the_width_of_w_fails() => FailsWith(Checks.LinearLoops((x, w, b) => LoopsFrom(x, w, b, nInFromW1: true)), "which is n_out");
+
+    [Fact]
+    public void Linear_bmm_gets_a_hint() => FailsWith(Checks.Linear((x, w, b) => torch.bmm(x, w) + b), "torch.bmm works on 3-D batches");
 }

@@ -256,4 +256,40 @@ public class SoftmaxCheckTests
         FailsWith(r, "not its mean");
         Assert.Contains("widely spread row", r.Message);
     }
+
+    // ---------------------------------------------------------------- other correct answers, min for max, in place, dtype
+
+    [Fact]
+    public void Softmax_via_logsumexp_passes() => Passes(Checks.Softmax(x => (x - x.logsumexp(-1, keepdim: true)).exp()));
+
+    [Fact]
+    public void Softmax_exp_of_log_softmax_passes() => Passes(Checks.Softmax(x => x.log_softmax(-1).exp()));
+
+    [Fact]
+    public void Softmax_min_instead_of_max_fails() =>
+        FailsWith(Checks.Softmax(x => { var e = (x - x.amin(new long[] { -1 }, keepdim: true)).exp(); return e / e.sum(-1, keepdim: true); }), "not its min (amin)");
+
+    [Fact]
+    public void Softmax_in_place_fails_although_the_values_are_right()
+    {
+        var r = Checks.Softmax(x => { x.sub_(x.amax(new long[] { -1 }, keepdim: true)).exp_(); return x.div_(x.sum(-1, keepdim: true)); });
+        FailsWith(r, "ops ending in _");
+        Assert.Contains("your output is right, but your function changed its input in place", r.Message);
+    }
+
+    [Fact]
+    public void Softmax_in_float64_gets_the_dtype_hint_not_a_trap() =>
+        FailsWith(Checks.Softmax(x => torch.nn.functional.softmax(x.to(ScalarType.Float64), -1)), "the result must keep the inputs' dtype (float32), yours is float64");
+
+    [Fact]
+    public void LogSoftmax_in_place_fails() =>
+        FailsWith(Checks.LogSoftmax(x => { x.sub_(x.amax(new long[] { -1 }, keepdim: true)); return x.sub_(x.exp().sum(-1, keepdim: true).log()); }), "ops ending in _");
+
+    [Fact]
+    public void LogSoftmax_in_float64_gets_the_dtype_hint_not_a_trap() =>
+        FailsWith(Checks.LogSoftmax(x => x.to(ScalarType.Float64).log_softmax(-1)), "yours is float64");
+
+    [Fact]
+    public void LogSoftmax_negated_fails() =>
+        FailsWith(Checks.LogSoftmax(x => x.logsumexp(-1, keepdim: true) - x), "negative log-likelihood");
 }

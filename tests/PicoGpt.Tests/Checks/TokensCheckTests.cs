@@ -363,4 +363,145 @@ public class TokensCheckTests
         FailsWith(r, "the positions go down the rows");
         Assert.DoesNotContain("not its transpose", r.Hint);                         // the first case is square: no transpose claim
     }
+
+    // ---------------------------------------------------------------- wrong answers from the 2017 Transformer and from PyTorch habits
+
+    [Fact]
+    public void Embedding_scaled_by_root_n_embd_as_in_the_2017_transformer_fails() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] * Math.Sqrt(wte.shape[1]) + wpe[torch.arange(ids.shape[^1])]), "GPT-2 does not");
+
+    [Fact]
+    public void Embedding_with_the_sinusoidal_table_instead_of_wpe_fails() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) =>
+        {
+            long n = ids.shape[^1], d = wte.shape[1];
+            var angle = torch.arange(n, dtype: ScalarType.Float64).unsqueeze(1) / torch.pow(10000.0, torch.arange(0, d, 2, dtype: ScalarType.Float64) / d);
+            return wte[ids] + torch.stack([angle.sin(), angle.cos()], -1).reshape(n, d).to(wte.dtype);
+        }), "GPT-2 learns its positions");
+
+    [Fact]
+    public void Embedding_row_n_seq_for_every_token_fails() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[ids.shape[^1]]), "one row past the last position");
+
+    [Fact]
+    public void Embedding_positions_reversed_fails() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[torch.arange(ids.shape[^1] - 1, -1, -1)]), "you reversed them");
+
+    [Fact]
+    public void Embedding_float_positions_get_the_integer_index_hint() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[torch.arange(ids.shape[^1], dtype: ScalarType.Float32)]), "index with an integer tensor");
+
+    [Fact]
+    public void Embedding_adding_into_wpe_in_place_fails()
+    {
+        var r = Checks.Embedding((ids, wte, wpe) => { var n = ids.shape[^1]; return wpe.narrow(0, 0, n).add_(wte[ids]); });
+        FailsWith(r, "write into the tensor they are called on");
+        Assert.Contains("changed its 3rd argument in place", r.Message);
+    }
+
+    [Fact]
+    public void Sinusoidal_cosines_then_sines_fails() =>
+        FailsWith(Checks.SinusoidalPositions((nCtx, nEmbd) =>
+        {
+            var angle = torch.arange(nCtx).unsqueeze(1) / torch.pow(10000, torch.arange(0, nEmbd, 2) / (double)nEmbd);   // [n_ctx, n_embd / 2]
+            return torch.cat([angle.cos(), angle.sin()], 1);
+        }), "you put all the cosines first");
+
+    [Fact]
+    public void Sinusoidal_twice_the_column_number_in_the_exponent_fails() =>
+        FailsWith(Checks.SinusoidalPositions((nCtx, nEmbd) =>
+        {
+            var pe = new double[nCtx * nEmbd];
+            for (long pos = 0; pos < nCtx; pos++)
+                for (long j = 0; j < nEmbd; j++)
+                {
+                    double angle = pos / Math.Pow(10000, 2.0 * j / nEmbd);                 // j is the column, not the pair
+                    pe[pos * nEmbd + j] = j % 2 == 0 ? Math.Sin(angle) : Math.Cos(angle);
+                }
+            return torch.tensor(pe, [nCtx, nEmbd]);
+        }), "you used 2·j/d with j the column number");
+
+    [Fact]
+    public void Sinusoidal_stacked_along_the_first_axis_fails() =>
+        FailsWith(Checks.SinusoidalPositions((nCtx, nEmbd) =>
+        {
+            var angle = torch.arange(nCtx).unsqueeze(1) / torch.pow(10000, torch.arange(0, nEmbd, 2) / (double)nEmbd);
+            return torch.stack([angle.sin(), angle.cos()], 0).reshape(nCtx, nEmbd);
+        }), "stack sin and cos along the LAST axis");
+
+    static List<string> BpeOrder(IReadOnlyList<string> symbols, IReadOnlyDictionary<(string Left, string Right), int> ranks, bool fromTheRight = false, int stopAt = 1)
+    {
+        var word = new List<string>(symbols);
+        while (word.Count > stopAt)
+        {
+            (string Left, string Right)? best = null;
+            int bestRank = int.MaxValue;
+            for (int i = 0; i + 1 < word.Count; i++)
+                if (ranks.TryGetValue((word[i], word[i + 1]), out int rank) && rank < bestRank) (best, bestRank) = ((word[i], word[i + 1]), rank);
+            if (best is not { } pair) break;
+            var merged = new List<string>();
+            if (fromTheRight)
+            {
+                int i = word.Count - 1;
+                while (i >= 0)
+                    if (i > 0 && word[i - 1] == pair.Left && word[i] == pair.Right) { merged.Insert(0, pair.Left + pair.Right); i -= 2; }
+                    else merged.Insert(0, word[i--]);
+            }
+            else
+                for (int i = 0; i < word.Count; i++)
+                    if (i + 1 < word.Count && word[i] == pair.Left && word[i + 1] == pair.Right) { merged.Add(pair.Left + pair.Right); i++; }
+                    else merged.Add(word[i]);
+            word = merged;
+        }
+        return word;
+    }
+
+    [Fact]
+    public void Bpe_merging_from_the_right_fails() => FailsWith(Checks.Bpe((s, r) => BpeOrder(s, r, fromTheRight: true)), "from left to right");
+
+    [Fact]
+    public void Bpe_stopping_at_two_pieces_fails() => FailsWith(Checks.Bpe((s, r) => BpeOrder(s, r, stopAt: 2)), "you stopped at two");
+
+    [Fact]
+    public void Bpe_returning_the_symbols_says_nothing_was_merged() => FailsWith(Checks.Bpe((s, r) => s.ToList()), "nothing was merged");
+
+    [Fact]
+    public void Embedding_positions_unsqueezed_gets_the_extra_axis_hint() =>
+        FailsWith(Checks.Embedding((ids, wte, wpe) => wte[ids] + wpe[torch.arange(ids.shape[^1])].unsqueeze(0)), "axis of length 1 too many");
+
+    [Fact]
+    public void Bpe_loop_that_never_replaces_the_word_times_out_with_a_hint()
+    {
+        var stop = new CancellationTokenSource();                           // ends the learner's endless loop once the check has answered
+        var limit = Checks.LoopTimeLimit;
+        Checks.LoopTimeLimit = TimeSpan.FromSeconds(1);
+        try
+        {
+            var r = Checks.Bpe((symbols, ranks) =>
+            {
+                var word = new List<string>(symbols);
+                while (word.Count > 1 && !stop.IsCancellationRequested)
+                {
+                    (string Left, string Right)? best = null;
+                    int bestRank = int.MaxValue;
+                    for (int i = 0; i + 1 < word.Count; i++)
+                        if (ranks.TryGetValue((word[i], word[i + 1]), out int rank) && rank < bestRank) (best, bestRank) = ((word[i], word[i + 1]), rank);
+                    if (best is not { } pair) break;
+                    var merged = new List<string>();
+                    for (int i = 0; i < word.Count; i++)
+                        if (i + 1 < word.Count && word[i] == pair.Left && word[i + 1] == pair.Right) { merged.Add(pair.Left + pair.Right); i++; }
+                        else merged.Add(word[i]);
+                    // forgot: word = merged;
+                }
+                return word;
+            });
+            FailsWith(r, "the loop never ends");
+            Assert.Contains("did not return within 1 s", r.Message);
+        }
+        finally
+        {
+            stop.Cancel();
+            Checks.LoopTimeLimit = limit;
+        }
+    }
 }
