@@ -80,13 +80,20 @@ internal sealed class CheckEngine<TIn>
                 var problem = $"your function threw {e.GetType().Name}: {FirstLine(e.Message)}";
                 details.Add($"✗ {c.Name}: {problem}");
                 failure = $"case '{c.Name}': {problem}";
-                hint = SafeHint(() => ExceptionHint?.Invoke(e));
+                hint = SafeHint(() => ExceptionHint?.Invoke(e)) ?? (IsDisposed(e) ? DisposedHint : null);
                 continue;
             }
             if (got is null)
             {
                 details.Add($"✗ {c.Name}: returned null");
                 failure = $"case '{c.Name}': your function returned null";
+                continue;
+            }
+            if (got.IsInvalid)
+            {
+                details.Add($"✗ {c.Name}: returned a tensor that was already disposed");
+                failure = $"case '{c.Name}': your function returned a tensor that was already disposed";
+                hint = DisposedHint;
                 continue;
             }
             var gotView = SafeView(c, got);
@@ -107,8 +114,9 @@ internal sealed class CheckEngine<TIn>
             }
             details.Add($"✗ {c.Name}: {diff} ({tol})");
             failure = $"case '{c.Name}': {diff} ({tol})";
-            hint = SafeHint(() => MatchTrap(c, gotView))
+            hint = SafeHint(() => MatchTrap(c, gotView, expected))
                 ?? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView))
+                ?? SafeHint(() => DtypeOnly(expected, gotView, c.Tol))
                 ?? (!expected.shape.SequenceEqual(gotView.shape) ? $"wrong shape returned: {ReferenceName} gives [{string.Join(", ", expected.shape)}] here" : null);
         }
         if (failure == null)
@@ -205,15 +213,39 @@ internal sealed class CheckEngine<TIn>
     static readonly Regex LocalFunction = new(@"^<[^>]*>g__([^|]+)\|", RegexOptions.Compiled);
     static readonly Regex LocalName = new(@"^<([^>]+)>d__", RegexOptions.Compiled);
 
-    /// <summary>The hint of the first trap whose output equals the learner's (NaN and inf included), or null.</summary>
-    string? MatchTrap(Case<TIn> c, Tensor got)
+    /// <summary>
+    /// What to do with a tensor a dispose scope freed: the learner's function made it inside
+    /// <c>using var scope = torch.NewDisposeScope()</c> and returned it without moving it out.
+    /// </summary>
+    internal const string DisposedHint = "a dispose scope freed your result: `using var scope = torch.NewDisposeScope();` disposes every tensor made inside it "
+        + "when the function returns, the returned one too; return it with result.MoveToOuterDisposeScope() (or make the scope only around the loop's temporary tensors)";
+
+    static bool IsDisposed(Exception e) => e is InvalidOperationException && e.Message.Contains("Tensor invalid") || e is ObjectDisposedException;
+
+    /// <summary>
+    /// When the values are right and only the dtype differs, what to change; null otherwise.
+    /// </summary>
+    static string? DtypeOnly(Tensor expected, Tensor got, double tol)
+    {
+        if (expected.dtype == got.dtype || !Matches(expected, got, Math.Max(tol, 1e-5))) return null;  // float32 rounding of the right values
+        return expected.is_floating_point()
+            ? $"the numbers are right, but the dtype is {Dtype(got)}, not {Dtype(expected)}: keep the inputs' dtype (drop the conversion; a new tensor needs dtype: x.dtype)"
+            : $"the numbers are right, but the dtype is {Dtype(got)}, not {Dtype(expected)}: token ids are int64 (ScalarType.Int64), what argmax, multinomial and torch.tensor(long[]) give; drop the conversion (torch.tensor of an int[] is int32)";
+    }
+
+    /// <summary>
+    /// The hint of the first trap whose output equals the learner's (NaN and inf included), or null. A trap whose output
+    /// equals the reference's on this case (a mistake that shows only on other inputs) explains nothing here: it would
+    /// match right values returned in the wrong dtype.
+    /// </summary>
+    string? MatchTrap(Case<TIn> c, Tensor got, Tensor expected)
     {
         foreach (var trap in Traps)
         {
             Tensor wrong;
             try { wrong = Viewed(c, trap.Wrong(c.Inputs())); }
             catch (Exception) { continue; }                               // this mistake cannot run on these inputs
-            if (Matches(wrong, got, c.Tol)) return trap.Hint;
+            if (Matches(wrong, got, c.Tol) && !Matches(wrong, expected, c.Tol)) return trap.Hint;
         }
         return null;
     }
