@@ -50,9 +50,7 @@ public static partial class Checks
                 new("you made n_embd/n_head heads of size n_head: there are nHead heads of hs = n_embd / nHead numbers, x.reshape([.. x.shape[..^1], nHead, hs]), then transpose(-3, -2)",
                     i => i.X.reshape([.. i.X.shape[..^1], i.X.shape[^1] / i.H, i.H]).transpose(-3, -2)),
             ],
-            ExceptionHint = e => ReshapeError(e) ? LeadingAxes : PermuteError(e) ? PermuteAxes
-                : e.Message.Contains("Invalid 'dim' argument") ? "TorchSharp's unflatten does not take a negative dim: write x.unflatten(x.dim() - 1, [nHead, hs]), or x.reshape([.. x.shape[..^1], nHead, hs])"
-                : null,
+            ExceptionHint = e => ReshapeError(e) ? LeadingAxes : PermuteError(e) ? PermuteAxes : UnflattenError(e) ? UnflattenNegative : null,
             Diagnose = (i, expected, got) => i.X.dim() > 2 && !got.shape.SequenceEqual(expected.shape) ? LeadingAxes : null,
         }.Run();
     }
@@ -119,6 +117,9 @@ public static partial class Checks
     const string PermuteAxes = "permute needs one axis number for every axis, and the check passes inputs with and without a batch axis: "
         + "use transpose(-3, -2), which counts from the end and works for both";
 
+    const string UnflattenNegative = "TorchSharp's unflatten does not take a negative dim: write x.unflatten(x.dim() - 1, [nHead, hs]), or x.reshape([.. x.shape[..^1], nHead, hs])";
+
+    static bool UnflattenError(Exception e) => e.Message.Contains("Invalid 'dim' argument");
     static bool ReshapeError(Exception e) => e.Message.Contains("is invalid for input of size");
     static bool ViewError(Exception e) => e.Message.Contains("view size is not compatible");
     static bool PermuteError(Exception e) => e.Message.Contains("permute") && e.Message.Contains("does not match");
@@ -244,6 +245,7 @@ public static partial class Checks
 
     static string? MhaExceptionHint(Exception e)
     {
+        if (UnflattenError(e)) return UnflattenNegative + " (in your SplitHeads: make it pass its check first)";
         if (TransposedWeight(e, "c_attn.W is [n_embd, 3·n_embd] and c_proj.W [n_embd, n_embd]") is { } weight) return weight;
         if (MatMulShapes(e) is (long[] a, long[] b) && a.Length >= 3 && b.Length >= 3 && b[0] == a[^1] && b[^1] == a[0])
             return "k.T reverses ALL the axes of batched heads; swap only the last two: q @ k.transpose(-2, -1)";

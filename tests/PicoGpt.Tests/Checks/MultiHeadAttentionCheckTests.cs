@@ -347,6 +347,16 @@ public class MultiHeadAttentionCheckTests
         FailsWith(Checks.SplitHeads((x, nHead) => x.unflatten(-1, [nHead, x.shape[^1] / nHead]).transpose(-3, -2)), "unflatten does not take a negative dim");
 
     [Fact]
+    public void MultiHeadAttention_calling_a_SplitHeads_with_unflatten_minus_one_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) =>
+        {
+            Tensor Split(Tensor t) => t.unflatten(-1, [h, t.shape[^1] / h]).transpose(-3, -2);
+            var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
+            var heads = Ops.Attention(Split(qkv[0]), Split(qkv[1]), Split(qkv[2]), Ops.CausalMask(x.shape[^2], x.dtype));
+            return Ops.Linear(Ops.MergeHeads(heads), p.CProj.W, p.CProj.B);
+        }), "in your SplitHeads");
+
+    [Fact]
     public void SplitHeads_written_for_two_axes_only_gets_the_leading_axes_hint()
     {
         var r = Checks.SplitHeads((x, nHead) => x.reshape(x.shape[0], nHead, -1).transpose(0, 1));   // [4, 6] fine, [2, 3, 8] silently wrong
