@@ -15,6 +15,9 @@ public static partial class Checks
     const string LogitsNotProbabilities =
         "return the logits themselves, one score per vocabulary token: they are scores, not probabilities; the softmax comes later, when sampling (notebook 09) or inside the loss (notebook 10)";
 
+    const string OtherHeads = "pass nHead on to every block, Ops.TransformerBlock(x, block, nHead): the check's tiny GPT-2 has 2 heads of size 4, "
+        + "and a hard-coded number of heads (GPT-2's 12) splits its n_embd of 8 differently or not at all";
+
     const string PositionsAlongLastAxis =
         "the positions run along the last axis of ids: torch.arange(ids.shape[^1]) (with a batch [B, n_seq] there are n_seq positions, not B = ids.shape[0])";
 
@@ -82,9 +85,13 @@ public static partial class Checks
                     i => Wrong(i.Ids, i.P with { Blocks = i.P.Blocks.Reverse().ToArray() }, i.H)),
                 new("ln_f comes after the last block, right before the output head (each block normalises its own branches with ln_1 and ln_2)",
                     i => LnFFirst(i.Ids, i.P, i.H)),
+                new("Ops.TransformerBlock already adds its residual connections (it returns x + ...): x = block(x), not x = x + block(x)",
+                    i => ResidualAroundBlocks(i.Ids, i.P, i.H)),
+                .. new[] { 1, 3, 4, 8, 12 }.Select(h => new Trap<(Tensor Ids, Gpt2Params P, int H)>(OtherHeads, i => Ops.Gpt2(i.Ids, i.P, h))),
             ],
             ExceptionHint = e =>
                 e.Message.Contains("tensors used as indices must be") ? "index wpe with int64 positions: torch.arange(ids.shape[^1]) (a long count gives int64; torch.arange(0.0, ...) or a float dtype gives floats, which cannot index)"
+                : e.Message.Contains("is invalid for input of size") || e.StackTrace?.Contains("MultiHeadAttention") == true ? OtherHeads
                 : e.Message.Contains("must match the size") ? PositionsAlongLastAxis
                 : e is IndexOutOfRangeException ? "ids is [n_seq] or a batch [B, n_seq]: take n_seq from the last axis, ids.shape[^1], which exists in both"
                 : ShapeError(e) ? "the output head is the token embedding transposed: logits = x @ wteᵀ ([n_embd, n_vocab])"
@@ -101,6 +108,14 @@ public static partial class Checks
         var x = Ops.LayerNorm(p.Wte[ids] + p.Wpe[torch.arange(ids.shape[^1])], p.LnF.G, p.LnF.B); // [..., n_seq, n_embd]
         foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, h);
         return Ops.MatMul(x, p.Wte.T);                                                           // [..., n_seq, n_vocab]
+    }
+
+    /// <summary>GPT-2 with a second residual connection around each block (which already has its own).</summary>
+    static Tensor ResidualAroundBlocks(Tensor ids, Gpt2Params p, int h)
+    {
+        var x = p.Wte[ids] + p.Wpe[torch.arange(ids.shape[^1])];                                  // [..., n_seq, n_embd]
+        foreach (var b in p.Blocks) x = x + Ops.TransformerBlock(x, b, h);
+        return Ops.MatMul(Ops.LayerNorm(x, p.LnF.G, p.LnF.B), p.Wte.T);                             // [..., n_seq, n_vocab]
     }
 
     // ---------------------------------------------------------------- parameter count

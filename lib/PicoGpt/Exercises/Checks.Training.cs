@@ -191,6 +191,8 @@ public static partial class Checks
             ],
             ExceptionHint = e => e.Message.Contains("Expected target size") || e.Message.Contains("Expected input batch_size")
                 ? "flatten first: logits.reshape(-1, V) ([B·T, V]) and targets.reshape(-1) ([B·T]); F.cross_entropy reads dimension 1 as the classes"
+                : e.Message.Contains("for index") ? "gather's index must be int64: the targets already are, so pass targets.unsqueeze(-1) without converting it"
+                : e.Message.Contains("out of bounds") ? "gather along the last axis, the vocabulary: logp.gather(-1, targets.unsqueeze(-1)); along another axis a target id is out of range"
                 : e.Message.Contains("same number of dimensions") || e.Message.Contains("gather")
                     ? "gather needs an index with the logits' number of dimensions: targets.unsqueeze(-1) is [B, T, 1]" : null,
             Diagnose = (i, expected, got) =>

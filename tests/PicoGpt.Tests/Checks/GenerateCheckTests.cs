@@ -453,4 +453,9 @@ public class GenerateCheckTests
     [Fact]
     public void Generate_returning_int32_gets_the_dtype_hint_not_a_trap() =>
         FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx).to(ScalarType.Int32)), "the numbers are right, but the dtype is int32");
+
+    [Fact]
+    public void Sample_returning_int32_gets_the_dtype_hint() =>
+        FailsWith(Checks.Sample((logits, t, k, p, g) => (t == 0 ? logits.argmax(-1, keepdim: true)
+            : torch.multinomial(Sampler.Probabilities(logits, t, k, p), 1, generator: g)).to(ScalarType.Int32)), "the numbers are right, but the dtype is int32");
 }

@@ -350,4 +350,24 @@ public class Gpt2CheckTests
     public void ParameterCount_with_the_padded_vocabulary_gets_a_hint() =>
         FailsWith(Checks.ParameterCount((c, tied) => StateDictCount(c with { VocabSize = c.VocabSize == 50257 ? 50304 : c.VocabSize }, tied)
             - c.NLayer * (long)c.ContextLength * c.ContextLength), "nanoGPT's vocabulary padded to 50,304");
+
+    [Fact]
+    public void Gpt2_residual_around_each_block_gets_a_hint() =>
+        FailsWith(Checks.Gpt2((ids, p, h) =>
+        {
+            var x = Embed(ids, p);
+            foreach (var b in p.Blocks) x = x + Ops.TransformerBlock(x, b, h);
+            return Ln(x, p.LnF).matmul(p.Wte.T);
+        }), "already adds its residual connections");
+
+    [Theory]
+    [InlineData(12)]
+    [InlineData(4)]
+    public void Gpt2_with_a_hard_coded_number_of_heads_gets_a_hint(int heads) =>
+        FailsWith(Checks.Gpt2((ids, p, _) =>
+        {
+            var x = Embed(ids, p);
+            foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, heads);
+            return Ln(x, p.LnF).matmul(p.Wte.T);
+        }), "pass nHead on to every block");
 }

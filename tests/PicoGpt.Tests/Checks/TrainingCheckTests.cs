@@ -744,4 +744,12 @@ public class TrainingCheckTests
     public void EstimateLoss_with_other_batches_gets_a_hint() =>
         FailsWith(Checks.EstimateLoss((model, data, b, iters, seed) => Estimate(model, data, b, iters, seed, rng: new Random(seed + 1))),
             "the mode and the gradients are right, the loss is not");
+
+    [Fact]
+    public void CrossEntropy_gather_along_the_positions_gets_a_hint() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => -logits.log_softmax(-1).gather(1, targets.unsqueeze(-1)).mean()), "gather along the last axis, the vocabulary");
+
+    [Fact]
+    public void CrossEntropy_float_index_gets_a_hint() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => -logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1).to(logits.dtype)).mean()), "gather's index must be int64");
 }
