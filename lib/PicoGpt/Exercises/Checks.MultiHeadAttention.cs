@@ -254,6 +254,9 @@ public static partial class Checks
                 + "or your MergeHeads), not along the first";
         if (ReshapeError(e)) return LeadingAxes;
         if (ViewError(e)) return ViewAfterTranspose;
+        if (e.Message.Contains("Dimension out of range"))
+            return "the check passes x with and without a batch ([n_seq, n_embd] and [B, n_seq, n_embd]): count axes from the end, chunk(3, dim: -1), "
+                + "k.transpose(-2, -1), softmax(-1)";
         if (e.Message.Contains("must match the size") || e.Message.Contains("do not broadcast"))
             return "the heads' scores do not fit the [n_seq, n_seq] mask: take n_seq from x.shape[^2] (x.shape[0] is the batch when there is one), "
                 + "cut c_attn's output with chunk(3, dim: -1) (the default dim 0 cuts the tokens), and after x.reshape(..., n_seq, n_head, hs), "

@@ -448,4 +448,8 @@ public class MultiHeadAttentionCheckTests
     public void MultiHeadAttention_scale_after_the_softmax_gets_a_hint() =>
         FailsWith(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) =>
             q.matmul(k.transpose(-2, -1)).masked_fill(Future(q), double.NegativeInfinity).softmax(-1).matmul(v) / Math.Sqrt(q.shape[^1]))), "scale the scores before the softmax");
+
+    [Fact]
+    public void MultiHeadAttention_chunk_along_axis_2_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Written(x, p, h, cut: t => t.chunk(3, dim: 2))), "count axes from the end, chunk(3, dim: -1)");
 }
