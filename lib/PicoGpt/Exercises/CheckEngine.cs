@@ -88,13 +88,20 @@ internal sealed class CheckEngine<TIn>
                 var problem = $"your function threw {e.GetType().Name}: {FirstLine(e.Message)}";
                 details.Add($"✗ {c.Name}: {problem}");
                 failure = $"case '{c.Name}': {problem}";
-                hint = SafeHint(() => ExceptionHint?.Invoke(e)) ?? CSharpOperatorHint(e);
+                hint = SafeHint(() => ExceptionHint?.Invoke(e)) ?? CSharpOperatorHint(e) ?? (IsDisposed(e) ? DisposedHint : null);
                 continue;
             }
             if (got is null)
             {
                 details.Add($"✗ {c.Name}: returned null");
                 failure = $"case '{c.Name}': your function returned null";
+                continue;
+            }
+            if (got.IsInvalid)
+            {
+                details.Add($"✗ {c.Name}: returned a tensor that was already disposed");
+                failure = $"case '{c.Name}': your function returned a tensor that was already disposed";
+                hint = DisposedHint;
                 continue;
             }
             var gotView = SafeView(c, got);
@@ -124,9 +131,10 @@ internal sealed class CheckEngine<TIn>
             details.Add($"✗ {c.Name}: {diff} ({tol})");
             failure = $"case '{c.Name}': {diff} ({tol})";
             hint = SameShapeOtherFloat(expected, gotView)                    // a trap's hint would only mislead: the values may well be right
-                ? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView)) ?? DtypeHint(expected, gotView)
-                : SafeHint(() => MatchTrap(c, gotView))
+                ? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView)) ?? DtypeHint(expected, gotView, c.Tol)
+                : SafeHint(() => MatchTrap(c, gotView, expected))
                 ?? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView))
+                ?? SafeHint(() => expected.dtype != gotView.dtype && Matches(expected, gotView, Math.Max(c.Tol, 1e-5)) ? DtypeHint(expected, gotView, c.Tol) : null)
                 ?? SafeHint(() => AxisOfOne(expected, gotView))
                 ?? (!expected.shape.SequenceEqual(gotView.shape) ? $"wrong shape returned: {ReferenceName} gives [{string.Join(", ", expected.shape)}] here" : null)
                 ?? CloseInFloat64(expected, gotView, maxErr);
@@ -199,10 +207,19 @@ internal sealed class CheckEngine<TIn>
     static bool SameShapeOtherFloat(Tensor expected, Tensor got) =>
         expected.shape.SequenceEqual(got.shape) && expected.dtype != got.dtype && expected.is_floating_point() && got.is_floating_point();
 
-    /// <summary>The output's float dtype is not the inputs': a known mistake's hint would only mislead, so say how to keep the dtype.</summary>
-    static string DtypeHint(Tensor expected, Tensor got) =>
-        $"the result must keep the inputs' dtype ({Dtype(expected)}), yours is {Dtype(got)}: compute in the dtype you are given " +
-        $"(a cast such as .to(float64) or a float literal tensor changes it), or convert the result back with .to(x.dtype)";
+    /// <summary>
+    /// The output's dtype is not the reference's. A float result says to keep the inputs' dtype (a trap's hint would only
+    /// mislead: the values may well be right, and it says when they are); an integer result says that token ids are int64.
+    /// </summary>
+    static string DtypeHint(Tensor expected, Tensor got, double tol)
+    {
+        var right = Matches(expected, got, Math.Max(tol, 1e-5)) ? "the numbers are right, but " : "";  // within float32 rounding
+        return expected.is_floating_point()
+            ? $"{right}the result must keep the inputs' dtype ({Dtype(expected)}), yours is {Dtype(got)}: compute in the dtype you are given " +
+              "(a cast such as .to(float64) or a float literal tensor changes it; a new tensor needs dtype: x.dtype), or convert the result back with .to(x.dtype)"
+            : $"{right}the dtype is {Dtype(got)}, not {Dtype(expected)}: token ids are int64 (ScalarType.Int64), what argmax, multinomial and torch.tensor(long[]) give; " +
+              "drop the conversion (torch.tensor of an int[] is int32)";
+    }
 
     CheckResult NotImplementedResult(Exception? e = null)
     {
@@ -290,15 +307,28 @@ internal sealed class CheckEngine<TIn>
     static readonly Regex LocalFunction = new(@"^<[^>]*>g__([^|]+)\|", RegexOptions.Compiled);
     static readonly Regex LocalName = new(@"^<([^>]+)>d__", RegexOptions.Compiled);
 
-    /// <summary>The hint of the first trap whose output equals the learner's (NaN and inf included), or null.</summary>
-    string? MatchTrap(Case<TIn> c, Tensor got)
+    /// <summary>
+    /// What to do with a tensor a dispose scope freed: the learner's function made it inside
+    /// <c>using var scope = torch.NewDisposeScope()</c> and returned it without moving it out.
+    /// </summary>
+    internal const string DisposedHint = "a dispose scope freed your result: `using var scope = torch.NewDisposeScope();` disposes every tensor made inside it "
+        + "when the function returns, the returned one too; return it with result.MoveToOuterDisposeScope() (or make the scope only around the loop's temporary tensors)";
+
+    static bool IsDisposed(Exception e) => e is InvalidOperationException && e.Message.Contains("Tensor invalid") || e is ObjectDisposedException;
+
+    /// <summary>
+    /// The hint of the first trap whose output equals the learner's (NaN and inf included), or null. A trap whose output
+    /// equals the reference's on this case (a mistake that shows only on other inputs) explains nothing here: it would
+    /// match right values returned in the wrong dtype.
+    /// </summary>
+    string? MatchTrap(Case<TIn> c, Tensor got, Tensor expected)
     {
         foreach (var trap in Traps)
         {
             Tensor wrong;
             try { wrong = Viewed(c, trap.Wrong(c.Inputs())); }
             catch (Exception) { continue; }                               // this mistake cannot run on these inputs
-            if (Matches(wrong, got, c.Tol)) return trap.Hint;
+            if (Matches(wrong, got, c.Tol) && !Matches(wrong, expected, c.Tol)) return trap.Hint;
         }
         return null;
     }

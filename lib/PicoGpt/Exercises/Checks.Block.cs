@@ -102,8 +102,10 @@ public static partial class Checks
                 new(DropoutEvalScaled, Wrong(i => Ops.Dropout(i.X, i.P, true, i.G), i => i.X * (1 - i.P))),
                 new(DropoutFlagSwapped, Wrong(i => i.X, i => Ops.Dropout(i.X, i.P, true, i.G))),
                 new(DropoutFlagSwapped, Wrong(i => i.X)),
+                new("multiply x by the mask: return x * keep / (1 - p); you returned the scaled mask itself",
+                    Wrong(i => (U(i) >= i.P).to(i.X.dtype) / (1 - i.P))),
             ],
-            Accept = (i, expected, got) => i.Training && i.P > 0 && DropoutProperties(i.X, i.P, got, Tol(i.X)) is { Valid: true } d
+            Accept = (i, expected, got) => i.Training && i.P > 0 && DropoutProperties(i.X, i.P, got, Tol(i.X)) is { Valid: true } d && !SharedMask(got)
                 && Rerun(dropout, i, i.Seed) is { } same && (same == got).all().item<bool>()
                 && Rerun(dropout, i, i.Seed + 1000) is { } other && !(other == got).all().item<bool>()
                     ? $"another valid dropout (other random draws than Ops.Dropout): {d.Dropped:P1} dropped for p = {i.P}, kept values × 1/(1-p), the same output for the same generator seed"
@@ -121,7 +123,20 @@ public static partial class Checks
     const string DropoutFlagSwapped = "nothing was dropped in training: drop when training is true, return x when it is false";
     const string DropoutGenerator = "this looks like a correct dropout, but it does not use the generator passed in (another run with the same seed gave other zeros): draw with torch.rand(x.shape, dtype: x.dtype, generator: generator)";
 
+    const string DropoutSharedMask = "every row got the same zeros: draw one random number per element, torch.rand(x.shape, ...); a mask drawn for fewer axes "
+        + "(e.g. torch.rand(x.shape[^1])) is broadcast, so it drops the same features of every token";
+
     static double Tol(Tensor x) => x.dtype == Float32 ? F32 : F64;
+
+    /// <summary>Are the zeros of a dropout the same along some axis (a mask drawn for fewer axes and broadcast)?</summary>
+    static bool SharedMask(Tensor got)
+    {
+        var zero = got == 0;
+        if (!zero.any().item<bool>() || zero.all().item<bool>()) return false;
+        for (int d = 0; d < got.dim(); d++)
+            if (got.shape[d] > 1 && (zero == zero.narrow(d, 0, 1)).all().item<bool>()) return true;
+        return false;
+    }
 
     static Tensor? Rerun(Func<Tensor, double, bool, Generator, Tensor> dropout, (Tensor X, double P, bool Training, Generator G, ulong Seed) i, ulong seed)
     {
@@ -153,9 +168,13 @@ public static partial class Checks
             return CheckEngine<int>.Matches(got, x * (1 - p), 1e-6) ? DropoutEvalScaled : DropoutInEval;
         if (CheckEngine<int>.Matches(got, x, 1e-9)) return DropoutFlagSwapped;
         var d = DropoutProperties(x, p, got, Tol(x));
+        if (SharedMask(got)) return DropoutSharedMask;
         if (d.Valid) return DropoutGenerator;
         double sigma = 5 * Math.Sqrt(p * (1 - p) / x.numel());
         if (Math.Abs(p - 0.5) > 2 * sigma && Math.Abs(d.Dropped - (1 - p)) <= sigma) return DropoutSwapped;
+        if (Math.Abs(d.Dropped - p) > sigma + 1.0 / x.numel())
+            return $"you dropped {d.Dropped:P1} of the values for p = {p}: drop where u < p with u uniform in [0, 1), torch.rand(x.shape, dtype: x.dtype, generator: generator) "
+                + "(torch.randn draws from a normal distribution, which is below p far more often)";
         if (Near(d.Ratio, 1)) return DropoutNoScale;
         if (Near(d.Ratio, 1 - p)) return DropoutScaleMul;
         if (p > 0 && Near(d.Ratio, 1 / p)) return DropoutDivP;
@@ -210,6 +229,19 @@ public static partial class Checks
         return x + mlp(Ops.LayerNorm(x, i.P.Ln2.G, i.P.Ln2.B), i.P.Mlp);
     }
 
+    /// <summary>No layer norm at all (empty parameters): marks a missing norm for <see cref="OtherBlock"/>.</summary>
+    static LayerNormParams NoNorm() => new(torch.zeros(0), torch.zeros(0));
+
+    /// <summary>The pre-norm block with other norms, the MLP first, or a residual connection left out (a norm with empty tensors: none).</summary>
+    static Tensor OtherBlock((Tensor X, BlockParams P, int H) i, LayerNormParams? ln1 = null, LayerNormParams? ln2 = null,
+        bool mlpFirst = false, bool attnResidual = true, bool mlpResidual = true, double eps = 1e-5)
+    {
+        Tensor N(Tensor t, LayerNormParams n) => n.G.numel() == 0 ? t : Ops.LayerNorm(t, n.G, n.B, eps);
+        Tensor Attn(Tensor x) => (attnResidual ? x : 0) + Ops.MultiHeadAttention(N(x, ln1 ?? i.P.Ln1), i.P.Attn, i.H);
+        Tensor Mlp(Tensor x) => (mlpResidual ? x : 0) + Ops.FeedForward(N(x, ln2 ?? i.P.Ln2), i.P.Mlp);
+        return mlpFirst ? Attn(Mlp(i.X)) : Mlp(Attn(i.X));
+    }
+
     /// <summary>Pre-norm block: x + mha(ln_1(x)), then x + ffn(ln_2(x)).</summary>
     public static CheckResult TransformerBlock(Func<Tensor, BlockParams, int, Tensor> block)
     {
@@ -236,6 +268,17 @@ public static partial class Checks
                         + t.Hint + ")", t.Wrong)),
                 new("do not normalise the block's output: pre-norm leaves the residual stream as it is (GPT-2 normalises it once, with ln_f, after the last block)",
                     i => Ops.LayerNorm(Ops.TransformerBlock(i.X, i.P, i.H), i.P.Ln2.G, i.P.Ln2.B)),
+                new("attention comes first, then the MLP: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x))",
+                    i => OtherBlock(i, mlpFirst: true)),
+                new("ln_1 goes before attention and ln_2 before the MLP: you swapped them", i => OtherBlock(i, ln1: i.P.Ln2, ln2: i.P.Ln1)),
+                new("keep both residual connections: add the attention's output to x too, x = x + attn(ln_1(x))", i => OtherBlock(i, attnResidual: false)),
+                new("keep both residual connections: add the MLP's output to x too, x = x + mlp(ln_2(x))", i => OtherBlock(i, mlpResidual: false)),
+                new("normalise the attention's input too: x = x + attn(ln_1(x))", i => OtherBlock(i, ln1: NoNorm())),
+                new("normalise the MLP's input too: x = x + mlp(ln_2(x))", i => OtherBlock(i, ln2: NoNorm())),
+                new("Ops.LayerNorm(x, g, b) takes the gain first, then the shift: Ops.LayerNorm(x, p.Ln1.G, p.Ln1.B)",
+                    i => OtherBlock(i, ln1: new(i.P.Ln1.B, i.P.Ln1.G), ln2: new(i.P.Ln2.B, i.P.Ln2.G))),
+                new("GPT-2's layer norm uses eps = 1e-5 (Ops.LayerNorm's default, layer_norm_epsilon in its config); 1e-12 is BERT's",
+                    i => OtherBlock(i, eps: 1e-12)),
             ],
             Probe = () => FutureLeaks(x => block(x, Block(82, 8, Float64), 2), () => R(81, Float64, 5, 8)),
         }.Run();

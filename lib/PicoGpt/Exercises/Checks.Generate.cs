@@ -51,9 +51,17 @@ public static partial class Checks
                 new("each row has its own k-th largest logit: topk(k, dim: -1).values.narrow(-1, k - 1, 1) is [..., 1], one threshold per row; "
                     + "a min() or max() over the whole tensor gives every row the same threshold",
                     i => KeepWhere(i.L, i.L >= i.L.topk(i.K, dim: -1).values.min(), double.NegativeInfinity)),
+                new("an ascending sort puts the smallest logits first: take the k-th LARGEST, sort(-1, descending: true) (or topk(k, dim: -1)) at position k - 1",
+                    i => KeepWhere(i.L, i.L >= i.L.sort(-1).Values.narrow(-1, i.K - 1, 1), double.NegativeInfinity)),
+                new("return logits with the removed ones set to -inf, not probabilities with zeros: the caller takes the softmax, where a 0 still becomes e⁰ = 1",
+                    i => i.K >= i.L.shape[^1] ? i.L.softmax(-1) : i.L.softmax(-1).masked_fill(i.L < Kth(i.L, i.K), 0)),
             ],
             ExceptionHint = e => e.Message.Contains("out of range") && e.Message.Contains("selected index")
-                    ? "when k is at least the vocabulary size, nothing is removed: return the logits unchanged (topk(k) needs k <= V)"
+                    ? "when k is at least the vocabulary size, nothing is removed: return the logits unchanged (topk(k) needs k <= V); "
+                      + "and take the top k along the last axis, topk(k, dim: -1)"
+                : e.Message.Contains("must match the size")
+                    ? "the k-th largest logit must keep the last axis, as size 1, to compare with logits [..., V]: topk(k, dim: -1).values.narrow(-1, k - 1, 1) "
+                      + "(values[.., k - 1] drops that axis, and values[-1] is the last row, not the k-th value of each row)"
                 : e.Message.Contains("too many indices")
                     ? "the logits can be [V] or [..., V]: take the k-th largest with values.narrow(-1, k - 1, 1), which works on the last axis of both and keeps it as size 1"
                 : null,
@@ -111,6 +119,9 @@ public static partial class Checks
                 new("apply top-p when topP has a value: Sampler.TopP(x, p) on the logits / T (after top-k)", i => W(i, SampleMistake.NoTopP)),
                 new("divide by the temperature first, then apply top-k and top-p: the nucleus of top-p is measured on the tempered distribution", i => W(i, SampleMistake.FiltersFirst)),
                 new("apply top-k first, then top-p on what is left (the order of Sampler.Probabilities and of Hugging Face's generate)", i => W(i, SampleMistake.TopPFirst)),
+                new("take the softmax over the vocabulary, the last axis: softmax(-1) (dim 0 runs over the rows of the batch)", i => W(i, SampleMistake.SoftmaxDim0)),
+                new("top-p keeps the smallest set of tokens whose probability reaches p, the token that crosses p included: remove a token only when the mass before it "
+                    + "(cumsum - its own probability) is already >= p (or use Sampler.TopP)", i => W(i, SampleMistake.TopPDropsCrossing)),
             ],
             ExceptionHint = e => e.Message.Contains("element < 0") || e.Message.Contains("sum of probabilities") ? SampleExceptionProbe(sample)
                 : e.Message.Contains("1 or 2 dim") ? "torch.multinomial takes probabilities [B, V] (2-D): draw from probs of shape [B, V], one id per row" : null,
@@ -121,7 +132,8 @@ public static partial class Checks
     internal sealed record SampleIn(Tensor Logits, double T, int? K, double? P, long Seed);
 
     [Flags]
-    enum SampleMistake { None = 0, ArgMax = 1, TemperatureMultiplied = 2, TemperatureIgnored = 4, SoftmaxTwice = 8, NoTopK = 32, NoTopP = 64, FiltersFirst = 128, TopPFirst = 256 }
+    enum SampleMistake { None = 0, ArgMax = 1, TemperatureMultiplied = 2, TemperatureIgnored = 4, SoftmaxTwice = 8, NoTopK = 32, NoTopP = 64, FiltersFirst = 128, TopPFirst = 256,
+        SoftmaxDim0 = 512, TopPDropsCrossing = 1024 }
 
     /// <summary>The sampling step with switches for its typical mistakes (the reference is Sampler.Next).</summary>
     static Tensor WrongSample(SampleIn i, SampleMistake m)
@@ -131,14 +143,23 @@ public static partial class Checks
         if (i.T == 0) throw new InvalidOperationException("these mistakes divide by a temperature of 0");
         Tensor Scale(Tensor y) => Has(SampleMistake.TemperatureMultiplied) ? y * i.T : Has(SampleMistake.TemperatureIgnored) ? y : y / i.T;
         Tensor TopK(Tensor y) => i.K is int k && !Has(SampleMistake.NoTopK) ? Sampler.TopK(y, k) : y;
-        Tensor TopP(Tensor y) => i.P is double p && !Has(SampleMistake.NoTopP) ? Sampler.TopP(y, p) : y;
+        Tensor TopP(Tensor y) => i.P is double p && !Has(SampleMistake.NoTopP) ? (Has(SampleMistake.TopPDropsCrossing) ? TopPWithoutCrossing(y, p) : Sampler.TopP(y, p)) : y;
         Tensor Filter(Tensor y) => Has(SampleMistake.TopPFirst) ? TopK(TopP(y)) : TopP(TopK(y));
         var x = i.Logits.to(Float32);
         x = Has(SampleMistake.FiltersFirst) ? Scale(Filter(x)) : Filter(Scale(x));
-        var probs = x.softmax(-1);
+        var probs = x.softmax(Has(SampleMistake.SoftmaxDim0) ? 0 : -1);
         if (Has(SampleMistake.SoftmaxTwice)) probs = probs.softmax(-1);
         using var g = new Generator((ulong)i.Seed);
         return torch.multinomial(probs, 1, generator: g);
+    }
+
+    /// <summary>Top-p that also removes the token whose probability crosses p (keeps only the tokens with cumsum ≤ p, the most likely always).</summary>
+    static Tensor TopPWithoutCrossing(Tensor logits, double p) // [..., V] -> [..., V]
+    {
+        var (sorted, indices) = logits.sort(dim: -1, descending: true);
+        var remove = sorted.softmax(-1).cumsum(-1) > p;                                   // the crossing token too
+        remove[TensorIndex.Ellipsis, 0] = torch.tensor(false);
+        return logits.masked_fill(torch.zeros_like(remove).scatter(-1, indices, remove), double.NegativeInfinity);
     }
 
     /// <summary>The learner's draw threw a multinomial error: find out on which kind of input.</summary>
@@ -168,10 +189,18 @@ public static partial class Checks
         if (got.dim() == 2 && got.shape[0] == rows && got.shape[1] == i.Logits.shape[^1] && got.is_floating_point())
             return "return the drawn token ids [B, 1], not the probabilities: " + DrawWithGenerator;
         if (!expected.shape.SequenceEqual(got.shape) || got.is_floating_point()) return null;
+        if (got.dtype != expected.dtype && CheckEngine<SampleIn>.Matches(got, expected, 0)) return null;  // the right ids in another dtype: the engine says so
         Tensor again;
         using (var g = new Generator((ulong)i.Seed)) again = sample(i.Logits, i.T, i.K, i.P, g);
         if (!CheckEngine<SampleIn>.Matches(got, again, 0))
             return "your draws change between two runs with the same seed: pass the generator you are given, " + DrawWithGenerator + ", instead of drawing from the global random state";
+        if (i.T > 0)
+        {
+            Tensor other;
+            using (var g = new Generator((ulong)i.Seed + 1000)) other = sample(i.Logits, i.T, i.K, i.P, g);
+            if (CheckEngine<SampleIn>.Matches(got, other, 0))
+                return "your draws ignore the generator you are given (another seed gave the same ids): draw with it, " + DrawWithGenerator + ", not with a Generator of your own or torch.manual_seed";
+        }
         if (i.T == 0) return "temperature 0 means greedy: return logits.argmax(-1, keepdim: true)";
         var probs = Sampler.Probabilities(i.Logits, i.T, i.K, i.P).to(Float64);          // [B, V]
         var v = probs.shape[^1];
@@ -229,12 +258,19 @@ public static partial class Checks
                 new("generate exactly nNew tokens: the result has n_seq + nNew ids (you made one too few)", i => WrongGenerate(i, GenerateMistake.None, extra: -1)),
                 new("crop only what the model sees: context = the last nCtx ids, but append to the full ids; the oldest ids drop out of the window, not out of the result",
                     i => WrongGenerate(i, GenerateMistake.CropIds)),
+                new("take the argmax over the vocabulary, the last axis: logits[.., -1].argmax(-1, keepdim: true); argmax(-2) picks a position, not a token",
+                    i => WrongGenerate(i, GenerateMistake.ArgmaxPositions)),
             ],
             ExceptionHint = e =>
                 e.Message.Contains("more than its context") ? "crop before each call: the model sees at most nCtx positions, so pass it the last nCtx ids (ids.narrow(1, T - nCtx, nCtx) when T > nCtx)"
                 : e.Message.Contains("the model takes ids [B, T]") ? "pass the model ids shaped [B, T] (keep the batch axis)"
                 : e.Message.Contains("same number of dimensions") ? "append the next ids as [B, 1] (argmax(-1, keepdim: true)) so that torch.cat(..., dim: 1) can join them to ids [B, T]"
-                : e.Message.Contains("must match except in dimension 1") ? "the logits are [B, T, n_vocab]: the last position is logits[.., -1] ([B, n_vocab]); logits[-1] is the last sequence of the batch ([T, n_vocab])"
+                : e.Message.Contains("must match except in dimension 1") ? "append the next ids as [B, 1], one per row: the logits are [B, T, n_vocab], the last position is logits[.., -1] ([B, n_vocab]; "
+                    + "logits[-1] is the last sequence of the batch, [T, n_vocab]), and argmax(-1, keepdim: true) gives [B, 1] (unsqueeze(1), not unsqueeze(0), if you dropped the axis)"
+                : e.Message.Contains("start out of range") || e.Message.Contains("start (") ? "crop only when the sequence is longer than the context: narrow(1, T - nCtx, nCtx) needs T >= nCtx; "
+                    + "ids[.., ^nCtx..] when ids.shape[1] > nCtx, else ids as it is"
+                : e.Message.Contains("out of bounds for dimension 0") ? "a next id is not a token id: take the argmax of each row over the vocabulary, logits[.., -1].argmax(-1, keepdim: true) "
+                    + "(argmax() without an axis flattens the whole tensor)"
                 : null,
             Diagnose = (i, expected, got) =>
             {
@@ -254,7 +290,7 @@ public static partial class Checks
 
     internal sealed record GenerateIn(Tensor Ids, Func<Tensor, Tensor> Model, int N, int Ctx);
 
-    enum GenerateMistake { None, FirstPosition, WholeArgmax, NoFeedback, CropFirst, CropOneShort, OnlyNew, CropIds }
+    enum GenerateMistake { None, FirstPosition, WholeArgmax, NoFeedback, CropFirst, CropOneShort, OnlyNew, CropIds, ArgmaxPositions }
 
     /// <summary>A model that refuses what GPT-2 refuses: ids not shaped [B, T], and more than nCtx positions.</summary>
     static Func<Tensor, Tensor> Guarded(Func<Tensor, Tensor> logits, int ctx) => ids =>
@@ -289,6 +325,7 @@ public static partial class Checks
             {
                 GenerateMistake.FirstPosition => logits[.., 0].argmax(-1, keepdim: true),
                 GenerateMistake.WholeArgmax => logits.argmax(-1),                               // [B, T']
+                GenerateMistake.ArgmaxPositions => logits.argmax(-2)[.., -1].unsqueeze(-1),     // the position with the best score for the last token id
                 _ => logits[.., -1].argmax(-1, keepdim: true),                                  // [B, 1]
             };
             ids = torch.cat([ids, next], dim: 1);

@@ -15,6 +15,9 @@ public static partial class Checks
     const string LogitsNotProbabilities =
         "return the logits themselves, one score per vocabulary token: they are scores, not probabilities; the softmax comes later, when sampling (notebook 09) or inside the loss (notebook 10)";
 
+    const string OtherHeads = "pass nHead on to every block, Ops.TransformerBlock(x, block, nHead): the check's tiny GPT-2 has 2 heads of size 4, "
+        + "and a hard-coded number of heads (GPT-2's 12) splits its n_embd of 8 differently or not at all";
+
     const string PositionsAlongLastAxis =
         "the positions run along the last axis of ids: torch.arange(ids.shape[^1]) (with a batch [B, n_seq] there are n_seq positions, not B = ids.shape[0])";
 
@@ -78,9 +81,18 @@ public static partial class Checks
                 new("the positions start at 0: torch.arange(n_seq) gives 0, 1, ..., n_seq - 1, and the first token uses wpe[0]",
                     i => Wrong(i.Ids, i.P, i.H, fromOne: true)),
                 new(SamePositionEveryToken, i => Wrong(i.Ids, i.P, i.H, lastOnly: true)),
+                new("run the blocks in order, the first one first (foreach (var block in p.Blocks)): you ran them backwards",
+                    i => Wrong(i.Ids, i.P with { Blocks = i.P.Blocks.Reverse().ToArray() }, i.H)),
+                new("ln_f comes after the last block, right before the output head (each block normalises its own branches with ln_1 and ln_2)",
+                    i => LnFFirst(i.Ids, i.P, i.H)),
+                new("Ops.TransformerBlock already adds its residual connections (it returns x + ...): x = block(x), not x = x + block(x)",
+                    i => ResidualAroundBlocks(i.Ids, i.P, i.H)),
+                .. new[] { 1, 3, 4, 8, 12 }.Select(h => new Trap<(Tensor Ids, Gpt2Params P, int H)>(OtherHeads, i => Ops.Gpt2(i.Ids, i.P, h))),
             ],
             ExceptionHint = e =>
-                e.Message.Contains("must match the size") ? PositionsAlongLastAxis
+                e.Message.Contains("tensors used as indices must be") ? "index wpe with int64 positions: torch.arange(ids.shape[^1]) (a long count gives int64; torch.arange(0.0, ...) or a float dtype gives floats, which cannot index)"
+                : e.Message.Contains("is invalid for input of size") || e.StackTrace?.Contains("MultiHeadAttention") == true ? OtherHeads
+                : e.Message.Contains("must match the size") ? PositionsAlongLastAxis
                 : e is IndexOutOfRangeException ? "ids is [n_seq] or a batch [B, n_seq]: take n_seq from the last axis, ids.shape[^1], which exists in both"
                 : ShapeError(e) ? "the output head is the token embedding transposed: logits = x @ wteᵀ ([n_embd, n_vocab])"
                 : null,
@@ -88,6 +100,22 @@ public static partial class Checks
                 ? "return logits for every position ([..., n_seq, n_vocab]), not only for the last one" : null,
             Probe = () => FutureLeaksIds(ids => gpt2(ids, Tiny(92, Float64), 2)),
         }.Run();
+    }
+
+    /// <summary>GPT-2 with ln_f applied to the embeddings, before the blocks, instead of after them.</summary>
+    static Tensor LnFFirst(Tensor ids, Gpt2Params p, int h)
+    {
+        var x = Ops.LayerNorm(p.Wte[ids] + p.Wpe[torch.arange(ids.shape[^1])], p.LnF.G, p.LnF.B); // [..., n_seq, n_embd]
+        foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, h);
+        return Ops.MatMul(x, p.Wte.T);                                                           // [..., n_seq, n_vocab]
+    }
+
+    /// <summary>GPT-2 with a second residual connection around each block (which already has its own).</summary>
+    static Tensor ResidualAroundBlocks(Tensor ids, Gpt2Params p, int h)
+    {
+        var x = p.Wte[ids] + p.Wpe[torch.arange(ids.shape[^1])];                                  // [..., n_seq, n_embd]
+        foreach (var b in p.Blocks) x = x + Ops.TransformerBlock(x, b, h);
+        return Ops.MatMul(Ops.LayerNorm(x, p.LnF.G, p.LnF.B), p.Wte.T);                             // [..., n_seq, n_vocab]
     }
 
     // ---------------------------------------------------------------- parameter count
@@ -165,6 +193,9 @@ public static partial class Checks
         var known = new List<(long Size, string What)>
         {
             (v * c, $"n_vocab × n_embd = {N(v * c)}, a whole head (the tied head is wte itself: count it once)"),
+            (layers * cfg.ContextLength * (long)cfg.ContextLength, $"n_layer × n_ctx² = {N(layers * cfg.ContextLength * (long)cfg.ContextLength)}, the causal mask of every block: "
+                + "a buffer (Hugging Face's attn.bias in the state dict), not a parameter"),
+            (v == 50257 ? (50304 - v) * c : 0, $"(50,304 - 50,257) × n_embd = {N((50304 - v) * c)}, nanoGPT's vocabulary padded to 50,304: count c.VocabSize as given"),
             ((long)cfg.ContextLength * c, $"n_ctx × n_embd = {N((long)cfg.ContextLength * c)}, the position embedding wpe"),
             (ln, $"{N(ln)}, the final layer norm ln_f"),
             (layers * 2 * ln, $"n_layer × 2 layer norms = {N(layers * 2 * ln)}, ln_1 and ln_2 of every block"),

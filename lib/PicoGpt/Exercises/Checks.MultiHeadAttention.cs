@@ -7,7 +7,8 @@ namespace PicoGpt.Exercises;
 // The checks of notebooks/06-multi-head-attention.ipynb.
 public static partial class Checks
 {
-    const string LeadingAxes = "the check also passes a batch [B, n_seq, n_embd]: keep the leading axes, e.g. x.reshape([.. x.shape[..^1], nHead, hs]), and count axes from the end (transpose(-3, -2))";
+    const string LeadingAxes = "the check passes x with and without a batch ([n_seq, n_embd] and [B, n_seq, n_embd]): keep the leading axes, whatever they are, "
+        + "e.g. x.reshape([.. x.shape[..^1], nHead, hs]), and count axes from the end (transpose(-3, -2))";
 
     // ---------------------------------------------------------------- split and merge heads
 
@@ -44,8 +45,13 @@ public static partial class Checks
                     i => Cut(i.X, i.H).transpose(0, 1)),
                 new("torch.stack(heads) puts the head axis in front of everything, also in front of a batch axis: stack at dim: -3, torch.stack(x.chunk(nHead, dim: -1), dim: -3)",
                     i => torch.stack(i.X.chunk(i.H, dim: -1))),
+                new("your heads are [..., n_head, hs, n_seq]: the positions come before the head size, [..., n_head, n_seq, hs]; after the reshape, transpose(-3, -2) only (no transpose(-2, -1))",
+                    i => Cut(i.X, i.H).transpose(-3, -2).transpose(-2, -1)),
+                new("you made n_embd/n_head heads of size n_head: there are nHead heads of hs = n_embd / nHead numbers, x.reshape([.. x.shape[..^1], nHead, hs]), then transpose(-3, -2)",
+                    i => i.X.reshape([.. i.X.shape[..^1], i.X.shape[^1] / i.H, i.H]).transpose(-3, -2)),
             ],
-            ExceptionHint = e => ReshapeError(e) ? LeadingAxes : PermuteError(e) ? PermuteAxes : null,
+            ExceptionHint = e => ReshapeError(e) ? LeadingAxes : PermuteError(e) ? PermuteAxes : UnflattenError(e) ? UnflattenNegative : null,
+            Diagnose = (i, expected, got) => i.X.dim() > 2 && !got.shape.SequenceEqual(expected.shape) ? LeadingAxes : null,
         }.Run();
     }
 
@@ -82,8 +88,20 @@ public static partial class Checks
                     x => x.flatten(-2)),
                 new("unbind(0) takes the tensor apart along its first axis, which is the batch when there is one: take the heads apart along the head axis, counted from the end, torch.cat(x.unbind(-3), dim: -1)",
                     x => torch.cat(x.unbind(0), dim: -1)),
+                new(MergeSideBySide, x => torch.cat(x.unbind(-3), dim: -2)),
+                new(MergeSideBySide, x => torch.cat(x.unbind(0), dim: 0)),
+                new("concatenate the heads, don't add them up or average them: each head's hs numbers get hs columns of their own, [..., n_seq, n_head·hs]",
+                    x => x.sum(-3)),
+                new("concatenate the heads, don't add them up or average them: each head's hs numbers get hs columns of their own, [..., n_seq, n_head·hs]",
+                    x => x.mean([-3])),
+                new("x.T reverses ALL the axes (to [hs, n_seq, n_head]): swap only n_head and n_seq, x.transpose(-3, -2), then reshape",
+                    x => x.permute([.. Enumerable.Range(0, (int)x.dim()).Reverse().Select(d => (long)d)]).reshape(Out(x))),
             ],
             ExceptionHint = e => ReshapeError(e) ? MergeKeepBatch : ViewError(e) ? ViewAfterTranspose : PermuteError(e) ? PermuteAxes : null,
+            Diagnose = (x, expected, got) => !got.shape.SequenceEqual(expected.shape)
+                ? "the check passes heads with and without a batch ([n_head, n_seq, hs] and [B, n_head, n_seq, hs]): count axes from the end, t = x.transpose(-3, -2), "
+                  + "and keep the leading axes, t.reshape([.. t.shape[..^2], n_head * hs])"
+                : null,
         }.Run();
     }
 
@@ -91,12 +109,17 @@ public static partial class Checks
         + "reshape to [..., n_seq, n_head, hs] first (each token's n_embd numbers cut into n_head slices), then transpose(-3, -2) to [..., n_head, n_seq, hs]";
     const string NoTransposeMerge = "reshaping [n_head, n_seq, hs] straight to [n_seq, n_embd] mixes the tokens: transpose(-3, -2) first (to [..., n_seq, n_head, hs]), then reshape";
 
+    const string MergeSideBySide = "put the heads side by side along the last axis (torch.cat(heads, dim: -1), picoGPT's np.hstack), not one below the other "
+        + "(dim: -2 or 0, np.vstack): each token keeps one row of n_head·hs numbers";
     const string MergeKeepBatch = "keep the leading (batch) axes: after t = x.transpose(-3, -2), reshape to [.. t.shape[..^2], n_head * hs]";
     const string ViewAfterTranspose = "view cannot regroup a transposed tensor (transpose only swaps the strides; the numbers stay where they were in memory): "
         + "use reshape, which copies when it must (nanoGPT writes .transpose(1, 2).contiguous().view(B, T, C))";
     const string PermuteAxes = "permute needs one axis number for every axis, and the check passes inputs with and without a batch axis: "
         + "use transpose(-3, -2), which counts from the end and works for both";
 
+    const string UnflattenNegative = "TorchSharp's unflatten does not take a negative dim: write x.unflatten(x.dim() - 1, [nHead, hs]), or x.reshape([.. x.shape[..^1], nHead, hs])";
+
+    static bool UnflattenError(Exception e) => e.Message.Contains("Invalid 'dim' argument");
     static bool ReshapeError(Exception e) => e.Message.Contains("is invalid for input of size");
     static bool ViewError(Exception e) => e.Message.Contains("view size is not compatible");
     static bool PermuteError(Exception e) => e.Message.Contains("permute") && e.Message.Contains("does not match");
@@ -127,6 +150,22 @@ public static partial class Checks
                     + "and chunking each head gives every head a mix of q, k and v columns", SplitBeforeChunk),
                 new("MultiHeadAttention returns only the attention's output, c_proj(merged heads): the residual x + ... is added by the transformer block (notebook 07)",
                     i => i.X + Ops.MultiHeadAttention(i.X, i.P, i.H)),
+                new("take the softmax over the last axis (dim: -1, the keys): each query's weights must add up to 1; softmax over dim -2 normalises over the queries, which lets later tokens change earlier outputs",
+                    i => MhaWith(i, (q, k, v) => Ops.MatMul((Scores(q, k) + Ops.CausalMask(q.shape[^2], q.dtype)).softmax(-2), v))),
+                new("c_proj.W is stored [in, out] like every GPT-2 weight: x @ W + b (Ops.Linear). You multiplied by Wᵀ, the [out, in] layout of torch.nn.Linear and F.linear (which computes x @ Wᵀ); c_proj is square, so no shape error warned you",
+                    i => MhaWith(i, projT: true)),
+                new("add c_attn's bias: q, k and v come from x @ c_attn.W + c_attn.B (Ops.Linear(x, W, b))", i => MhaWith(i, attnBias: false)),
+                new("add c_proj's bias at the end: Ops.Linear(merged heads, c_proj.W, c_proj.B)", i => MhaWith(i, projBias: false)),
+                new(DiagonalMasked, i => MhaWith(i, (q, k, v) => Ops.MatMul(Scores(q, k).masked_fill(Upper(q, 0), double.NegativeInfinity).softmax(-1), v))),
+                new(DiagonalMasked, i => MhaWith(i, (q, k, v) => Ops.MatMul((Scores(q, k) + Upper(q, 0).to(q.dtype) * -1e10).softmax(-1), v))),
+                new("your mask hides the past and shows the future: the -1e10 (or -inf) goes above the diagonal, where the key comes after the query (j > i): torch.triu(ones, diagonal: 1), not torch.tril",
+                    i => MhaWith(i, (q, k, v) => Ops.MatMul((Scores(q, k) + Upper(q, 1).logical_not().tril(-1).to(q.dtype) * -1e10).softmax(-1), v))),
+                new("multiplying the scores by a 0/1 mask hides nothing: a score of 0 still gets e⁰ = 1 in the softmax; add -1e10 (or -inf) above the diagonal, scores + Ops.CausalMask(n_seq)",
+                    i => MhaWith(i, (q, k, v) => Ops.MatMul((Scores(q, k) * Upper(q, 1).logical_not().to(q.dtype)).softmax(-1), v))),
+                new("mask before the softmax: zeroing the weights after it leaves rows that no longer add up to 1, and the future scores still went into the softmax's sum; add the mask to the scores, then take the softmax",
+                    i => MhaWith(i, (q, k, v) => Ops.MatMul(Scores(q, k).softmax(-1) * Upper(q, 1).logical_not().to(q.dtype), v))),
+                new("scale the scores before the softmax, softmax(q·kᵀ / √hs) @ v: the scale keeps the scores from saturating the softmax; dividing the weights or the output by √hs afterwards only shrinks the output",
+                    i => MhaWith(i, (q, k, v) => Ops.MatMul((Ops.MatMul(q, k.transpose(-2, -1)) + Ops.CausalMask(q.shape[^2], q.dtype)).softmax(-1), v) / Math.Sqrt(q.shape[^1]))),
             ],
             ExceptionHint = e => MhaExceptionHint(e),
             Diagnose = (i, expected, got) => got.dim() == expected.dim() + 1 && got.shape[^3] == i.H && got.shape[^2] == expected.shape[^2]
@@ -175,6 +214,27 @@ public static partial class Checks
         return project ? Ops.Linear(o, p.CProj.W, p.CProj.B) : o;
     }
 
+    const string DiagonalMasked = "your mask hides the diagonal too: a token must see itself, so mask only j > i, torch.triu(ones, diagonal: 1) "
+        + "(with the diagonal masked, the first token sees nothing at all)";
+
+    /// <summary>The scaled scores q·kᵀ/√hs of batched heads.</summary>
+    static Tensor Scores(Tensor q, Tensor k) => Ops.MatMul(q, k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]); // [..., n_head, n_seq, n_seq]
+
+    /// <summary>True above diagonal d of an [n_seq, n_seq] matrix (d = 1: the future, d = 0: the future and the diagonal).</summary>
+    static Tensor Upper(Tensor q, long d) => torch.ones(q.shape[^2], q.shape[^2], dtype: ScalarType.Bool).triu(d);
+
+    /// <summary>Multi-head attention around another attention of the heads, or with c_attn / c_proj used wrongly.</summary>
+    static Tensor MhaWith((Tensor X, AttentionParams P, int H) i, Func<Tensor, Tensor, Tensor, Tensor>? attend = null,
+        bool attnBias = true, bool projBias = true, bool projT = false)
+    {
+        var qkv = (attnBias ? Ops.Linear(i.X, i.P.CAttn.W, i.P.CAttn.B) : Ops.MatMul(i.X, i.P.CAttn.W)).chunk(3, dim: -1); // 3 x [..., n_seq, n_embd]
+        var (q, k, v) = (Ops.SplitHeads(qkv[0], i.H), Ops.SplitHeads(qkv[1], i.H), Ops.SplitHeads(qkv[2], i.H));     // [..., n_head, n_seq, hs]
+        var heads = attend != null ? attend(q, k, v) : Ops.Attention(q, k, v, Ops.CausalMask(q.shape[^2], q.dtype));
+        var merged = Ops.MergeHeads(heads);                                                                            // [..., n_seq, n_embd]
+        var w = projT ? i.P.CProj.W.T : i.P.CProj.W;
+        return projBias ? Ops.Linear(merged, w, i.P.CProj.B) : Ops.MatMul(merged, w);
+    }
+
     /// <summary>The mistake of splitting [q | k | v] into heads before cutting it into q, k and v.</summary>
     static Tensor SplitBeforeChunk((Tensor X, AttentionParams P, int H) i)
     {
@@ -185,6 +245,7 @@ public static partial class Checks
 
     static string? MhaExceptionHint(Exception e)
     {
+        if (UnflattenError(e)) return UnflattenNegative + " (in your SplitHeads: make it pass its check first)";
         if (TransposedWeight(e, "c_attn.W is [n_embd, 3·n_embd] and c_proj.W [n_embd, n_embd]") is { } weight) return weight;
         if (MatMulShapes(e) is (long[] a, long[] b) && a.Length >= 3 && b.Length >= 3 && b[0] == a[^1] && b[^1] == a[0])
             return "k.T reverses ALL the axes of batched heads; swap only the last two: q @ k.transpose(-2, -1)";
@@ -193,6 +254,9 @@ public static partial class Checks
                 + "or your MergeHeads), not along the first";
         if (ReshapeError(e)) return LeadingAxes;
         if (ViewError(e)) return ViewAfterTranspose;
+        if (e.Message.Contains("Dimension out of range"))
+            return "the check passes x with and without a batch ([n_seq, n_embd] and [B, n_seq, n_embd]): count axes from the end, chunk(3, dim: -1), "
+                + "k.transpose(-2, -1), softmax(-1)";
         if (e.Message.Contains("must match the size") || e.Message.Contains("do not broadcast"))
             return "the heads' scores do not fit the [n_seq, n_seq] mask: take n_seq from x.shape[^2] (x.shape[0] is the batch when there is one), "
                 + "cut c_attn's output with chunk(3, dim: -1) (the default dim 0 cuts the tokens), and after x.reshape(..., n_seq, n_head, hs), "

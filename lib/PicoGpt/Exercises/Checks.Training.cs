@@ -56,6 +56,10 @@ public static partial class Checks
                     i => Windows(i, Exact, 0, 1, sameStart: true)),
                 new("x and y come from the same window: draw one start i per row and take x = data[i .. i+T), y = data[i+1 .. i+T+1)",
                     i => Windows(i, Exact, 0, 1, twoStarts: true)),
+                new("row b of x is the flat array's b·T .. b·T + T - 1 (torch.tensor(values, [B, T]) reads it row by row): fill x[b * blockSize + t], not x[t * batchSize + b]",
+                    i => Windows(i, Exact, 0, 1) is var w ? w.transpose(1, 2).reshape(w.shape) : w),
+                new("y[t] is the token at the next POSITION, data[i + t + 1], not the token id plus one (data[i + t] + 1)",
+                    i => Windows(i, Exact, 0, 0) is var w ? torch.stack([w[0], w[0] + 1]) : w),
             ],
             ExceptionHint = e => e is IndexOutOfRangeException or ArgumentOutOfRangeException || e.Message.Contains("out of range") || e.Message.Contains("exceeds")
                 ? "a window ran past the end (or the start) of the data: " + Range + "; and y is x shifted left, data[i + t + 1]"
@@ -180,9 +184,15 @@ public static partial class Checks
                     i => -Pick(i.Logits.softmax(-1), i.Targets).mean()),
                 new("log_softmax over the last axis (the vocabulary, dim -1), not over the positions",
                     i => -Pick(i.Logits.log_softmax(1), i.Targets).mean()),
+                new("average over all B·T positions, .mean() over both axes: summing over T and averaging over B gives T times the loss",
+                    i => -Pick(LogP(i.Logits), i.Targets).sum(-1).mean()),
+                new("the loss uses the natural log (log_softmax, in nats): dividing by ln 2 gives bits",
+                    i => -(Pick(LogP(i.Logits), i.Targets) / Math.Log(2)).mean()),
             ],
             ExceptionHint = e => e.Message.Contains("Expected target size") || e.Message.Contains("Expected input batch_size")
                 ? "flatten first: logits.reshape(-1, V) ([B·T, V]) and targets.reshape(-1) ([B·T]); F.cross_entropy reads dimension 1 as the classes"
+                : e.Message.Contains("for index") ? "gather's index must be int64: the targets already are, so pass targets.unsqueeze(-1) without converting it"
+                : e.Message.Contains("out of bounds") ? "gather along the last axis, the vocabulary: logp.gather(-1, targets.unsqueeze(-1)); along another axis a target id is out of range"
                 : e.Message.Contains("same number of dimensions") || e.Message.Contains("gather")
                     ? "gather needs an index with the logits' number of dimensions: targets.unsqueeze(-1) is [B, T, 1]" : null,
             Diagnose = (i, expected, got) =>
@@ -303,6 +313,20 @@ public static partial class Checks
                     i => At(i, s => Cosine(i, s, Half, floor: false))),
                 new("the cosine ends at minLr, not 0: minLr + coeff · (maxLr - minLr)",
                     i => At(i, s => Cosine(i, s, Half, to: 0))),
+                new("during warmup the rate is maxLr · (step + 1) / (warmup + 1), as in nanoGPT's train.py; (step + 1) / warmup (build-nanogpt's) reaches maxLr one step early",
+                    i => At(i, s => s < i.Warmup ? i.Max * (s + 1) / i.Warmup : Cosine(i, s, Half))),
+                new("(step + 1) / (warmup + 1) divides two ints, which is 0 in C#: multiply first, maxLr * (step + 1) / (warmup + 1)",
+                    i => At(i, s => s < i.Warmup ? 0 : Cosine(i, s, Half))),
+                new("warmup starts from 0, not from minLr: maxLr · (step + 1) / (warmup + 1)",
+                    i => At(i, s => s < i.Warmup ? i.Min + (i.Max - i.Min) * (s + 1) / (i.Warmup + 1) : Cosine(i, s, Half))),
+                new("measure the decay from the end of warmup: ratio = (double)(step - warmup) / (decaySteps - warmup), 0 at step = warmup (you used step / decaySteps)",
+                    i => At(i, s => s < i.Warmup || s >= i.Decay ? Cosine(i, s, Half) : i.Min + Half((double)s / i.Decay) * (i.Max - i.Min))),
+                new("the decay is a cosine, coeff = 0.5 · (1 + cos(π · ratio)), not the straight line 1 - ratio",
+                    i => At(i, s => Cosine(i, s, r => 1 - r))),
+                new("the cosine's argument is π · ratio, Math.Cos(Math.PI * ratio): ratio alone only goes from 0 to 1 radian",
+                    i => At(i, s => Cosine(i, s, r => 0.5 * (1 + Math.Cos(r))))),
+                new("go from maxLr down to minLr: minLr + coeff · (maxLr - minLr); minLr + coeff · maxLr starts above maxLr",
+                    i => At(i, s => s < i.Warmup || s >= i.Decay ? Cosine(i, s, Half) : i.Min + Half((double)(s - i.Warmup) / (i.Decay - i.Warmup)) * i.Max)),
             ],
             Diagnose = (i, expected, got) =>
             {
@@ -374,11 +398,21 @@ public static partial class Checks
                     i => RunSteps(i, (m, o, x, y, lr, c) => { o.zero_grad(); var l = Ce(m, x, y); l.backward(); Clip(m, c); o.step(); return l.item<float>(); })),
                 new("set the learning rate before optimizer.step(): set after it, each step uses the previous step's rate",
                     i => RunSteps(i, (m, o, x, y, lr, c) => { o.zero_grad(); var l = Ce(m, x, y); l.backward(); Clip(m, c); o.step(); Lr(o, lr); return l.item<float>(); })),
+                new("set the learning rate on EVERY parameter group: the AdamW of ConfigureOptimizer has two (with and without weight decay); foreach (var g in optimizer.ParamGroups) g.LearningRate = lr",
+                    i => RunSteps(i, (m, o, x, y, lr, c) => { o.ParamGroups.First().LearningRate = lr; o.zero_grad(); var l = Ce(m, x, y); l.backward(); Clip(m, c); o.step(); return l.item<float>(); })),
                 new("clip the global norm of all the gradients (torch.nn.utils.clip_grad_norm_), not each value (clip_grad_value_)",
                     i => RunSteps(i, (m, o, x, y, lr, c) => { Lr(o, lr); o.zero_grad(); var l = Ce(m, x, y); l.backward(); if (c > 0) torch.nn.utils.clip_grad_value_(m.parameters(), c); o.step(); return l.item<float>(); })),
             ],
             ExceptionHint = e => e.Message.Contains("modified by an inplace operation")
-                ? "optimizer.step() changed the weights in place before loss.backward() used them; " + Order : null,
+                    ? "optimizer.step() changed the weights in place before loss.backward() used them; " + Order
+                : e.Message.Contains("backward through the graph a second time")
+                    ? "call loss.backward() once per step: the first call frees the graph (retain_graph is not the fix: a second backward would add the gradients twice)"
+                : e.Message.Contains("does not require grad")
+                    ? "the forward pass ran without gradients (inside torch.no_grad(), or on detached tensors), so loss.backward() has nothing to go back through: "
+                      + "compute the loss with gradients on; only the evaluation (EstimateLoss) uses no_grad"
+                : e.Message.Contains("is not compatible with Float32")
+                    ? "the loss is a float32 tensor: read it with loss.item<float>() (C# widens the float to double when you return it) or loss.ToDouble()"
+                : null,
             Diagnose = (i, expected, got) =>
             {
                 int n = i.Lrs.Length;
@@ -452,7 +486,17 @@ public static partial class Checks
             Name = "estimate_loss",
             Reference = i => Outcome(i.Model, TrainingOps.EstimateLoss(i.Model, i.Data, i.B, i.Iters, i.Seed)),
             ReferenceName = "TrainingOps.EstimateLoss",
-            Learner = i => Outcome(i.Model, estimateLoss(i.Model, i.Data, i.B, i.Iters, i.Seed)),
+            Learner = i =>
+            {
+                bool before = torch.is_grad_enabled();
+                var loss = estimateLoss(i.Model, i.Data, i.B, i.Iters, i.Seed);
+                if (before && !torch.is_grad_enabled())
+                {
+                    torch.set_grad_enabled(true);                                         // put it back for the learner's next cells
+                    throw new PicoGptException(GradLeftOff);
+                }
+                return Outcome(i.Model, loss);
+            },
             Cases =
             [
                 C("4 batches of 3 × 8 from 300 ids, no dropout, model in training mode → [mean loss, result requires grad = 0, training mode after = 1]", In(501, 0, 3, 4)),
@@ -474,6 +518,10 @@ public static partial class Checks
                 new("average the losses (mean), not their sum",
                     i => Wrong(i, sum: true)),
             ],
+            ExceptionHint = e => e.Message == GradLeftOff
+                ? "torch.no_grad() turns gradients off until the object it returns is disposed: write using (torch.no_grad()) { ... } (or using var _ = torch.no_grad();) "
+                  + "so that they come back on; left off, the next training step's loss.backward() fails"
+                : null,
             Diagnose = (i, expected, got) =>
             {
                 var e = expected.data<double>().ToArray();
@@ -481,6 +529,8 @@ public static partial class Checks
                 if (g.Length == 3 && Math.Abs(e[0] - g[0]) > 1e-5 && RandomAcrossCalls(i)) return "your estimate changes from call to call: the batches must be the same every time, so draw them from a new Random(seed) made inside the function";
                 if (g.Length == 3 && g[1] != 0) return "compute the losses inside using (torch.no_grad()): your result requires grad";
                 if (g.Length == 3 && g[2] != 1) return "switch the model back with model.train() after the evaluation";
+                if (g.Length == 3) return "the mode and the gradients are right, the loss is not: draw iters batches with GetBatch(data, batchSize, model.Config.ContextLength, rng) from one "
+                    + "rng = new Random(seed) made before the loop (the check replays the same batches), and average CrossEntropy(model.forward(x), y) over them";
                 return null;
             },
         }.Run();
@@ -493,6 +543,8 @@ public static partial class Checks
                           - estimateLoss(b.Model, b.Data, b.B, b.Iters, b.Seed).to(Float64).item<double>()) > 1e-7;
         }
     });
+
+    const string GradLeftOff = "gradients were still switched off after your function returned";
 
     /// <summary>The inputs of estimate_loss: a seeded tiny GPT in training mode, the data, batch size, batches and seed.</summary>
     public sealed record EvalIn(Gpt Model, int[] Data, int B, int Iters, int Seed);

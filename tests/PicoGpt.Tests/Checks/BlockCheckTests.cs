@@ -292,4 +292,90 @@ public class BlockCheckTests
         Assert.True(r.NotImplemented);
         Assert.StartsWith("your function still throws NotImplementedException", r.Message);
     }
+
+    // ---------------------------------------------------------------- learner review (notebook 07, second pass)
+
+    [Fact]
+    public void Dropout_drawn_with_randn_gets_a_hint() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? x * (torch.randn(x.shape, dtype: x.dtype, generator: g) >= p) / (1 - p) : x),
+            "torch.randn draws from a normal distribution");
+
+    [Fact]
+    public void Dropout_returning_the_mask_gets_a_hint() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? (torch.rand(x.shape, dtype: x.dtype, generator: g) >= p).to(x.dtype) / (1 - p) : x),
+            "you returned the scaled mask itself");
+
+    [Fact]
+    public void Dropout_with_one_mask_for_every_row_is_not_accepted() =>
+        FailsWith(Checks.Dropout((x, p, training, g) => training ? x * (torch.rand(x.shape[^1], dtype: x.dtype, generator: g) >= p) / (1 - p) : x),
+            "every row got the same zeros");
+
+    static Tensor Attn(Tensor x, BlockParams p, int h) => Ops.MultiHeadAttention(x, p.Attn, h);
+    static Tensor Mlp(Tensor x, BlockParams p) => Ops.FeedForward(x, p.Mlp);
+
+    [Fact]
+    public void TransformerBlock_with_the_MLP_first_gets_a_hint() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = x + Mlp(Ln(x, p.Ln2), p);
+            return x + Attn(Ln(x, p.Ln1), p, h);
+        }), "attention comes first, then the MLP");
+
+    [Fact]
+    public void TransformerBlock_with_the_norms_swapped_gets_a_hint() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = x + Attn(Ln(x, p.Ln2), p, h);
+            return x + Mlp(Ln(x, p.Ln1), p);
+        }), "you swapped them");
+
+    [Fact]
+    public void TransformerBlock_without_the_MLP_residual_gets_a_hint() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = x + Attn(Ln(x, p.Ln1), p, h);
+            return Mlp(Ln(x, p.Ln2), p);
+        }), "add the MLP's output to x too");
+
+    [Fact]
+    public void TransformerBlock_without_the_attention_residual_gets_a_hint() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            var a = Attn(Ln(x, p.Ln1), p, h);
+            return a + Mlp(Ln(a, p.Ln2), p);
+        }), "add the attention's output to x too");
+
+    [Fact]
+    public void TransformerBlock_without_ln_1_gets_a_hint() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = x + Attn(x, p, h);
+            return x + Mlp(Ln(x, p.Ln2), p);
+        }), "normalise the attention's input too");
+
+    [Fact]
+    public void TransformerBlock_with_gain_and_shift_swapped_gets_a_hint() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            x = x + Attn(Ops.LayerNorm(x, p.Ln1.B, p.Ln1.G), p, h);
+            return x + Mlp(Ops.LayerNorm(x, p.Ln2.B, p.Ln2.G), p);
+        }), "takes the gain first, then the shift");
+
+    [Fact]
+    public void TransformerBlock_with_torch_layer_norm_passes() =>
+        Passes(Checks.TransformerBlock((x, p, h) =>
+        {
+            Tensor Norm(Tensor t, LayerNormParams n) => torch.nn.functional.layer_norm(t, [t.shape[^1]], n.G, n.B);
+            x = x + Attn(Norm(x, p.Ln1), p, h);
+            return x + Mlp(Norm(x, p.Ln2), p);
+        }));
+
+    [Fact]
+    public void TransformerBlock_with_BERT_s_epsilon_gets_a_hint() =>
+        FailsWith(Checks.TransformerBlock((x, p, h) =>
+        {
+            Tensor Norm(Tensor t, LayerNormParams n) => torch.nn.functional.layer_norm(t, [t.shape[^1]], n.G, n.B, eps: 1e-12);
+            x = x + Attn(Norm(x, p.Ln1), p, h);
+            return x + Mlp(Norm(x, p.Ln2), p);
+        }), "1e-12 is BERT's");
 }

@@ -324,4 +324,138 @@ public class GenerateCheckTests
             }
             return ids;
         }), "logits[-1] is the last sequence of the batch");
+
+    // ---------------------------------------------------------------- learner review (notebook 09, second pass)
+
+    [Fact]
+    public void TopK_threshold_without_its_axis_gets_a_hint() =>
+        FailsWith(Checks.TopK((l, k) =>
+        {
+            if (k >= l.shape[^1]) return l;
+            var kth = l.topk(k).values[TensorIndex.Ellipsis, k - 1];                  // [...]: the last axis is gone
+            return l.masked_fill(l < kth, double.NegativeInfinity);
+        }), "must keep the last axis, as size 1");
+
+    [Fact]
+    public void TopK_ascending_sort_gets_a_hint() =>
+        FailsWith(Checks.TopK((l, k) =>
+        {
+            if (k >= l.shape[^1]) return l;
+            var kth = l.sort(-1).Values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
+            return l.masked_fill(l < kth, double.NegativeInfinity);
+        }), "an ascending sort puts the smallest logits first");
+
+    [Fact]
+    public void TopK_zeroed_probabilities_get_a_hint() =>
+        FailsWith(Checks.TopK((l, k) =>
+        {
+            var probs = l.softmax(-1);
+            if (k >= l.shape[^1]) return probs;
+            var kth = l.topk(k).values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
+            return probs.masked_fill(l < kth, 0);
+        }), "not probabilities with zeros");
+
+    [Fact]
+    public void TopK_scattered_and_clamped_passes() =>
+        Passes(Checks.TopK((l, k) =>
+        {
+            var (values, indices) = l.topk(Math.Min(k, (int)l.shape[^1]));
+            return torch.full_like(l, double.NegativeInfinity).scatter(-1, indices, values);
+        }));
+
+    [Fact]
+    public void Sample_softmax_over_the_batch_gets_a_hint() =>
+        FailsWith(Checks.Sample((logits, t, k, p, g) =>
+        {
+            if (t == 0) return logits.argmax(-1, keepdim: true);
+            var x = logits / t;
+            if (k is int kk) x = Sampler.TopK(x, kk);
+            if (p is double pp) x = Sampler.TopP(x, pp);
+            return torch.multinomial(x.softmax(0), 1, generator: g);
+        }), "softmax(-1) (dim 0 runs over the rows of the batch)");
+
+    [Fact]
+    public void Sample_top_p_without_the_crossing_token_gets_a_hint() =>
+        FailsWith(Checks.Sample((logits, t, k, p, g) =>
+        {
+            if (t == 0) return logits.argmax(-1, keepdim: true);
+            var x = logits.to(ScalarType.Float32) / t;
+            if (k is int kk) x = Sampler.TopK(x, kk);
+            if (p is double pp)
+            {
+                var (sorted, order) = x.sort(-1, descending: true);
+                var drop = sorted.softmax(-1).cumsum(-1) > pp;                       // drops the token that crosses p
+                drop[TensorIndex.Ellipsis, 0] = torch.tensor(false);
+                x = x.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), double.NegativeInfinity);
+            }
+            return torch.multinomial(x.softmax(-1), 1, generator: g);
+        }), "the token that crosses p included");
+
+    [Fact]
+    public void Sample_with_a_generator_of_its_own_gets_a_hint() =>
+        FailsWith(Checks.Sample((logits, t, k, p, g) =>
+        {
+            if (t == 0) return logits.argmax(-1, keepdim: true);
+            using var mine = new Generator(42);
+            return torch.multinomial(Sampler.Probabilities(logits, t, k, p), 1, generator: mine);
+        }), "your draws ignore the generator you are given");
+
+    [Fact]
+    public void Sample_with_probabilities_to_the_power_one_over_t_passes() =>
+        Passes(Checks.Sample((logits, t, k, p, g) =>
+        {
+            if (t == 0) return logits.argmax(-1, keepdim: true);
+            var x = logits.to(ScalarType.Float32);
+            if (k is int kk) x = Sampler.TopK(x, kk);                                // top-k does not care about the temperature
+            if (p is double pp) x = Sampler.TopP(x / t, pp) * t;
+            return torch.multinomial(x.softmax(-1).pow(1 / t), 1, generator: g);     // p^(1/T) ∝ softmax(x / T)
+        }));
+
+    static Tensor Greedy(Tensor ids, Func<Tensor, Tensor> gpt, int nNew, int nCtx, Func<Tensor, Tensor, Tensor>? next = null, Func<Tensor, Tensor>? crop = null)
+    {
+        for (int i = 0; i < nNew; i++)
+        {
+            var context = crop != null ? crop(ids) : ids.shape[1] > nCtx ? ids[.., ^nCtx..] : ids;
+            var logits = gpt(context);
+            ids = torch.cat(new[] { ids, next != null ? next(logits, ids) : logits[.., -1].argmax(-1, keepdim: true) }, dim: 1);
+        }
+        return ids;
+    }
+
+    [Fact]
+    public void Generate_freed_by_its_dispose_scope_gets_a_hint() =>
+        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) =>
+        {
+            using var scope = torch.NewDisposeScope();
+            return Greedy(ids, gpt, nNew, nCtx);                                       // no MoveToOuterDisposeScope
+        }), "return it with result.MoveToOuterDisposeScope()");
+
+    [Fact]
+    public void Generate_with_next_unsqueezed_at_0_gets_a_hint() =>
+        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, next: (l, _) => l[.., -1].argmax(-1).unsqueeze(0))),
+            "unsqueeze(1), not unsqueeze(0)");
+
+    [Fact]
+    public void Generate_cropping_with_narrow_every_time_gets_a_hint() =>
+        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, crop: c => c.narrow(1, c.shape[1] - nCtx, nCtx))),
+            "crop only when the sequence is longer than the context");
+
+    [Fact]
+    public void Generate_argmax_over_the_positions_gets_a_hint() =>
+        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, next: (l, _) => l.argmax(-2)[.., -1].unsqueeze(1))),
+            "argmax(-2) picks a position, not a token");
+
+    [Fact]
+    public void Generate_argmax_without_an_axis_gets_a_hint() =>
+        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, next: (l, c) => l[.., -1].argmax().expand(c.shape[0], 1))),
+            "argmax() without an axis flattens the whole tensor");
+
+    [Fact]
+    public void Generate_returning_int32_gets_the_dtype_hint_not_a_trap() =>
+        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx).to(ScalarType.Int32)), "the numbers are right, but the dtype is int32");
+
+    [Fact]
+    public void Sample_returning_int32_gets_the_dtype_hint() =>
+        FailsWith(Checks.Sample((logits, t, k, p, g) => (t == 0 ? logits.argmax(-1, keepdim: true)
+            : torch.multinomial(Sampler.Probabilities(logits, t, k, p), 1, generator: g)).to(ScalarType.Int32)), "the numbers are right, but the dtype is int32");
 }

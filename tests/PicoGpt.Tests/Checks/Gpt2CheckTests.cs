@@ -291,4 +291,83 @@ public class Gpt2CheckTests
         FailsWith(r, "1 too many");
         Assert.Contains("wte 38,597,376, wpe 786,432, one block 7,087,872", r.Hint);
     }
+
+    // ---------------------------------------------------------------- learner review (notebook 08, second pass)
+
+    static Tensor Embed(Tensor ids, Gpt2Params p) => p.Wte[ids] + p.Wpe[torch.arange(ids.shape[^1])];
+
+    [Fact]
+    public void Gpt2_blocks_in_reverse_order_get_a_hint() =>
+        FailsWith(Checks.Gpt2((ids, p, h) =>
+        {
+            var x = Embed(ids, p);
+            for (int l = p.Blocks.Count - 1; l >= 0; l--) x = Ops.TransformerBlock(x, p.Blocks[l], h);
+            return Ln(x, p.LnF).matmul(p.Wte.T);
+        }), "you ran them backwards");
+
+    [Fact]
+    public void Gpt2_ln_f_before_the_blocks_gets_a_hint() =>
+        FailsWith(Checks.Gpt2((ids, p, h) =>
+        {
+            var x = Ln(Embed(ids, p), p.LnF);
+            foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, h);
+            return x.matmul(p.Wte.T);
+        }), "ln_f comes after the last block");
+
+    [Fact]
+    public void Gpt2_float_positions_get_a_hint() =>
+        FailsWith(Checks.Gpt2((ids, p, h) =>
+        {
+            var x = p.Wte[ids] + p.Wpe[torch.arange(0.0, (double)ids.shape[^1], 1.0)];
+            foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, h);
+            return Ln(x, p.LnF).matmul(p.Wte.T);
+        }), "index wpe with int64 positions");
+
+    [Fact]
+    public void Gpt2_wpe_rows_sliced_and_F_linear_head_pass() =>
+        Passes(Checks.Gpt2((ids, p, h) =>
+        {
+            var x = p.Wte[ids] + p.Wpe[TensorIndex.Slice(0, ids.shape[^1])];
+            foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, h);
+            return torch.nn.functional.linear(Ln(x, p.LnF), p.Wte);
+        }));
+
+    /// <summary>The count of a learner who adds up a Hugging Face state dict: parameters plus each block's causal-mask buffer attn.bias.</summary>
+    static long StateDictCount(GptConfig c, bool tied)
+    {
+        long C = c.NEmbd, V = c.VocabSize, T = c.ContextLength;
+        long ln = c.Bias ? 2 * C : C;
+        long attn = 3 * C * C + (c.Bias && c.QkvBias ? 3 * C : 0) + C * C + (c.Bias ? C : 0);
+        long mlp = 8 * C * C + (c.Bias ? 5 * C : 0);
+        return V * C + T * C + c.NLayer * (attn + mlp + 2 * ln + T * T) + ln + (tied ? 0 : V * C);
+    }
+
+    [Fact]
+    public void ParameterCount_with_the_mask_buffers_gets_a_hint() =>
+        FailsWith(Checks.ParameterCount(StateDictCount), "the causal mask of every block: a buffer");
+
+    [Fact]
+    public void ParameterCount_with_the_padded_vocabulary_gets_a_hint() =>
+        FailsWith(Checks.ParameterCount((c, tied) => StateDictCount(c with { VocabSize = c.VocabSize == 50257 ? 50304 : c.VocabSize }, tied)
+            - c.NLayer * (long)c.ContextLength * c.ContextLength), "nanoGPT's vocabulary padded to 50,304");
+
+    [Fact]
+    public void Gpt2_residual_around_each_block_gets_a_hint() =>
+        FailsWith(Checks.Gpt2((ids, p, h) =>
+        {
+            var x = Embed(ids, p);
+            foreach (var b in p.Blocks) x = x + Ops.TransformerBlock(x, b, h);
+            return Ln(x, p.LnF).matmul(p.Wte.T);
+        }), "already adds its residual connections");
+
+    [Theory]
+    [InlineData(12)]
+    [InlineData(4)]
+    public void Gpt2_with_a_hard_coded_number_of_heads_gets_a_hint(int heads) =>
+        FailsWith(Checks.Gpt2((ids, p, _) =>
+        {
+            var x = Embed(ids, p);
+            foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, heads);
+            return Ln(x, p.LnF).matmul(p.Wte.T);
+        }), "pass nHead on to every block");
 }

@@ -335,4 +335,121 @@ public class MultiHeadAttentionCheckTests
         Tensor MergeHeads(Tensor x) => x.flatten(-2);                                  // failed its own check: [n_head, n_seq·hs]
         FailsWith(Checks.MultiHeadAttention((x, p, h) => Written(x, p, h, merge: MergeHeads)), "If your SplitHeads or MergeHeads did not pass its check, fix it first");
     }
+
+    // ---------------------------------------------------------------- learner review (notebook 06, second pass)
+
+    [Fact]
+    public void SplitHeads_unflatten_with_a_positive_dim_passes() =>
+        Passes(Checks.SplitHeads((x, nHead) => x.unflatten(x.dim() - 1, [nHead, x.shape[^1] / nHead]).transpose(-3, -2)));
+
+    [Fact]
+    public void SplitHeads_unflatten_with_a_negative_dim_gets_a_hint() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.unflatten(-1, [nHead, x.shape[^1] / nHead]).transpose(-3, -2)), "unflatten does not take a negative dim");
+
+    [Fact]
+    public void MultiHeadAttention_calling_a_SplitHeads_with_unflatten_minus_one_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) =>
+        {
+            Tensor Split(Tensor t) => t.unflatten(-1, [h, t.shape[^1] / h]).transpose(-3, -2);
+            var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
+            var heads = Ops.Attention(Split(qkv[0]), Split(qkv[1]), Split(qkv[2]), Ops.CausalMask(x.shape[^2], x.dtype));
+            return Ops.Linear(Ops.MergeHeads(heads), p.CProj.W, p.CProj.B);
+        }), "in your SplitHeads");
+
+    [Fact]
+    public void SplitHeads_written_for_two_axes_only_gets_the_leading_axes_hint()
+    {
+        var r = Checks.SplitHeads((x, nHead) => x.reshape(x.shape[0], nHead, -1).transpose(0, 1));   // [4, 6] fine, [2, 3, 8] silently wrong
+        FailsWith(r, "keep the leading axes");
+        Assert.Contains("case 'batch x [2, 3, 8]", r.Message);
+    }
+
+    [Fact]
+    public void SplitHeads_head_size_before_positions_gets_a_hint() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.reshape(x.shape[0], nHead, x.shape[1] / nHead).permute(1, 2, 0)), "your heads are [..., n_head, hs, n_seq]");
+
+    [Fact]
+    public void SplitHeads_heads_of_size_n_head_gets_a_hint() =>
+        FailsWith(Checks.SplitHeads((x, nHead) => x.reshape(x.shape[0], x.shape[1] / nHead, nHead).transpose(0, 1)), "heads of size n_head");
+
+    [Fact]
+    public void MergeHeads_stacked_below_each_other_gets_a_hint() =>
+        FailsWith(Checks.MergeHeads(x => torch.cat(x.unbind(0), dim: 0)), "not one below the other");
+
+    [Fact]
+    public void MergeHeads_summing_the_heads_gets_a_hint() =>
+        FailsWith(Checks.MergeHeads(x => x.sum(dim: 0)), "don't add them up or average them");
+
+    [Fact]
+    public void MergeHeads_x_T_gets_a_hint() =>
+        FailsWith(Checks.MergeHeads(x => x.T.reshape(x.shape[1], -1)), "x.T reverses ALL the axes");
+
+    [Fact]
+    public void MergeHeads_written_for_a_batch_only_gets_a_hint() =>
+        FailsWith(Checks.MergeHeads(x => x.transpose(1, 2).reshape(x.shape[0], x.shape[2], -1)), "the check passes heads with and without a batch");
+
+    /// <summary>Multi-head attention as a learner writes it, with the attention of the heads and the two projections given.</summary>
+    static Tensor Heads(Tensor x, AttentionParams p, int nHead, Func<Tensor, Tensor, Tensor, Tensor> attend,
+        Func<Tensor, Tensor>? qkvProj = null, Func<Tensor, Tensor>? outProj = null)
+    {
+        var qkv = (qkvProj ?? (t => t.matmul(p.CAttn.W) + p.CAttn.B))(x).split(x.shape[^1], dim: -1);
+        var heads = attend(Ops.SplitHeads(qkv[0], nHead), Ops.SplitHeads(qkv[1], nHead), Ops.SplitHeads(qkv[2], nHead));
+        return (outProj ?? (t => t.matmul(p.CProj.W) + p.CProj.B))(Ops.MergeHeads(heads));
+    }
+
+    static Tensor Scaled(Tensor q, Tensor k) => q.matmul(k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]);
+    static Tensor Future(Tensor q, long diagonal = 1) => torch.triu(torch.ones(q.shape[^2], q.shape[^2]), diagonal).to(ScalarType.Bool);
+
+    [Fact]
+    public void MultiHeadAttention_written_this_way_passes() =>
+        Passes(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) => Scaled(q, k).masked_fill(Future(q), double.NegativeInfinity).softmax(-1).matmul(v))));
+
+    [Fact]
+    public void MultiHeadAttention_softmax_over_the_queries_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) => Scaled(q, k).masked_fill(Future(q), double.NegativeInfinity).softmax(-2).matmul(v))),
+            "softmax over dim -2 normalises over the queries");
+
+    [Fact]
+    public void MultiHeadAttention_c_proj_through_F_linear_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) => Scaled(q, k).masked_fill(Future(q), double.NegativeInfinity).softmax(-1).matmul(v),
+            outProj: t => torch.nn.functional.linear(t, p.CProj.W, p.CProj.B))), "c_proj is square, so no shape error warned you");
+
+    [Fact]
+    public void MultiHeadAttention_without_the_c_attn_bias_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) => Scaled(q, k).masked_fill(Future(q), double.NegativeInfinity).softmax(-1).matmul(v),
+            qkvProj: t => t.matmul(p.CAttn.W))), "add c_attn's bias");
+
+    [Fact]
+    public void MultiHeadAttention_without_the_c_proj_bias_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) => Scaled(q, k).masked_fill(Future(q), double.NegativeInfinity).softmax(-1).matmul(v),
+            outProj: t => t.matmul(p.CProj.W))), "add c_proj's bias");
+
+    [Fact]
+    public void MultiHeadAttention_mask_over_the_diagonal_too_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) => Scaled(q, k).masked_fill(Future(q, 0), double.NegativeInfinity).softmax(-1).matmul(v))),
+            "your mask hides the diagonal too");
+
+    [Fact]
+    public void MultiHeadAttention_mask_over_the_past_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) =>
+            (Scaled(q, k) + torch.tril(torch.ones(q.shape[^2], q.shape[^2], dtype: q.dtype), -1) * -1e10).softmax(-1).matmul(v))), "your mask hides the past and shows the future");
+
+    [Fact]
+    public void MultiHeadAttention_mask_multiplied_into_the_scores_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) =>
+            (Scaled(q, k) * torch.tril(torch.ones(q.shape[^2], q.shape[^2], dtype: q.dtype))).softmax(-1).matmul(v))), "multiplying the scores by a 0/1 mask hides nothing");
+
+    [Fact]
+    public void MultiHeadAttention_mask_after_the_softmax_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) =>
+            (Scaled(q, k).softmax(-1) * torch.tril(torch.ones(q.shape[^2], q.shape[^2], dtype: q.dtype))).matmul(v))), "mask before the softmax");
+
+    [Fact]
+    public void MultiHeadAttention_scale_after_the_softmax_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Heads(x, p, h, (q, k, v) =>
+            q.matmul(k.transpose(-2, -1)).masked_fill(Future(q), double.NegativeInfinity).softmax(-1).matmul(v) / Math.Sqrt(q.shape[^1]))), "scale the scores before the softmax");
+
+    [Fact]
+    public void MultiHeadAttention_chunk_along_axis_2_gets_a_hint() =>
+        FailsWith(Checks.MultiHeadAttention((x, p, h) => Written(x, p, h, cut: t => t.chunk(3, dim: 2))), "count axes from the end, chunk(3, dim: -1)");
 }

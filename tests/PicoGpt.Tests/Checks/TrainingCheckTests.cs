@@ -570,4 +570,186 @@ public class TrainingCheckTests
         Checks.WeightDecay(TrainingOps.Decays);
         Assert.Equal(expected, torch.rand(5).data<float>().ToArray());
     }
+
+    // ---------------------------------------------------------------- learner review (notebook 10, second pass)
+
+    [Fact]
+    public void GetBatch_filled_column_by_column_gets_a_hint() =>
+        FailsWith(Checks.GetBatch((data, batchSize, blockSize, rng) =>
+        {
+            var x = new long[batchSize * blockSize];
+            var y = new long[batchSize * blockSize];
+            for (int b = 0; b < batchSize; b++)
+            {
+                int i = rng.Next(data.Length - blockSize);
+                for (int t = 0; t < blockSize; t++) { x[t * batchSize + b] = data[i + t]; y[t * batchSize + b] = data[i + t + 1]; }
+            }
+            return (torch.tensor(x, new long[] { batchSize, blockSize }), torch.tensor(y, new long[] { batchSize, blockSize }));
+        }), "not x[t * batchSize + b]");
+
+    [Fact]
+    public void GetBatch_next_token_as_id_plus_one_gets_a_hint()
+    {
+        var r = Checks.GetBatch((data, batchSize, blockSize, rng) =>
+        {
+            var x = new long[batchSize, blockSize];
+            var y = new long[batchSize, blockSize];
+            for (int b = 0; b < batchSize; b++)
+            {
+                int i = rng.Next(data.Length - blockSize);
+                for (int t = 0; t < blockSize; t++) { x[b, t] = data[i + t]; y[b, t] = data[i + t] + 1; }
+            }
+            return (torch.tensor(x), torch.tensor(y));
+        });
+        FailsWith(r, "not the token id plus one");
+        Assert.Contains("case '1,000 random ids", r.Message);                         // right on the ids 0, 1, ..., 19
+    }
+
+    [Fact]
+    public void CrossEntropy_summed_over_the_positions_gets_a_hint() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => -Picked(logits.log_softmax(-1), targets).sum(1).mean()), "summing over T and averaging over B");
+
+    [Fact]
+    public void CrossEntropy_in_bits_gets_a_hint() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => -Picked(logits.log_softmax(-1), targets).mean() / Math.Log(2)), "dividing by ln 2 gives bits");
+
+    [Fact]
+    public void CrossEntropy_returned_as_float32_gets_the_dtype_hint() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => F.cross_entropy(logits.reshape(-1, logits.shape[^1]), targets.reshape(-1)).to(ScalarType.Float32)),
+            "the numbers are right, but the result must keep the inputs' dtype (float64), yours is float32");
+
+    [Fact]
+    public void CrossEntropy_on_logits_transposed_to_classes_first_passes() =>
+        Passes(Checks.CrossEntropy((logits, targets) => F.cross_entropy(logits.transpose(1, 2), targets)));
+
+    static double Cosine(int step, double maxLr, double minLr, int warmup, int decaySteps) =>
+        minLr + 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / (decaySteps - warmup))) * (maxLr - minLr);
+
+    [Fact]
+    public void LearningRate_build_nanogpt_warmup_gets_a_hint() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+            step < warmup ? maxLr * (step + 1) / warmup : step >= decaySteps ? minLr : Cosine(step, maxLr, minLr, warmup, decaySteps)),
+            "reaches maxLr one step early");
+
+    [Fact]
+    public void LearningRate_warmup_fraction_in_ints_gets_a_hint() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+            step < warmup ? (step + 1) / (warmup + 1) * maxLr : step >= decaySteps ? minLr : Cosine(step, maxLr, minLr, warmup, decaySteps)),
+            "(step + 1) / (warmup + 1) divides two ints");
+
+    [Fact]
+    public void LearningRate_warmup_from_minLr_gets_a_hint() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+            step < warmup ? minLr + (maxLr - minLr) * (step + 1) / (warmup + 1) : step >= decaySteps ? minLr : Cosine(step, maxLr, minLr, warmup, decaySteps)),
+            "warmup starts from 0, not from minLr");
+
+    [Fact]
+    public void LearningRate_ratio_from_step_0_gets_a_hint() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+            step < warmup ? maxLr * (step + 1) / (warmup + 1) : step >= decaySteps ? minLr
+            : minLr + 0.5 * (1 + Math.Cos(Math.PI * step / decaySteps)) * (maxLr - minLr)), "measure the decay from the end of warmup");
+
+    [Fact]
+    public void LearningRate_linear_decay_gets_a_hint() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+            step < warmup ? maxLr * (step + 1) / (warmup + 1) : step >= decaySteps ? minLr
+            : maxLr - (maxLr - minLr) * (step - warmup) / (decaySteps - warmup)), "not the straight line 1 - ratio");
+
+    [Fact]
+    public void LearningRate_cosine_without_pi_gets_a_hint() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+            step < warmup ? maxLr * (step + 1) / (warmup + 1) : step >= decaySteps ? minLr
+            : minLr + 0.5 * (1 + Math.Cos((double)(step - warmup) / (decaySteps - warmup))) * (maxLr - minLr)), "ratio alone only goes from 0 to 1 radian");
+
+    [Fact]
+    public void LearningRate_min_plus_coefficient_times_max_gets_a_hint() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+            step < warmup ? maxLr * (step + 1) / (warmup + 1) : step >= decaySteps ? minLr
+            : minLr + 0.5 * (1 + Math.Cos(Math.PI * (step - warmup) / (decaySteps - warmup))) * maxLr), "minLr + coeff · maxLr starts above maxLr");
+
+    [Fact]
+    public void TrainStep_backward_twice_gets_a_hint() =>
+        FailsWith(Checks.TrainStep((model, opt, x, y, lr, clip) =>
+        {
+            SetLr(opt, lr);
+            opt.zero_grad();
+            var loss = Loss(model, x, y);
+            loss.backward();
+            loss.backward();
+            opt.step();
+            return loss.item<float>();
+        }), "call loss.backward() once per step");
+
+    [Fact]
+    public void TrainStep_learning_rate_on_the_first_group_only_gets_a_hint() =>
+        FailsWith(Checks.TrainStep((model, opt, x, y, lr, clip) =>
+        {
+            opt.ParamGroups.First().LearningRate = lr;
+            opt.zero_grad();
+            var loss = Loss(model, x, y);
+            loss.backward();
+            if (clip > 0) torch.nn.utils.clip_grad_norm_(model.parameters(), clip);
+            opt.step();
+            return loss.item<float>();
+        }), "set the learning rate on EVERY parameter group");
+
+    [Fact]
+    public void TrainStep_forward_under_no_grad_gets_a_hint() =>
+        FailsWith(Checks.TrainStep((model, opt, x, y, lr, clip) =>
+        {
+            SetLr(opt, lr);
+            opt.zero_grad();
+            Tensor loss;
+            using (torch.no_grad()) loss = Loss(model, x, y);
+            loss.backward();
+            opt.step();
+            return loss.item<float>();
+        }), "the forward pass ran without gradients");
+
+    [Fact]
+    public void TrainStep_reading_the_loss_as_double_gets_a_hint() =>
+        FailsWith(Checks.TrainStep((model, opt, x, y, lr, clip) =>
+        {
+            SetLr(opt, lr);
+            opt.zero_grad();
+            var loss = Loss(model, x, y);
+            loss.backward();
+            if (clip > 0) torch.nn.utils.clip_grad_norm_(model.parameters(), clip);
+            opt.step();
+            return loss.item<double>();
+        }), "read it with loss.item<float>()");
+
+    [Fact]
+    public void EstimateLoss_no_grad_without_using_gets_a_hint_and_gradients_come_back()
+    {
+        var r = Checks.EstimateLoss((model, data, b, iters, seed) =>
+        {
+            model.eval();
+            torch.no_grad();                                                           // never disposed: gradients stay off
+            var rng = new Random(seed);
+            var losses = new List<Tensor>();
+            for (int k = 0; k < iters; k++)
+            {
+                var (x, y) = TrainingOps.GetBatch(data, b, model.Config.ContextLength, rng);
+                losses.Add(-Picked(model.forward(x).log_softmax(-1), y).mean());
+            }
+            model.train();
+            return torch.stack(losses).mean();
+        });
+        FailsWith(r, "write using (torch.no_grad())");
+        Assert.True(torch.is_grad_enabled());
+    }
+
+    [Fact]
+    public void EstimateLoss_with_other_batches_gets_a_hint() =>
+        FailsWith(Checks.EstimateLoss((model, data, b, iters, seed) => Estimate(model, data, b, iters, seed, rng: new Random(seed + 1))),
+            "the mode and the gradients are right, the loss is not");
+
+    [Fact]
+    public void CrossEntropy_gather_along_the_positions_gets_a_hint() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => -logits.log_softmax(-1).gather(1, targets.unsqueeze(-1)).mean()), "gather along the last axis, the vocabulary");
+
+    [Fact]
+    public void CrossEntropy_float_index_gets_a_hint() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => -logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1).to(logits.dtype)).mean()), "gather's index must be int64");
 }
