@@ -15,7 +15,8 @@ public static class Course
     /// Loads TorchSharp's native libraries (<see cref="TorchRuntime.Initialize"/>) and, inside a .NET Interactive C#
     /// kernel: turns off the compiler's assembly-unification notes that every TorchSharp cell would otherwise show as
     /// red stderr (<see cref="KernelSetup.QuietCompilerNotes"/>), and checks the shapes of every <c>.matmul</c> in later
-    /// cells so a shape mistake throws instead of ending the kernel (<see cref="MatMulGuard"/>). Safe to call again.
+    /// cells so a shape mistake throws instead of ending the kernel (<see cref="MatMulGuard"/>), warning too when a literal 0
+    /// is read as a dtype (<see cref="ZeroAsDtype"/>: <c>x.sum(0)</c>). Safe to call again.
     /// Returns one line saying what is ready.
     /// </summary>
     public static string Setup()

@@ -1,4 +1,6 @@
 using System.Reflection;
+using System.Text.RegularExpressions;
+using Microsoft.DotNet.Interactive;
 using Microsoft.CodeAnalysis;
 using Microsoft.CodeAnalysis.CSharp;
 using Microsoft.CodeAnalysis.CSharp.Scripting;
@@ -18,25 +20,33 @@ namespace PicoGpt.Interactive;
 /// <see cref="PicoGptException"/> saying what does not fit, then calls the same matmul. The rewrite is semantic (only
 /// calls Roslyn binds to TorchSharp's matmul change, not a learner's own method of that name), keeps every line where
 /// it was (so compiler errors and stack traces point at the learner's lines) and costs a compilation only for cells
-/// whose text contains "matmul".
+/// whose text contains "matmul". The same compilation finds <see cref="ZeroAsDtype"/> mistakes (<c>x.sum(0)</c>), shown
+/// as a warning under the cell before it runs.
 /// </summary>
 public static class MatMulGuard
 {
     static readonly PropertyInfo? CodeProperty = typeof(SubmitCode).GetProperty(nameof(SubmitCode.Code));
+
+    /// <summary>A literal 0 as an argument: the cells worth compiling for <see cref="ZeroAsDtype"/>.</summary>
+    static readonly Regex ZeroArgument = new(@"\(\s*0\s*[,)]|,\s*0\s*\)", RegexOptions.Compiled);
 
     internal static void Install(CSharpKernel kernel, Func<ScriptOptions?> options)
     {
         if (CodeProperty?.SetMethod == null && CodeProperty?.GetSetMethod(nonPublic: true) == null) return;
         kernel.AddMiddleware(async (command, context, next) =>
         {
-            if (command is SubmitCode submit && submit.Code.Contains("matmul", StringComparison.Ordinal))
+            bool matmul = command is SubmitCode s1 && s1.Code.Contains("matmul", StringComparison.Ordinal);
+            if (command is SubmitCode submit && (matmul || ZeroArgument.IsMatch(submit.Code)))
             {
                 try
                 {
                     var state = kernel.ScriptState;
                     var opts = options() ?? ScriptOptions.Default;
                     var script = state != null ? state.Script.ContinueWith(submit.Code, opts) : CSharpScript.Create(submit.Code, opts);
-                    var rewritten = Rewrite(script.GetCompilation());
+                    var compilation = script.GetCompilation();
+                    foreach (var warning in ZeroAsDtype.Find(compilation))
+                        KernelInvocationContextExtensions.Display(context, "⚠ " + warning, "text/plain");
+                    var rewritten = matmul ? Rewrite(compilation) : null;
                     if (rewritten != null) CodeProperty!.SetValue(submit, rewritten);
                 }
                 catch (Exception)                                            // the guard never stops a cell from running

@@ -94,7 +94,7 @@ public abstract class CourseRunTests(ITestOutputHelper output)
 
     internal static long Bytes(NotebookRun run) => System.Text.Encoding.UTF8.GetByteCount(NotebookFile.ToJson(run.Notebook));
 
-    /// <summary>Everything a learner should not see: failed cells, error outputs, stderr text.</summary>
+    /// <summary>Everything a learner should not see: failed cells, error outputs, stderr text, the course's kernel warnings.</summary>
     internal static List<string> Problems(NotebookRun run)
     {
         var problems = new List<string>();
@@ -105,6 +105,8 @@ public abstract class CourseRunTests(ITestOutputHelper output)
             foreach (var o in cell.Outputs)
                 if (o is TextElement { Name: "stderr" } err) problems.Add($"cell {cell.Index}: stderr: {err.Text.Trim()}");
                 else if (o is ErrorElement e && cell.Status == CellStatus.Ok) problems.Add($"cell {cell.Index}: error output {e.ErrorName}: {e.ErrorValue}");
+                else if (NotebookFile.Data(o) is { } d && NotebookFile.DataText(d, "text/plain") is { } t && t.StartsWith("⚠ "))
+                    problems.Add($"cell {cell.Index}: kernel warning: {t}");            // e.g. x.sum(0) read as sum(ScalarType.Byte)
         }
         if (Bytes(run) > MaxExecutedBytes) problems.Add($"the executed notebook is {Bytes(run):N0} bytes (at most {MaxExecutedBytes:N0})");
         return problems;

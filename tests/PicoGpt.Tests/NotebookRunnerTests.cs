@@ -30,6 +30,10 @@ public sealed class KernelNotebookFixture
         /* 11 */ "a.sum().item<float>()",
         /* 12 */ "var chart = PicoGpt.Interactive.Live.Display(PicoGpt.Plots.LinePlot.Loss(new double[] { 0, 1 }, new double[] { 2, 1 }));\n" +
                  "chart.Update(PicoGpt.Plots.LinePlot.Loss(new double[] { 0, 1, 2 }, new double[] { 2, 1, 0.625 }));",
+        /* 13 */ "var z = torch.tensor(new double[] { 1.5, 2, 3, 4 }).reshape(2, 2);\n" +
+                 "var ok = torch.arange(0, 3).sum(dim: 0) + z.sum(0L) + z.mean(new long[] { 0 });\n" +
+                 "var total = z.sum(0);\n" +
+                 "total.dtype + \" \" + total.item<byte>()",
     ];
 
     public NotebookRun Run { get; }
@@ -96,6 +100,19 @@ public class NotebookRunnerTests(KernelNotebookFixture fixture) : IClassFixture<
         Assert.Equal(CellStatus.Ok, Cell(11).Status);                               // the kernel and its variables live on
         Assert.Contains("<pre>6</pre>", Text(Cell(11).Outputs.OfType<ReturnValueElement>().Single(), "text/html"));
         Assert.Equal("ok", Run.Kernel.Status);
+    }
+
+    [Fact]
+    public void A_literal_0_taken_as_a_dtype_gets_a_warning_and_the_cell_runs_as_written()
+    {
+        var c = Cell(13);
+        Assert.Equal(CellStatus.Ok, c.Status);
+        var shown = c.Outputs.Where(o => o is not ReturnValueElement).Select(o => Text(o, "text/plain")).OfType<string>().ToList();
+        var warning = Assert.Single(shown);                                          // arange(0, 3), sum(dim: 0), sum(0L) and mean(new long[] { 0 }) are fine
+        Assert.Equal("⚠ line 3: in z.sum(0), C# reads the 0 as a dtype, ScalarType.Byte (a literal 0 converts to any enum), so this calls sum(ScalarType type), " +
+                     "not sum over axis 0: it reduces the WHOLE tensor, in bytes. Name the axis: z.sum(dim: 0)", warning);
+        Assert.Equal("Byte 10", Text(Assert.Single(c.Outputs.OfType<ReturnValueElement>()), "text/plain")); // 1.5 + 2 + 3 + 4 = 10.5 → 10 as a byte
+        Assert.Empty(Cell(2).Outputs.Where(o => o is not ReturnValueElement && o is not TextElement));       // "t.sum()" has no literal 0: no warning
     }
 
     [Fact]

@@ -293,3 +293,18 @@ public class SoftmaxCheckTests
     public void LogSoftmax_negated_fails() =>
         FailsWith(Checks.LogSoftmax(x => x.logsumexp(-1, keepdim: true) - x), "negative log-likelihood");
 }
+public class ProbeSumZero
+{
+    [Fact]
+    public void Probe()
+    {
+        var r = Checks.Softmax(x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(0); });
+        Assert.Fail(r.ToPlainText());
+    }
+    [Fact]
+    public void Probe2()
+    {
+        var x = torch.tensor(new double[] { 1, 2, 3, 4 }).reshape(2, 2);
+        Assert.Fail($"{x.sum(0).dtype} {string.Join(",", x.sum(0).shape)} {x.sum(0).ToString(TorchSharp.TensorStringStyle.Julia)}");
+    }
+}
