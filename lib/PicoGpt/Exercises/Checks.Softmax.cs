@@ -15,6 +15,9 @@ public static partial class Checks
     const string KeepdimBroadcast = "a row max or row sum taken without keepdim: true has lost the last axis and does not broadcast against x: " +
                                     "keep it with keepdim: true, so it has shape [..., 1]";
 
+    const string SumOfZero = "you divided by the sum of the whole tensor as a byte (a whole number from 0 to 255): in C# a literal 0 becomes a dtype, so e.sum(0) is " +
+        "e.sum(ScalarType.Byte), not a sum over axis 0 (the kernel warns with a ⚠ under the cell); sum each row over the last axis: e.sum(-1, keepdim: true)";
+
     /// <summary>softmax over the last axis, stable for large logits.</summary>
     public static CheckResult Softmax(Func<Tensor, Tensor> softmax)
     {
@@ -68,6 +71,8 @@ public static partial class Checks
                     x => { var e = (x - x.mean([-1], keepdim: true)).exp(); return e / e.sum(-1, keepdim: true); }),
                 new(AminHint + "exp(600 - (-2000)) = exp(2600) is inf, and inf / inf is NaN",
                     x => { var e = (x - x.amin([-1], keepdim: true)).exp(); return e / e.sum(-1, keepdim: true); }),
+                new(SumOfZero, x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(ScalarType.Byte); }),
+                new(SumOfZero, x => { var e = x.exp(); return e / e.sum(ScalarType.Byte); }),
             ],
             InputsUnchanged = true,
             ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : InPlaceShape(e),
