@@ -28,14 +28,14 @@ public static class MatMulGuard
     static readonly PropertyInfo? CodeProperty = typeof(SubmitCode).GetProperty(nameof(SubmitCode.Code));
 
     /// <summary>A literal 0 as an argument: the cells worth compiling for <see cref="ZeroAsDtype"/>.</summary>
-    static readonly Regex ZeroArgument = new(@"\(\s*0\s*[,)]|,\s*0\s*\)", RegexOptions.Compiled);
+    static readonly Regex ZeroArgument = new(@"[(,]\s*0\s*[,)]", RegexOptions.Compiled);
 
     internal static void Install(CSharpKernel kernel, Func<ScriptOptions?> options)
     {
         if (CodeProperty?.SetMethod == null && CodeProperty?.GetSetMethod(nonPublic: true) == null) return;
         kernel.AddMiddleware(async (command, context, next) =>
         {
-            bool matmul = command is SubmitCode s1 && s1.Code.Contains("matmul", StringComparison.Ordinal);
+            bool matmul = command is SubmitCode { Code: var code } && code.Contains("matmul", StringComparison.Ordinal);
             if (command is SubmitCode submit && (matmul || ZeroArgument.IsMatch(submit.Code)))
             {
                 try

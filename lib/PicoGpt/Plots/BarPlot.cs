@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using PicoGpt.Notebook;
 
 namespace PicoGpt.Plots;
 
@@ -29,15 +28,9 @@ public static class BarPlot
                 ["y"] = LinePlot.Numbers(b.Values),
             });
         }
-        var layout = new JsonObject
-        {
-            ["title"] = new JsonObject { ["text"] = Html.Escape(title) },
-            ["barmode"] = "group",
-            ["xaxis"] = new JsonObject { ["title"] = new JsonObject { ["text"] = xTitle }, ["type"] = "category" },
-            ["yaxis"] = new JsonObject { ["title"] = new JsonObject { ["text"] = yTitle } },
-            ["legend"] = new JsonObject { ["orientation"] = "h", ["y"] = -0.2 },
-            ["margin"] = new JsonObject { ["l"] = 70, ["r"] = 30, ["t"] = 60, ["b"] = 90 },
-        };
+        var layout = LinePlot.Layout(title, xTitle, yTitle);
+        layout["barmode"] = "group";                                                   // the groups side by side
+        layout["xaxis"]!["type"] = "category";                                         // every label shown, nothing between
         return new Chart(title, data, layout, 720, 420);
     }
 

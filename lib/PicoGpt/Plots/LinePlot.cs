@@ -25,16 +25,18 @@ public static class LinePlot
                 ["x"] = Numbers(s.X), ["y"] = Numbers(s.Y),
             });
         }
-        var layout = new JsonObject
-        {
-            ["title"] = new JsonObject { ["text"] = Html.Escape(title) },
-            ["xaxis"] = new JsonObject { ["title"] = new JsonObject { ["text"] = xTitle } },
-            ["yaxis"] = new JsonObject { ["title"] = new JsonObject { ["text"] = yTitle } },
-            ["legend"] = new JsonObject { ["orientation"] = "h", ["y"] = -0.2 },
-            ["margin"] = new JsonObject { ["l"] = 70, ["r"] = 30, ["t"] = 60, ["b"] = 90 },
-        };
-        return new Chart(title, data, layout, 720, 420);
+        return new Chart(title, data, Layout(title, xTitle, yTitle), 720, 420);
     }
+
+    /// <summary>The layout of a chart with two titled axes and the legend below it (line and bar charts).</summary>
+    internal static JsonObject Layout(string title, string xTitle, string yTitle) => new()
+    {
+        ["title"] = new JsonObject { ["text"] = Html.Escape(title) },
+        ["xaxis"] = new JsonObject { ["title"] = new JsonObject { ["text"] = xTitle } },
+        ["yaxis"] = new JsonObject { ["title"] = new JsonObject { ["text"] = yTitle } },
+        ["legend"] = new JsonObject { ["orientation"] = "h", ["y"] = -0.2 },
+        ["margin"] = new JsonObject { ["l"] = 70, ["r"] = 30, ["t"] = 60, ["b"] = 90 },
+    };
 
     /// <summary>Training loss (and validation loss, when given) against the step.</summary>
     public static Chart Loss(IReadOnlyList<double> steps, IReadOnlyList<double> train, IReadOnlyList<double>? val = null, string title = "Loss")
