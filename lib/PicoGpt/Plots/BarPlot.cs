@@ -36,6 +36,5 @@ public static class BarPlot
 
     /// <summary>Bars for categories 0, 1, ..., n - 1 (token ids).</summary>
     public static Chart Create(string title, string xTitle, string yTitle, params Bars[] bars) =>
-        bars.Length == 0 ? throw new PicoGptException("BarPlot.Create: give at least one group of bars")
-            : Create(title, Enumerable.Range(0, bars[0].Values.Count).Select(i => i.ToString()).ToArray(), xTitle, yTitle, bars);
+        Create(title, Enumerable.Range(0, bars.FirstOrDefault()?.Values.Count ?? 0).Select(i => i.ToString()).ToArray(), xTitle, yTitle, bars);
 }
