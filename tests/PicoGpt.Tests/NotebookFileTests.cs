@@ -130,7 +130,7 @@ public class NotebookFileTests
     {
         const string setup = """
             #r "nuget: Something, 1.0.0"
-            #r "../../lib/PicoGpt.Interactive/bin/Debug/net10.0/PicoGpt.Interactive.dll"
+            #r "../../lib/PicoGpt.Course/bin/Debug/net10.0/PicoGpt.Course.dll"
               #r  "../../lib/Other.dll"
             var s = "../../lib/ in a string stays";
             // #r "../../lib/ in a comment stays"
@@ -138,7 +138,7 @@ public class NotebookFileTests
             """;
         Assert.Equal("""
             #r "nuget: Something, 1.0.0"
-            #r "../lib/PicoGpt.Interactive/bin/Debug/net10.0/PicoGpt.Interactive.dll"
+            #r "../lib/PicoGpt.Course/bin/Debug/net10.0/PicoGpt.Course.dll"
               #r  "../lib/Other.dll"
             var s = "../../lib/ in a string stays";
             // #r "../../lib/ in a comment stays"
