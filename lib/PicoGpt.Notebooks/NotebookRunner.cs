@@ -43,6 +43,9 @@ public sealed record KernelOutcome(string Status, int? Cell, string? Message)
 public sealed record NotebookRun(string? Path, InteractiveDocument Notebook, IReadOnlyList<CellRun> Cells, CheckCounts Checks, KernelOutcome Kernel, TimeSpan Elapsed)
 {
     public bool Succeeded => Kernel.Status == "ok" && Cells.All(c => c.Status is CellStatus.Ok or CellStatus.Skipped);
+
+    /// <summary>What the runner had to do besides running the cells (a kernel started a second time, and why).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
 }
 
 public sealed class RunnerOptions
@@ -53,6 +56,8 @@ public sealed class RunnerOptions
     public TimeSpan CellTimeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Extra environment variables for the kernel process (e.g. PICOGPT_NOTEBOOK_QUICK=1).</summary>
     public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
+    /// <summary>The most output (in characters) one cell keeps; the rest is dropped and a line says so.</summary>
+    public long CellOutputLimit { get; init; } = KernelClient.DefaultOutputLimit;
 }
 
 /// <summary>
@@ -104,14 +109,17 @@ public sealed class NotebookRunner(RunnerOptions? options = null)
             }
             if (run.Status == CellStatus.Error && _options.StopOnError) stopped = true;
         }
-        return new NotebookRun(path, nb, runs, CountChecks(nb), kernel, total.Elapsed);
+        return new NotebookRun(path, nb, runs, CountChecks(nb), kernel, total.Elapsed)
+        {
+            Notes = client.StartNote is { } note ? [note] : [],
+        };
     }
 
     CellRun RunCell(KernelClient client, int index, InteractiveDocumentElement cell)
     {
         var watch = Stopwatch.StartNew();
         var outputs = new OutputBuilder(cell);
-        var result = client.Submit(cell.Contents, _options.CellTimeout, outputs.Add);
+        var result = client.Submit(cell.Contents, _options.CellTimeout, outputs.Add, _options.CellOutputLimit);
         switch (result.End)
         {
             case SubmissionEnd.Succeeded:
