@@ -146,7 +146,7 @@ public class NotebookFileTests
             """, NotebookStripper.LearnerReferences(setup));
 
         var learner = NotebookStripper.Strip(NotebookFile.New(NotebookFile.Code(setup), NotebookFile.Markdown("#r \"../../lib/x.dll\"")));
-        Assert.StartsWith("#r \"nuget: Something, 1.0.0\"\n#r \"../lib/PicoGpt.Interactive/", learner.Elements[0].Contents);
+        Assert.StartsWith("#r \"nuget: Something, 1.0.0\"\n#r \"../lib/PicoGpt.Course/", learner.Elements[0].Contents);
         Assert.Equal("#r \"../../lib/x.dll\"", learner.Elements[1].Contents);       // markdown is left alone
     }
 

@@ -39,7 +39,7 @@ public class PlotTests
     [Fact]
     public void The_readme_of_the_vendored_bundle_states_its_checksum_and_version()
     {
-        var dir = Path.Combine(TestPaths.RepoRoot, "lib", "PicoGpt", "Plots", "plotly");
+        var dir = Path.Combine(TestPaths.RepoRoot, "lib", "PicoGpt.Course", "Plots", "plotly");
         var readme = File.ReadAllText(Path.Combine(dir, "README.md"));
         Assert.Contains(BundleSha256, readme);
         Assert.Contains($"plotly.js-cartesian-dist-min-{BundleVersion}.tgz", readme);

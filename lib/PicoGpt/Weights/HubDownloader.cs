@@ -6,6 +6,8 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
+using PicoGpt.IO;
+
 namespace PicoGpt.Weights;
 
 /// <summary>How far one file's download has got. <see cref="Total"/> is null when the server does not say.</summary>
