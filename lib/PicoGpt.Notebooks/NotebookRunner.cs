@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.DotNet.Interactive.Documents;
+using PicoGpt.Notebook;
 
 namespace PicoGpt.Notebooks;
 
@@ -196,7 +197,8 @@ public sealed class NotebookRunner(RunnerOptions? options = null)
         return ("Error", message.TrimEnd(), trace);
     }
 
-    static readonly Regex CheckClass = new(@"class=""picogpt-check picogpt-check-(pass|fail|todo)""", RegexOptions.Compiled);
+    static readonly Regex CheckClass = new(
+        $@"class=""{CheckCss.Box} ({CheckCss.Passed}|{CheckCss.Failed}|{CheckCss.NotImplemented})""", RegexOptions.Compiled);
 
     /// <summary>Counts the check results among the final outputs (by the class our check formatter writes).</summary>
     static CheckCounts CountChecks(InteractiveDocument nb)
@@ -206,7 +208,7 @@ public sealed class NotebookRunner(RunnerOptions? options = null)
         {
             if (NotebookFile.Data(output) is not { } data || NotebookFile.DataText(data, "text/html") is not { } html) continue;
             foreach (Match m in CheckClass.Matches(html))
-                switch (m.Groups[1].Value) { case "pass": pass++; break; case "fail": fail++; break; default: todo++; break; }
+                switch (m.Groups[1].Value) { case CheckCss.Passed: pass++; break; case CheckCss.Failed: fail++; break; default: todo++; break; }
         }
         return new CheckCounts(pass, fail, todo);
     }
