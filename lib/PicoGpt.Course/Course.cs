@@ -18,7 +18,8 @@ public static class Course
     /// red stderr (<see cref="KernelSetup.QuietCompilerNotes"/>), and checks the shapes of every <c>.matmul</c> in later
     /// cells so a shape mistake throws instead of ending the kernel (<see cref="MatMulGuard"/>), warning too when a literal 0
     /// is read as a dtype (<see cref="ZeroAsDtype"/>: <c>x.sum(0)</c>). Safe to call again.
-    /// Returns one line saying what is ready.
+    /// Returns one line saying what is ready; when a kernel internal a guard needs is missing (another kernel version),
+    /// the line names it and what is not protected (<see cref="SetupReport.Describe"/>).
     /// </summary>
     public static string Setup()
     {
@@ -28,7 +29,7 @@ public static class Course
         {
             Live.CarriesPageScript = Plots.PlotlyJs.HasInlineCopy;
             Live.ResetPageScript = Plots.PlotlyJs.ResetPage;
-            kernel = KernelSetup.Run() ? ", kernel ready (.matmul checked)" : "";
+            kernel = KernelSetup.Run() is { } said ? ", " + said : "";
         }
         var (torchSharp, _) = TorchRuntime.Versions();
         var device = TorchRuntime.DefaultDevice;

@@ -19,18 +19,24 @@ internal static class KernelSetup
     static readonly FieldInfo? ScriptOptionsField =
         typeof(CSharpKernel).GetField("_scriptOptions", BindingFlags.Instance | BindingFlags.NonPublic);
 
-    static readonly ConditionalWeakTable<CSharpKernel, object> Prepared = new();
+    static readonly ConditionalWeakTable<CSharpKernel, string> Prepared = new();
 
-    /// <summary>Sets up the C# kernel running this cell; false when there is none or it could not be prepared.</summary>
+    /// <summary>
+    /// Sets up the C# kernel running this cell and says what each guard did, in the words of the setup line:
+    /// <see cref="SetupReport.AllReady"/> when all are on; otherwise which kernel internal (reached by reflection) is missing and what
+    /// is therefore not protected. Null outside a .NET Interactive kernel.
+    /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]                       // kernel types stay out of callers' JIT
-    internal static bool Run()
+    internal static string? Run()
     {
-        if (KernelInvocationContext.Current?.HandlingKernel is not CSharpKernel kernel) return false;
-        if (Prepared.TryGetValue(kernel, out _)) return true;
-        if (!QuietCompilerNotes(kernel)) return false;
-        MatMulGuard.Install(kernel, () => Options(kernel));
-        Prepared.Add(kernel, new object());
-        return true;
+        if (!InKernel) return null;
+        if (KernelInvocationContext.Current?.HandlingKernel is not CSharpKernel kernel)
+            return "kernel not prepared (this cell does not run in a C# kernel): .matmul not checked, a bare 0 read as a dtype not warned about";
+        if (Prepared.TryGetValue(kernel, out var said)) return said;
+        var report = SetupReport.Describe(ScriptOptionsField != null && QuietCompilerNotes(kernel), MatMulGuard.CanRewrite);
+        if (Options(kernel) != null) MatMulGuard.Install(kernel, () => Options(kernel));
+        Prepared.Add(kernel, report);
+        return report;
     }
 
     /// <summary>
@@ -50,4 +56,26 @@ internal static class KernelSetup
 
     /// <summary>The kernel's current script options (null if this kernel version keeps them elsewhere).</summary>
     internal static ScriptOptions? Options(CSharpKernel kernel) => ScriptOptionsField?.GetValue(kernel) as ScriptOptions;
+}
+
+/// <summary>The setup line's words for the guards (no kernel types here, so tests can call it outside a kernel).</summary>
+internal static class SetupReport
+{
+    /// <summary>What the setup line says when every guard is on.</summary>
+    internal const string AllReady = "kernel ready (.matmul checked)";
+
+    /// <summary>
+    /// The setup line's words for what could be installed: <paramref name="options"/>, the kernel's private
+    /// CSharpKernel._scriptOptions (the compiler notes and both checks need it: the checks compile the cell with the
+    /// kernel's references); <paramref name="rewrite"/>, a settable SubmitCode.Code (the matmul check replaces the cell's code).
+    /// </summary>
+    internal static string Describe(bool options, bool rewrite) => (options, rewrite) switch
+    {
+        (true, true) => AllReady,
+        (true, false) => "kernel partly ready: .matmul NOT checked (this kernel's SubmitCode.Code has no setter), so a .matmul " +
+                         "on shapes that do not fit ends the kernel: multiply with Ops.MatMul(a, b); bare-0 warnings on",
+        (false, _) => "kernel NOT prepared: CSharpKernel._scriptOptions is missing in this kernel, so .matmul is NOT checked " +
+                       "(a .matmul on shapes that do not fit ends the kernel: multiply with Ops.MatMul(a, b)), a bare 0 read as a " +
+                       "dtype is not warned about, and TorchSharp cells show compiler notes (CS1701)",
+    };
 }

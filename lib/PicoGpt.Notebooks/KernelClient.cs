@@ -7,7 +7,11 @@ using System.Text.Json.Nodes;
 namespace PicoGpt.Notebooks;
 
 /// <summary>One event of the kernel's protocol: its type (DisplayedValueProduced, CommandFailed, ...), body and command token.</summary>
-public sealed record KernelEvent(string Type, JsonObject Body, string? Token);
+public sealed record KernelEvent(string Type, JsonObject Body, string? Token)
+{
+    /// <summary>The length of the event's JSON line (what it adds to a cell's output).</summary>
+    public long Size { get; init; }
+}
 
 /// <summary>How a submission ended.</summary>
 public enum SubmissionEnd { Succeeded, Failed, KernelDied, TimedOut }
@@ -42,7 +46,7 @@ public sealed class KernelClient : IDisposable
         lock (Live) Live.Add(this);
         var reader = new Thread(() =>
         {
-            try { for (string? line; (line = process.StandardOutput.ReadLine()) != null;) _lines.Add(line); }
+            try { foreach (var line in ReadLines(process.StandardOutput, MaxLineChars)) _lines.Add(line); }
             catch (Exception) { }
             _lines.Add(null);
         }) { IsBackground = true, Name = "kernel stdout" };
@@ -66,44 +70,83 @@ public sealed class KernelClient : IDisposable
 
     /// <summary>
     /// Starts a kernel whose working directory (for relative #r paths and files) is <paramref name="workingDirectory"/>,
-    /// with extra environment variables, and waits for it to say it is ready.
+    /// with extra environment variables, and waits for it to say it is ready. A kernel that dies before it is ready is
+    /// started once more (<see cref="StartNote"/> then says so): on a busy machine the kernel has been seen to die at
+    /// start-up, before any of our code runs, and a second start worked.
     /// </summary>
     public static KernelClient Start(string workingDirectory, IReadOnlyDictionary<string, string?>? environment = null,
         TimeSpan? startTimeout = null)
     {
         var (fileName, toolArguments, toolDirectory) = KernelTool.StartInfo();
-        var psi = new ProcessStartInfo(fileName)
+        return Start(() =>
         {
-            WorkingDirectory = toolDirectory,                                  // where the tool manifest is; the kernel then moves to --working-dir
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-            StandardOutputEncoding = new UTF8Encoding(false), StandardErrorEncoding = new UTF8Encoding(false),
-        };
-        foreach (var a in toolArguments.Concat(["stdio", "--default-kernel", "csharp", "--working-dir", workingDirectory])) psi.ArgumentList.Add(a);
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        psi.Environment["DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT"] = "1";
-        psi.Environment["DOTNET_NOLOGO"] = "1";
-        if (environment != null) foreach (var (k, v) in environment) psi.Environment[k] = v;
-        var process = Process.Start(psi) ?? throw new PicoGptException($"could not start the .NET Interactive kernel ({fileName} {string.Join(' ', psi.ArgumentList)})");
-        process.StandardInput.AutoFlush = true;
-        var client = new KernelClient(process);
-        var deadline = DateTime.UtcNow + (startTimeout ?? TimeSpan.FromMinutes(2));
-        while (true)
+            var psi = new ProcessStartInfo(fileName) { WorkingDirectory = toolDirectory };  // where the tool manifest is; the kernel then moves to --working-dir
+            foreach (var a in toolArguments.Concat(["stdio", "--default-kernel", "csharp", "--working-dir", workingDirectory])) psi.ArgumentList.Add(a);
+            psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
+            psi.Environment["DOTNET_INTERACTIVE_CLI_TELEMETRY_OPTOUT"] = "1";
+            psi.Environment["DOTNET_NOLOGO"] = "1";
+            if (environment != null) foreach (var (k, v) in environment) psi.Environment[k] = v;
+            return psi;
+        }, startTimeout ?? TimeSpan.FromMinutes(2));
+    }
+
+    /// <summary>
+    /// Starts the process <paramref name="startInfo"/> describes as a kernel (any program that speaks the protocol on
+    /// stdio) and waits for its KernelReady; one that exits first is started once more.
+    /// </summary>
+    internal static KernelClient Start(Func<ProcessStartInfo> startInfo, TimeSpan startTimeout)
+    {
+        string? firstDeath = null;
+        for (int attempt = 1; ; attempt++)
         {
-            var e = client.Next(deadline, out var raw);
-            if (e?.Type == "KernelReady") return client;
-            if (e == null && raw == null)
+            var psi = startInfo();
+            psi.RedirectStandardInput = psi.RedirectStandardOutput = psi.RedirectStandardError = true;
+            psi.UseShellExecute = false;
+            psi.StandardOutputEncoding = psi.StandardErrorEncoding = new UTF8Encoding(false);
+            var process = Process.Start(psi) ?? throw new PicoGptException($"could not start the .NET Interactive kernel ({psi.FileName} {string.Join(' ', psi.ArgumentList)})");
+            process.StandardInput.AutoFlush = true;
+            var client = new KernelClient(process);
+            var deadline = DateTime.UtcNow + startTimeout;
+            while (true)
             {
-                var why = client.HasExited ? $"it exited with code {client.ExitCode}: {LastLines(client.StandardError, 4)}" : "it did not become ready in time";
-                client.Dispose();
-                throw new PicoGptException($"the .NET Interactive kernel did not start ({why})");
+                var e = client.Next(deadline, out var raw);
+                if (e?.Type == "KernelReady")
+                {
+                    if (firstDeath != null)
+                        client.StartNote = $"the kernel died at start-up ({firstDeath}) before any cell ran; it was started again and this second start worked";
+                    return client;
+                }
+                if (e == null && raw == null) break;
             }
+            bool died = client.HasExited;
+            var why = died ? $"it exited with code {client.ExitCode}: {LastLines(client.StandardError, 4)}" : $"it did not become ready in {startTimeout.TotalSeconds:0} s";
+            client.Dispose();
+            if (died && attempt == 1) { firstDeath = why; continue; }
+            throw new PicoGptException($"the .NET Interactive kernel did not start ({why})" +
+                                       (firstDeath != null ? $"; it had died at start-up once before ({firstDeath})" : ""));
         }
     }
 
-    /// <summary>Runs C# code in the kernel and collects its events until it succeeds, fails, dies or times out.</summary>
-    public SubmissionResult Submit(string code, TimeSpan timeout, Action<KernelEvent>? onEvent = null)
+    /// <summary>Set when the kernel had to be started twice: what happened to the first start. Null after a first start that worked.</summary>
+    public string? StartNote { get; private set; }
+
+    /// <summary>The longest stdout line kept whole (a longer one is cut into pieces of this size): bounds the memory a
+    /// cell that prints without newlines can take. Events (one JSON line each) are far smaller.</summary>
+    internal const int MaxLineChars = 64 << 20;
+
+    /// <summary>The default cap on the output one cell may produce (<see cref="Submit"/>).</summary>
+    public const long DefaultOutputLimit = 4 << 20;
+
+    /// <summary>
+    /// Runs C# code in the kernel and collects its events until it succeeds, fails, dies or times out. The timeout is
+    /// wall-clock time, however much the cell prints. Output beyond <paramref name="outputLimit"/> characters (default
+    /// <see cref="DefaultOutputLimit"/>; Jupyter and VS Code cap a cell's output too) is dropped and one line says so;
+    /// the cell itself runs on to its end.
+    /// </summary>
+    public SubmissionResult Submit(string code, TimeSpan timeout, Action<KernelEvent>? onEvent = null, long? outputLimit = null)
     {
         if (_dead) return new SubmissionResult(SubmissionEnd.KernelDied, [], null);
+        var limit = outputLimit ?? DefaultOutputLimit;
         var token = "picogpt-" + Interlocked.Increment(ref _next);
         var envelope = new JsonObject
         {
@@ -112,22 +155,38 @@ public sealed class KernelClient : IDisposable
             ["command"] = new JsonObject { ["code"] = code, ["targetKernelName"] = "csharp" },
         };
         var events = new List<KernelEvent>();
+        long output = 0;
+        bool truncated = false;
+        void Emit(KernelEvent e, long size)
+        {
+            if (e.Type == "DisplayedValueUpdated")                          // replaces an output: never truncated, kept only under the cap
+            {
+                if (!truncated) events.Add(e);
+                onEvent?.Invoke(e);
+                return;
+            }
+            if (truncated) return;
+            output += size;
+            if (output > limit)
+            {
+                truncated = true;
+                e = StandardOutput($"\n[output truncated after {FormatSize(limit)}: the rest of this cell's output was dropped]\n", token);
+            }
+            events.Add(e);
+            onEvent?.Invoke(e);
+        }
         try { _process.StandardInput.WriteLine(envelope.ToJsonString()); }
         catch (IOException) { _dead = true; return new SubmissionResult(SubmissionEnd.KernelDied, events, null); }
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            var e = Next(deadline, out var raw);
+            var e = Next(deadline, out var raw, out var prefix);
+            if (prefix is { Length: > 0 }) Emit(StandardOutput(prefix, token), prefix.Length);   // native text before an event on the same line
             if (e == null)
             {
                 if (raw != null)                                            // text on stdout that is not an event: the cell's own output
                 {
-                    var stray = new KernelEvent("StandardOutputValueProduced", new JsonObject
-                    {
-                        ["formattedValues"] = new JsonArray(new JsonObject { ["mimeType"] = "text/plain", ["value"] = raw + "\n" }),
-                    }, token);
-                    events.Add(stray);
-                    onEvent?.Invoke(stray);
+                    Emit(StandardOutput(raw + "\n", token), raw.Length + 1);
                     continue;
                 }
                 if (_lines.IsCompleted || HasExited) { _dead = true; return new SubmissionResult(SubmissionEnd.KernelDied, events, null); }
@@ -137,28 +196,89 @@ public sealed class KernelClient : IDisposable
             if (e.Token == token && e.Type is "CommandSucceeded") return new SubmissionResult(SubmissionEnd.Succeeded, events, null);
             if (e.Token == token && e.Type is "CommandFailed")
                 return new SubmissionResult(SubmissionEnd.Failed, events, (string?)e.Body["message"]);
-            events.Add(e);
-            onEvent?.Invoke(e);
+            Emit(e, e.Size);
         }
     }
 
-    /// <summary>The next event before the deadline; null with raw = null at the end of the stream or the deadline.</summary>
-    KernelEvent? Next(DateTime deadline, out string? raw)
+    static KernelEvent StandardOutput(string text, string token) => new("StandardOutputValueProduced", new JsonObject
+    {
+        ["formattedValues"] = new JsonArray(new JsonObject { ["mimeType"] = "text/plain", ["value"] = text }),
+    }, token);
+
+    static string FormatSize(long chars) =>
+        chars >= 1 << 20 && chars % (1 << 20) == 0 ? $"{chars >> 20} MB" : chars >= 1 << 10 && chars % (1 << 10) == 0 ? $"{chars >> 10} kB" : $"{chars} characters";
+
+    /// <summary>
+    /// The next event before the deadline; null with raw = null at the end of the stream or the deadline (which holds
+    /// even while lines keep coming). A line that is not an event comes back as raw. A line where native code's output
+    /// (written without a newline) runs into an event gives the event, and that text as <paramref name="prefix"/>.
+    /// </summary>
+    KernelEvent? Next(DateTime deadline, out string? raw, out string? prefix)
     {
         raw = null;
+        prefix = null;
         var left = deadline - DateTime.UtcNow;
-        if (left < TimeSpan.Zero) left = TimeSpan.Zero;
+        if (left <= TimeSpan.Zero) return null;                             // past the deadline, whatever is waiting
         if (!_lines.TryTake(out var line, left)) return null;               // timed out
         if (line == null) { _lines.CompleteAdding(); WaitForExit(); return null; }
-        JsonObject? o;
-        try { o = JsonNode.Parse(line) as JsonObject; }
-        catch (JsonException) { o = null; }
-        if (o?["eventType"] is not JsonValue type)
+        if (ParseEvent(line, out prefix) is { } e) return e;
+        raw = line;
+        return null;
+    }
+
+    KernelEvent? Next(DateTime deadline, out string? raw) => Next(deadline, out raw, out _);
+
+    /// <summary>
+    /// The event on a stdout line, or null when there is none. The event may follow other text on the line (native
+    /// code that printed without a newline): that text comes back as <paramref name="prefix"/>.
+    /// </summary>
+    internal static KernelEvent? ParseEvent(string line, out string? prefix)
+    {
+        prefix = null;
+        if (Event(line) is { } whole) return whole;
+        if (!line.EndsWith('}')) return null;
+        int tries = 0;
+        for (int at = line.IndexOf("{\"", 1, StringComparison.Ordinal); at > 0 && tries < 64; at = line.IndexOf("{\"", at + 1, StringComparison.Ordinal), tries++)
+            if (Event(line[at..]) is { } e)
+            {
+                prefix = line[..at];
+                return e;
+            }
+        return null;
+
+        static KernelEvent? Event(string text)
         {
-            raw = line;
-            return null;
+            if (!text.StartsWith('{')) return null;
+            JsonObject? o;
+            try { o = JsonNode.Parse(text) as JsonObject; }
+            catch (JsonException) { return null; }
+            if (o?["eventType"] is not JsonValue type || type.GetValueKind() != JsonValueKind.String) return null;
+            return new KernelEvent((string)type!, o["event"] as JsonObject ?? new JsonObject(), (string?)o["command"]?["token"]) { Size = text.Length };
         }
-        return new KernelEvent((string)type!, o["event"] as JsonObject ?? new JsonObject(), (string?)o["command"]?["token"]);
+    }
+
+    /// <summary>Lines of a reader, a line longer than <paramref name="max"/> characters cut into pieces of that size.</summary>
+    internal static IEnumerable<string> ReadLines(TextReader reader, int max)
+    {
+        var line = new StringBuilder();
+        var buffer = new char[8192];
+        for (int n; (n = reader.Read(buffer, 0, buffer.Length)) > 0;)
+            for (int i = 0; i < n; i++)
+            {
+                char c = buffer[i];
+                if (c == '\n')
+                {
+                    if (line.Length > 0 && line[^1] == '\r') line.Length--;
+                    yield return line.ToString();
+                    line.Clear();
+                }
+                else
+                {
+                    if (line.Length >= max) { yield return line.ToString(); line.Clear(); }
+                    line.Append(c);
+                }
+            }
+        if (line.Length > 0) yield return line.ToString();
     }
 
     void WaitForExit()

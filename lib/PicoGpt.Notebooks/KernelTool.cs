@@ -17,6 +17,9 @@ public static class KernelTool
     static readonly object Gate = new();
     static readonly HashSet<string> Restored = new();
 
+    /// <summary>The longest <c>dotnet tool restore</c> may take (a first restore downloads the tool, about 60 MB).</summary>
+    public static TimeSpan RestoreTimeout { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>
     /// How to start the kernel: the program, its first arguments (the kernel's own arguments follow) and the folder to
     /// start it in. Restores the pinned tool first, once per repository and process.
@@ -30,10 +33,7 @@ public static class KernelTool
         {
             if (!Restored.Contains(repoRoot))
             {
-                var (code, output) = Run(repoRoot, "tool", "restore");
-                if (code != 0)
-                    throw new PicoGptException($"`dotnet tool restore` in {repoRoot} failed (exit {code}), so the .NET Interactive kernel " +
-                                               $"({PackageId} {version}) is not available: {LastLines(output, 3)}");
+                Restore(repoRoot, version, RestoreTimeout, "dotnet", "tool", "restore");
                 Restored.Add(repoRoot);
             }
         }
@@ -55,21 +55,44 @@ public static class KernelTool
         throw new PicoGptException($"{manifest}: no {PackageId} tool with a version");
     }
 
-    static (int Code, string Output) Run(string directory, params string[] arguments)
+    /// <summary>Runs the restore (<paramref name="program"/> and its arguments, in <paramref name="repoRoot"/>); throws when it fails or outlasts the timeout.</summary>
+    internal static void Restore(string repoRoot, string version, TimeSpan timeout, string program, params string[] arguments)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        var command = $"`{program} {string.Join(' ', arguments)}`";
+        var (code, output) = Run(repoRoot, timeout, program, arguments);
+        if (code == null)
+            throw new PicoGptException($"{command} in {repoRoot} did not finish in {timeout.TotalSeconds:0} s and was stopped, so the .NET Interactive kernel " +
+                                       $"({PackageId} {version}) is not available: is the NuGet feed reachable? Run it there yourself to see where it waits" +
+                                       (output.Length > 0 ? $" (its last output: {LastLines(output, 3)})" : ""));
+        if (code != 0)
+            throw new PicoGptException($"{command} in {repoRoot} failed (exit {code}), so the .NET Interactive kernel " +
+                                       $"({PackageId} {version}) is not available: {LastLines(output, 3)}");
+    }
+
+    /// <summary>Runs a program to its end or the timeout (then it is stopped and the code is null); its output, both streams.</summary>
+    static (int? Code, string Output) Run(string directory, TimeSpan timeout, string program, string[] arguments)
+    {
+        var psi = new ProcessStartInfo(program)
         {
             WorkingDirectory = directory, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
         };
         foreach (var a in arguments) psi.ArgumentList.Add(a);
         psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
         psi.Environment["DOTNET_NOLOGO"] = "1";
-        using var p = Process.Start(psi) ?? throw new PicoGptException($"could not start `dotnet {string.Join(' ', arguments)}`");
+        using var p = Process.Start(psi) ?? throw new PicoGptException($"could not start `{program} {string.Join(' ', arguments)}`");
         var err = p.StandardError.ReadToEndAsync();
-        var outText = p.StandardOutput.ReadToEnd();
+        var outText = p.StandardOutput.ReadToEndAsync();
+        if (!p.WaitForExit(timeout))
+        {
+            try { p.Kill(entireProcessTree: true); } catch (Exception) { }
+            p.WaitForExit(5000);
+            return (null, Finished(outText) + Finished(err));
+        }
         p.WaitForExit();
-        return (p.ExitCode, outText + err.Result);
+        return (p.ExitCode, outText.Result + err.Result);
     }
+
+    static string Finished(Task<string> text) => text.Wait(2000) ? text.Result : "";
 
     static string LastLines(string text, int n) =>
         string.Join(" | ", text.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).TakeLast(n));

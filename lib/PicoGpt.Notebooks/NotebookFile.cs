@@ -56,18 +56,7 @@ public static class NotebookFile
     public static void Save(InteractiveDocument notebook, string path) => WriteAtomic(path, ToJson(notebook));
 
     /// <summary>Writes text to a file through a temp file in the same folder and a rename, so no half-written file is left.</summary>
-    public static void WriteAtomic(string path, string text)
-    {
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp-" + Guid.NewGuid().ToString("N")[..8];
-        try
-        {
-            File.WriteAllText(tmp, text, new UTF8Encoding(false));
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally { if (File.Exists(tmp)) File.Delete(tmp); }
-    }
+    public static void WriteAtomic(string path, string text) => PicoGpt.IO.AtomicFile.WriteAllText(path, text);
 
     /// <summary>A deep copy (through JSON).</summary>
     public static InteractiveDocument Clone(InteractiveDocument notebook) => Microsoft.DotNet.Interactive.Documents.Jupyter.Notebook.Parse(notebook.ToJupyterJson());

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Microsoft.DotNet.Interactive.Documents;
+using PicoGpt.Notebook;
 
 namespace PicoGpt.Notebooks;
 
@@ -43,6 +44,9 @@ public sealed record KernelOutcome(string Status, int? Cell, string? Message)
 public sealed record NotebookRun(string? Path, InteractiveDocument Notebook, IReadOnlyList<CellRun> Cells, CheckCounts Checks, KernelOutcome Kernel, TimeSpan Elapsed)
 {
     public bool Succeeded => Kernel.Status == "ok" && Cells.All(c => c.Status is CellStatus.Ok or CellStatus.Skipped);
+
+    /// <summary>What the runner had to do besides running the cells (a kernel started a second time, and why).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
 }
 
 public sealed class RunnerOptions
@@ -53,6 +57,8 @@ public sealed class RunnerOptions
     public TimeSpan CellTimeout { get; init; } = TimeSpan.FromMinutes(10);
     /// <summary>Extra environment variables for the kernel process (e.g. PICOGPT_NOTEBOOK_QUICK=1).</summary>
     public IReadOnlyDictionary<string, string?> Environment { get; init; } = new Dictionary<string, string?>();
+    /// <summary>The most output (in characters) one cell keeps; the rest is dropped and a line says so.</summary>
+    public long CellOutputLimit { get; init; } = KernelClient.DefaultOutputLimit;
 }
 
 /// <summary>
@@ -104,14 +110,17 @@ public sealed class NotebookRunner(RunnerOptions? options = null)
             }
             if (run.Status == CellStatus.Error && _options.StopOnError) stopped = true;
         }
-        return new NotebookRun(path, nb, runs, CountChecks(nb), kernel, total.Elapsed);
+        return new NotebookRun(path, nb, runs, CountChecks(nb), kernel, total.Elapsed)
+        {
+            Notes = client.StartNote is { } note ? [note] : [],
+        };
     }
 
     CellRun RunCell(KernelClient client, int index, InteractiveDocumentElement cell)
     {
         var watch = Stopwatch.StartNew();
         var outputs = new OutputBuilder(cell);
-        var result = client.Submit(cell.Contents, _options.CellTimeout, outputs.Add);
+        var result = client.Submit(cell.Contents, _options.CellTimeout, outputs.Add, _options.CellOutputLimit);
         switch (result.End)
         {
             case SubmissionEnd.Succeeded:
@@ -188,7 +197,8 @@ public sealed class NotebookRunner(RunnerOptions? options = null)
         return ("Error", message.TrimEnd(), trace);
     }
 
-    static readonly Regex CheckClass = new(@"class=""picogpt-check picogpt-check-(pass|fail|todo)""", RegexOptions.Compiled);
+    static readonly Regex CheckClass = new(
+        $@"class=""{CheckCss.Box} ({CheckCss.Passed}|{CheckCss.Failed}|{CheckCss.NotImplemented})""", RegexOptions.Compiled);
 
     /// <summary>Counts the check results among the final outputs (by the class our check formatter writes).</summary>
     static CheckCounts CountChecks(InteractiveDocument nb)
@@ -198,7 +208,7 @@ public sealed class NotebookRunner(RunnerOptions? options = null)
         {
             if (NotebookFile.Data(output) is not { } data || NotebookFile.DataText(data, "text/html") is not { } html) continue;
             foreach (Match m in CheckClass.Matches(html))
-                switch (m.Groups[1].Value) { case "pass": pass++; break; case "fail": fail++; break; default: todo++; break; }
+                switch (m.Groups[1].Value) { case CheckCss.Passed: pass++; break; case CheckCss.Failed: fail++; break; default: todo++; break; }
         }
         return new CheckCounts(pass, fail, todo);
     }

@@ -34,6 +34,9 @@ public sealed class KernelNotebookFixture
                  "var ok = torch.arange(0, 3).sum(dim: 0) + z.sum(0L) + z.mean(new long[] { 0 });\n" +
                  "var total = z.sum(0);\n" +
                  "total.dtype + \" \" + total.item<byte>()",
+        /* 14 */ "var m = a\n    .matmul(a.T);\nint bad = \"s\";",
+        /* 15 */ "class Native { [System.Runtime.InteropServices.DllImport(\"libc\")] public static extern nint write(int fd, byte[] buffer, nint count); }\n" +
+                 "Native.write(1, \"native, no newline\"u8.ToArray(), 18);",
     ];
 
     public NotebookRun Run { get; }
@@ -41,7 +44,7 @@ public sealed class KernelNotebookFixture
     public KernelNotebookFixture()
     {
         var nb = NotebookFile.New([NotebookFile.Markdown("# runner test"), .. Cells.Select(c => NotebookFile.Code(c))]);
-        Run = new NotebookRunner().Run(nb, AppContext.BaseDirectory);
+        Run = new NotebookRunner(new RunnerOptions { CellTimeout = TimeSpan.FromMinutes(3) }).Run(nb, AppContext.BaseDirectory);
     }
 }
 
@@ -113,6 +116,23 @@ public class NotebookRunnerTests(KernelNotebookFixture fixture) : IClassFixture<
                      "not sum over axis 0: it reduces the WHOLE tensor, in bytes. Name the axis: z.sum(dim: 0)", warning);
         Assert.Equal("Byte 10", Text(Assert.Single(c.Outputs.OfType<ReturnValueElement>()), "text/plain")); // 1.5 + 2 + 3 + 4 = 10.5 → 10 as a byte
         Assert.DoesNotContain(Cell(2).Outputs, o => o is not ReturnValueElement && o is not TextElement);       // "t.sum()" has no literal 0: no warning
+    }
+
+    [Fact]
+    public void The_matmul_rewrite_keeps_the_line_numbers_of_a_chain_over_two_lines()
+    {
+        var c = Cell(14);
+        Assert.Equal("CompilationError", c.ErrorName);
+        Assert.StartsWith("(3,11): error CS0029", c.ErrorValue);                    // line 3, as written, not 2
+    }
+
+    [Fact]
+    public void Native_output_without_a_newline_does_not_hide_the_end_of_the_cell()
+    {
+        var c = Cell(15);
+        Assert.Equal(CellStatus.Ok, c.Status);                                       // the CommandSucceeded after the text was read
+        Assert.Contains("native, no newline", Streams(c, "stdout"));
+        Assert.True(c.Elapsed < TimeSpan.FromSeconds(60), $"took {c.Elapsed}");
     }
 
     [Fact]

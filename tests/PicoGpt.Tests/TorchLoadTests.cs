@@ -19,10 +19,9 @@ public class GlibcxxRepairTests
 {
     static string BuiltNative => Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", "libLibTorchSharp.so");
 
-    [Fact]
+    [LinuxFact]
     public void BuildOutputCopyIsMarkedWeakWhenTheSystemLacksTheVersion()
     {
-        if (!OperatingSystem.IsLinux()) return;
         var bytes = File.ReadAllBytes(BuiltNative);
         long off = PicoGpt.Native.GlibcxxRepair.FindVernauxFlagsOffset(bytes, "GLIBCXX_3.4.32", out var flags);
         Assert.True(off > 0, "libLibTorchSharp.so should require GLIBCXX_3.4.32");
@@ -30,10 +29,9 @@ public class GlibcxxRepairTests
             Assert.Equal(2, flags & 2);                                   // VER_FLG_WEAK set by the build
     }
 
-    [Fact]
+    [LinuxFact]
     public void RepairSetsOnlyTheWeakBitAndIsIdempotent()
     {
-        if (!OperatingSystem.IsLinux()) return;
         using var tmp = TestPaths.Temp();
         var copy = Path.Combine(tmp.Path, "libLibTorchSharp.so");
         var original = File.ReadAllBytes(BuiltNative);

@@ -100,10 +100,10 @@ sealed class ProgressDisplay(TextWriter w, bool interactive) : IDisposable
                     if (d > _decile)
                     {
                         _decile = d;
-                        w.WriteLine($"{p.File}: {d * 10}% of {HubDownloader.FormatBytes(total)}{Rate(p.Done)}");
+                        w.WriteLine($"{p.File}: {d * 10}% of {Numbers.Bytes(total)}{Rate(p.Done)}");
                     }
                 }
-                if (complete) w.WriteLine($"{p.File}: {HubDownloader.FormatBytes(p.Done)} done");
+                if (complete) w.WriteLine($"{p.File}: {Numbers.Bytes(p.Done)} done");
             }
             if (complete) _file = null;
         }
@@ -119,13 +119,13 @@ sealed class ProgressDisplay(TextWriter w, bool interactive) : IDisposable
             int filled = (int)(f * width);
             bar = "[" + new string('#', filled) + new string('.', width - filled) + "]";
             pct = (f * 100).ToString("0", CultureInfo.InvariantCulture).PadLeft(3) + "%";
-            size = $"{HubDownloader.FormatBytes(p.Done)} / {HubDownloader.FormatBytes(total)}";
+            size = $"{Numbers.Bytes(p.Done)} / {Numbers.Bytes(total)}";
         }
         else
         {
             bar = "[" + new string('?', width) + "]";
             pct = "   ?";
-            size = HubDownloader.FormatBytes(p.Done);
+            size = Numbers.Bytes(p.Done);
         }
         w.Write($"\r{p.File,-18} {bar} {pct}  {size}{Rate(p.Done)}\x1b[K");
         _lineOpen = true;
@@ -136,7 +136,7 @@ sealed class ProgressDisplay(TextWriter w, bool interactive) : IDisposable
     string Rate(long done)
     {
         double s = _clock.Elapsed.TotalSeconds;
-        return s < 0.5 ? "" : $"  {HubDownloader.FormatBytes((long)((done - _startBytes) / s))}/s";
+        return s < 0.5 ? "" : $"  {Numbers.Bytes((long)((done - _startBytes) / s))}/s";
     }
 
     void EndLine()

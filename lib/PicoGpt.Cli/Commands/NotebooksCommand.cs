@@ -83,6 +83,7 @@ public sealed class NotebooksCommand : ICommand
                           $"; checks {c.Passed} passed, {c.Failed} failed, {c.NotImplemented} not implemented; kernel {run.Kernel.Status} ({run.Elapsed.TotalSeconds:0.0} s)");
         foreach (var cell in run.Cells.Where(x => x.Status is CellStatus.Error or CellStatus.KernelDied or CellStatus.TimedOut))
             Console.WriteLine($"  cell {cell.Index}: {cell.ErrorName}: {(cell.Status == CellStatus.Error ? cell.ErrorValue?.Split('\n')[0] : cell.ErrorValue)}");
+        foreach (var note in run.Notes) Console.WriteLine($"  note: {note}");
     }
 
     /// <summary>One notebook in the --json report. Inline plotly.js in chart outputs is elided to a comment.</summary>

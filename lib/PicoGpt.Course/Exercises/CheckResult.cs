@@ -49,7 +49,7 @@ public sealed class CheckResult : IRenderable
             : NotImplemented ? ("#b7791f", "#f7f3e8", "#7a5a1a")
             : ("#c62828", "#ffebee", "#b71c1c");
         var sb = new StringBuilder();
-        sb.Append($"<div class=\"picogpt-check picogpt-check-{(Passed ? "pass" : NotImplemented ? "todo" : "fail")}\" ")
+        sb.Append($"<div class=\"{CheckCss.Classes(Passed, NotImplemented)}\" ")
           .Append($"style=\"border:1px solid {border};border-left:6px solid {border};background:{background};color:#222;")
           .Append("padding:6px 12px;margin:4px 0;border-radius:4px;font-family:sans-serif;font-size:13px\">");
         sb.Append($"<div style=\"color:{title};font-weight:bold\">{Mark} {Html.Escape(Name)}: {Html.Escape(Status)}</div>");

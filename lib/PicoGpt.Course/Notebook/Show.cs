@@ -38,17 +38,8 @@ public static class Show
         return string.IsNullOrWhiteSpace(s) || s.StartsWith(' ') || s.EndsWith(' ') ? s.Replace(' ', '·') : s;
     }
 
-    internal static string Number(double v, bool isInteger)
-    {
-        if (v == 0) return "0";                                                // also -0, e.g. in Ops.CausalMask's visible cells
-        if (isInteger) return v.ToString("0", CultureInfo.InvariantCulture);
-        if (double.IsNaN(v)) return "nan";
-        if (double.IsInfinity(v)) return v > 0 ? "inf" : "-inf";
-        var a = Math.Abs(v);
-        return a != 0 && (a < 1e-3 || a >= 1e5)
-            ? v.ToString("0.###e+0", CultureInfo.InvariantCulture)
-            : v.ToString("0.####", CultureInfo.InvariantCulture);
-    }
+    internal static string Number(double v, bool isInteger) =>
+        isInteger && v != 0 ? v.ToString("0", CultureInfo.InvariantCulture) : Numbers.Format(v, 4);
 }
 
 /// <summary>What <see cref="Show.Tensor"/> returns: shape, dtype, device, statistics and a truncated value table.</summary>

@@ -69,7 +69,7 @@ public sealed class Chart : IRenderable
         $"<!DOCTYPE html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<title>{Html.Escape(Title)}</title>\n{PlotlyJs.ScriptTag()}\n</head>\n<body>\n{ToDiv(false)}\n</body>\n</html>\n";
 
     /// <summary>Writes <see cref="ToStandaloneHtml"/> to a file (through a temp file and a rename: never half written).</summary>
-    public void SaveHtml(string path) => Weights.AtomicFile.WriteAllText(path, ToStandaloneHtml());
+    public void SaveHtml(string path) => IO.AtomicFile.WriteAllText(path, ToStandaloneHtml());
 
     public string ToPlainText() => $"Chart: {Title} ({Data.Count} trace{(Data.Count == 1 ? "" : "s")})";
 

@@ -58,7 +58,11 @@ public static class PlotlyJs
         "  });\n" +
         "})();</script>";
 
-    /// <summary>The next chart rendered carries plotly.js again (the runner calls this at the start of every notebook).</summary>
+    /// <summary>
+    /// The next chart rendered carries plotly.js again. Called by <c>Live</c> (through the hook <c>Course.Setup()</c>
+    /// hands it) before it replaces the output that carried the page's copy, so the replacement carries it too; a learner
+    /// whose page lost plotly.js can call it by hand, as a chart's fallback text says.
+    /// </summary>
     public static void ResetPage() => Interlocked.Exchange(ref _pageHasIt, 0);
 
     /// <summary>True the first time it is called after <see cref="ResetPage"/> (or ever): the caller must include plotly.js.</summary>

@@ -1,5 +1,5 @@
 // Repairs TorchSharp 0.107's libLibTorchSharp.so on systems whose libstdc++ lacks GLIBCXX_3.4.32
-// (Debian 12, Ubuntu 22.04). See shared/docs/torchsharp-glibcxx.md: the only symbol bound at that version
+// (Debian 12, Ubuntu 22.04). See docs/torchsharp-glibcxx.md: the only symbol bound at that version
 // is a GCC 13 iostream-init marker with no relocation, so marking the version requirement weak
 // (VER_FLG_WEAK in its Elf64_Vernaux) lets glibc's loader accept the library. A 2-byte write,
 // done on a temp copy and renamed into place.

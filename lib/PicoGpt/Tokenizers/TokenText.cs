@@ -147,10 +147,7 @@ internal static class TokenText
         try
         {
             Directory.CreateDirectory(dir);
-            var path = Path.Combine(dir, name);
-            var tmp = path + ".tmp-" + Environment.ProcessId;
-            File.WriteAllBytes(tmp, bytes.ToArray());
-            File.Move(tmp, path, overwrite: true);
+            IO.AtomicFile.WriteAllBytes(Path.Combine(dir, name), bytes.ToArray());
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

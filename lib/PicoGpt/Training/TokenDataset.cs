@@ -46,7 +46,7 @@ public sealed class TokenDataset
     /// <summary>Writes the ids as little-endian uint16 (vocab ≤ 65536) or int32, with a 16-byte header, atomically.</summary>
     public static void WriteIds(string path, IReadOnlyList<int> ids, int vocabSize)
     {
-        Weights.AtomicFile.Write(path, fs =>
+        IO.AtomicFile.Write(path, fs =>
         {
             using var w = new BinaryWriter(fs, System.Text.Encoding.UTF8, leaveOpen: true);
             bool small = vocabSize <= 65536;

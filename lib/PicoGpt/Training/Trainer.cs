@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
+using PicoGpt.IO;
 using PicoGpt.Model;
 using PicoGpt.Weights;
 using TorchSharp;
@@ -128,7 +129,6 @@ public sealed class Trainer : IDisposable
         int blockSize = _model.Config.ContextLength;
         long tokensPerStep = (long)_opt.BatchSize * blockSize * _opt.GradAccum;
         var clock = Stopwatch.StartNew();
-        var parameters = _model.parameters().ToList();
         int startStep = _step;
         bool cancelled = false;
         _model.train();
@@ -141,22 +141,14 @@ public sealed class Trainer : IDisposable
                 eval = EvaluateAndCheckpoint(schedule.At(_step), clock);
 
             double lr = schedule.At(_step);
-            foreach (var g in _optimizer.ParamGroups) g.LearningRate = lr;
-            double loss = 0;
+            double loss;
             using (var scope = torch.NewDisposeScope())
             {
                 torch.manual_seed(_opt.Seed * 7919 + _step);                     // dropout masks depend only on (seed, step)
                 var rng = StepRandom(_opt.Seed, _step, 0);
-                _optimizer.zero_grad();                                          // TrainingOps.Step, over GradAccum batches
-                for (int micro = 0; micro < _opt.GradAccum; micro++)
-                {
-                    var (x, y) = _data.Batch("train", _opt.BatchSize, blockSize, rng, _model.Device);   // [B, T] each
-                    var l = TrainingOps.CrossEntropy(_model.Forward(x, checkIds: false), y) / _opt.GradAccum;
-                    l.backward();
-                    loss += l.item<float>();
-                }
-                if (_opt.GradClip > 0) torch.nn.utils.clip_grad_norm_(parameters, _opt.GradClip);
-                _optimizer.step();
+                loss = TrainingOps.AccumulatedStep(_model, _optimizer, _opt.GradAccum,
+                    _ => _data.Batch("train", _opt.BatchSize, blockSize, rng, _model.Device),   // [B, T] each
+                    lr, _opt.GradClip, checkIds: false);
             }
             if (!double.IsFinite(loss))
                 throw new PicoGptException($"training diverged at step {_step}: loss is {loss} (try a lower learning rate)");
@@ -215,31 +207,19 @@ public sealed class Trainer : IDisposable
     /// </summary>
     public void SaveCheckpoint(double elapsedSeconds)
     {
-        var tmp = Path.Combine(_outDir, ".checkpoint.tmp-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(tmp);
-        try
+        AtomicFile.ReplaceFolder(Path.Combine(_outDir, CheckpointDir), tmp =>
         {
             SaveModel(tmp);
-            using (var fs = File.Create(Path.Combine(tmp, "optimizer.bin")))
-            using (var w = new BinaryWriter(fs))
+            AtomicFile.Write(Path.Combine(tmp, "optimizer.bin"), fs =>
+            {
+                using var w = new BinaryWriter(fs, System.Text.Encoding.UTF8, leaveOpen: true);
                 _optimizer.save_state_dict(w);
+            });
             var files = Directory.GetFiles(tmp).Select(Path.GetFileName).OrderBy(n => n, StringComparer.Ordinal)
                 .ToDictionary(n => n!, n => Sha256(Path.Combine(tmp, n!)));
             var state = new CheckpointState(_step, _opt.Seed, _bestVal, elapsedSeconds, _losses.ToArray(), _evals.ToArray(), files);
             AtomicFile.WriteAllText(Path.Combine(tmp, "state.json"), JsonSerializer.Serialize(state));
-            var current = Path.Combine(_outDir, CheckpointDir);
-            var previous = Path.Combine(_outDir, PreviousCheckpointDir);
-            if (Directory.Exists(current))
-            {
-                if (Directory.Exists(previous)) Directory.Delete(previous, true);
-                Directory.Move(current, previous);
-            }
-            Directory.Move(tmp, current);
-        }
-        finally
-        {
-            if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
-        }
+        }, previous: Path.Combine(_outDir, PreviousCheckpointDir));
     }
 
     sealed record CheckpointState(int Step, long Seed, double BestValLoss, double ElapsedSeconds, double[] Losses, EvalResult[] Evals, Dictionary<string, string> Files);

@@ -78,17 +78,32 @@ public static class TrainingOps
     /// <summary>
     /// One training step on one batch: set this step's learning rate, zero the gradients, forward, loss, backward, clip the
     /// global gradient norm to <paramref name="gradClip"/> (0: no clipping), optimizer step. Returns the loss before the update.
-    /// (<see cref="Trainer"/> does the same with gradient accumulation over several batches.)
     /// </summary>
     public static double Step(Gpt model, optim.Optimizer optimizer, Tensor x, Tensor y, double lr, double gradClip) // x, y: [B, T]
+        => AccumulatedStep(model, optimizer, 1, _ => (x, y), lr, gradClip);
+
+    /// <summary>
+    /// One training step with gradient accumulation (what <see cref="Trainer"/> runs): as the one-batch step, but the
+    /// gradients of <paramref name="microBatches"/> batches (<paramref name="batch"/>(0), (1), ..., drawn in that order)
+    /// add up, each loss divided by their number, before the one clip and optimizer step. Returns the mean loss.
+    /// </summary>
+    public static double AccumulatedStep(Gpt model, optim.Optimizer optimizer, int microBatches, Func<int, (Tensor X, Tensor Y)> batch,
+        double lr, double gradClip, bool checkIds = true)
     {
         foreach (var group in optimizer.ParamGroups) group.LearningRate = lr;
         optimizer.zero_grad();                                                         // gradients add up otherwise
-        var loss = CrossEntropy(model.forward(x.to(model.Device)), y.to(model.Device));   // []
-        loss.backward();                                                               // fills p.grad
+        double loss = 0;
+        for (int micro = 0; micro < microBatches; micro++)
+        {
+            var (x, y) = batch(micro);                                                 // [B, T] each
+            var l = CrossEntropy(model.Forward(x.to(model.Device), checkIds: checkIds), y.to(model.Device)); // []
+            if (microBatches > 1) l /= microBatches;                                   // the mean over the micro-batches
+            l.backward();                                                              // adds to p.grad
+            loss += l.item<float>();
+        }
         if (gradClip > 0) nn.utils.clip_grad_norm_(model.parameters(), gradClip);      // before the step uses them
         optimizer.step();
-        return loss.item<float>();
+        return loss;
     }
 
     /// <summary>

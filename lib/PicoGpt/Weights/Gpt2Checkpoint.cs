@@ -3,6 +3,8 @@ using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
+using PicoGpt.IO;
+
 namespace PicoGpt.Weights;
 
 /// <summary>

@@ -6,6 +6,8 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
+using PicoGpt.IO;
+
 namespace PicoGpt.Weights;
 
 /// <summary>How far one file's download has got. <see cref="Total"/> is null when the server does not say.</summary>
@@ -169,13 +171,13 @@ public sealed class HubDownloader : IDisposable
             if (manifest.Files.TryGetValue(req.FileName, out var e) && e.Source == req.Source && e.Size == length
                 && (expectedSha == null || e.Sha256 == expectedSha) && (req.Size == null || req.Size == length))
             {
-                _o.Log?.Invoke($"{req.FileName}: already downloaded ({FormatBytes(length)})");
+                _o.Log?.Invoke($"{req.FileName}: already downloaded ({Numbers.Bytes(length)})");
                 return new DownloadedFile(req.FileName, final, length, e.Sha256, Fetched: false);
             }
             if (expectedSha != null && (req.Size == null || req.Size == length)
                 && await Sha256Async(final, length, ct).ConfigureAwait(false) == expectedSha)
             {
-                _o.Log?.Invoke($"{req.FileName}: already present, sha256 matches ({FormatBytes(length)})");
+                _o.Log?.Invoke($"{req.FileName}: already present, sha256 matches ({Numbers.Bytes(length)})");
                 manifest.Record(dir, req.FileName, new ManifestEntry(req.Source, req.Url, length, expectedSha, DateTime.UtcNow));
                 return new DownloadedFile(req.FileName, final, length, expectedSha, Fetched: false);
             }
@@ -284,7 +286,7 @@ public sealed class HubDownloader : IDisposable
             {
                 throw new PicoGptException($"{partial}: cannot write ({e.Message}; is another download running into the same folder?)");
             }
-            if (append && have > 0) _o.Log?.Invoke($"{req.FileName}: resuming at {FormatBytes(have)}{(total is long tt ? " of " + FormatBytes(tt) : "")}");
+            if (append && have > 0) _o.Log?.Invoke($"{req.FileName}: resuming at {Numbers.Bytes(have)}{(total is long tt ? " of " + Numbers.Bytes(tt) : "")}");
 
             long done = have;
             await using (fs)
@@ -334,7 +336,7 @@ public sealed class HubDownloader : IDisposable
                     try { fs.Flush(flushToDisk: true); }
                     catch (IOException e) { throw new PicoGptException($"{partial}: cannot write ({e.Message})"); }
                     if (total is long expected && done < expected)
-                        throw new TransientError($"the connection closed after {FormatBytes(done)} of {FormatBytes(expected)}");
+                        throw new TransientError($"the connection closed after {Numbers.Bytes(done)} of {Numbers.Bytes(expected)}");
                     Report(force: true);
                 }
             }
@@ -413,7 +415,7 @@ public sealed class HubDownloader : IDisposable
         var what = e is OperationCanceledException ? $"timed out (no data for {_o.Timeout.TotalSeconds:0.##} s)"
             : e.InnerException is SocketException se ? $"{e.Message.ReplaceLineEndings(" ")} ({se.SocketErrorCode})"
             : e.Message.ReplaceLineEndings(" ");
-        return done < 0 ? what : $"{what} after {FormatBytes(done)}{(total is long t ? " of " + FormatBytes(t) : "")}";
+        return done < 0 ? what : $"{what} after {Numbers.Bytes(done)}{(total is long t ? " of " + Numbers.Bytes(t) : "")}";
     }
 
     static async Task HashPrefixAsync(IncrementalHash hash, string path, long length, CancellationToken ct)
@@ -438,14 +440,6 @@ public sealed class HubDownloader : IDisposable
     }
 
     /// <summary>1536 → "1.5 KB" (powers of 1000, as download sizes usually are).</summary>
-    public static string FormatBytes(long n) => n switch
-    {
-        < 1000 => $"{n} B",
-        < 1_000_000 => (n / 1e3).ToString("0.0", CultureInfo.InvariantCulture) + " KB",
-        < 1_000_000_000 => (n / 1e6).ToString("0.0", CultureInfo.InvariantCulture) + " MB",
-        _ => (n / 1e9).ToString("0.00", CultureInfo.InvariantCulture) + " GB",
-    };
-
     public void Dispose() => _http.Dispose();
 
     // ---- the .download.json manifest ----

@@ -5,6 +5,8 @@ using System.Text.Json;
 using TorchSharp;
 using static TorchSharp.torch;
 
+using PicoGpt.IO;
+
 namespace PicoGpt.Weights;
 
 /// <summary>One tensor's entry in a safetensors header. Offsets are relative to the start of the data section.</summary>
@@ -247,34 +249,4 @@ public sealed class SafeTensorsFile : IDisposable
     }
 
     static void WriteTensorBytes(Stream s, Tensor t) => s.Write(t.bytes); // the tensor's own storage, no copy
-}
-
-/// <summary>Write a file through a temp file in the same folder and an atomic rename.</summary>
-public static class AtomicFile
-{
-    public static void Write(string path, Action<FileStream> write)
-    {
-        var full = System.IO.Path.GetFullPath(path);
-        var dir = System.IO.Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
-        var tmp = System.IO.Path.Combine(dir, "." + System.IO.Path.GetFileName(full) + ".tmp-" + Guid.NewGuid().ToString("N")[..8]);
-        try
-        {
-            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
-            {
-                write(fs);
-                fs.Flush(flushToDisk: true);
-            }
-            File.Move(tmp, full, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
-    }
-
-    public static void WriteAllText(string path, string text) =>
-        Write(path, fs => fs.Write(new UTF8Encoding(false).GetBytes(text)));
-
-    public static void WriteAllBytes(string path, byte[] bytes) => Write(path, fs => fs.Write(bytes));
 }
