@@ -53,7 +53,7 @@ public static partial class Checks
                     i => torch.tril(Ones(i.N, i.Dtype)) + torch.triu(Ones(i.N, i.Dtype), 1) * -Big),
             ],
             Accept = (i, expected, got) =>
-                expected.dtype == got.dtype && CheckEngine<int>.Matches(expected, torch.where(got <= -1e9, -Big, got), 0)
+                expected.dtype == got.dtype && CheckEngine.Matches(expected, torch.where(got <= -1e9, -Big, got), 0)
                     ? "matches Ops.CausalMask with the masked value ≤ -1e9 (e.g. -inf) instead of -1e10: fine for a causal mask, where every row keeps its diagonal; -1e10 also stays finite when a whole row is masked"
                     : null,
             Diagnose = (i, expected, got) =>

@@ -165,8 +165,8 @@ public static partial class Checks
         var (x, p) = (i.X, i.P);
         if (!got.shape.SequenceEqual(x.shape)) return "dropout keeps the shape: return a tensor shaped like x";
         if (!i.Training)
-            return CheckEngine<int>.Matches(got, x * (1 - p), 1e-6) ? DropoutEvalScaled : DropoutInEval;
-        if (CheckEngine<int>.Matches(got, x, 1e-9)) return DropoutFlagSwapped;
+            return CheckEngine.Matches(got, x * (1 - p), 1e-6) ? DropoutEvalScaled : DropoutInEval;
+        if (CheckEngine.Matches(got, x, 1e-9)) return DropoutFlagSwapped;
         var d = DropoutProperties(x, p, got, Tol(x));
         if (SharedMask(got)) return DropoutSharedMask;
         if (d.Valid) return DropoutGenerator;

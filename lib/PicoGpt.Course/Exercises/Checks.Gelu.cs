@@ -129,7 +129,7 @@ public static partial class Checks
         if (!expected.shape.SequenceEqual(got.shape) || expected.dtype != got.dtype || HasNonFinite(got)) return null;
         var err = (expected.to(Float64) - got.to(Float64)).abs().max().item<double>();
         return err < 1e-2
-            ? $"close, but off by up to {CheckEngine<Tensor>.Num(err)}: is a constant rounded or mistyped? {fix}; in float64 the check allows only 1e-9"
+            ? $"close, but off by up to {CheckEngine.Num(err)}: is a constant rounded or mistyped? {fix}; in float64 the check allows only 1e-9"
             : null;
     }
 }

@@ -189,16 +189,16 @@ public static partial class Checks
         if (got.dim() == 2 && got.shape[0] == rows && got.shape[1] == i.Logits.shape[^1] && got.is_floating_point())
             return "return the drawn token ids [B, 1], not the probabilities: " + DrawWithGenerator;
         if (!expected.shape.SequenceEqual(got.shape) || got.is_floating_point()) return null;
-        if (got.dtype != expected.dtype && CheckEngine<SampleIn>.Matches(got, expected, 0)) return null;  // the right ids in another dtype: the engine says so
+        if (got.dtype != expected.dtype && CheckEngine.Matches(got, expected, 0)) return null;  // the right ids in another dtype: the engine says so
         Tensor again;
         using (var g = new Generator((ulong)i.Seed)) again = sample(i.Logits, i.T, i.K, i.P, g);
-        if (!CheckEngine<SampleIn>.Matches(got, again, 0))
+        if (!CheckEngine.Matches(got, again, 0))
             return "your draws change between two runs with the same seed: pass the generator you are given, " + DrawWithGenerator + ", instead of drawing from the global random state";
         if (i.T > 0)
         {
             Tensor other;
             using (var g = new Generator((ulong)i.Seed + 1000)) other = sample(i.Logits, i.T, i.K, i.P, g);
-            if (CheckEngine<SampleIn>.Matches(got, other, 0))
+            if (CheckEngine.Matches(got, other, 0))
                 return "your draws ignore the generator you are given (another seed gave the same ids): draw with it, " + DrawWithGenerator + ", not with a Generator of your own or torch.manual_seed";
         }
         if (i.T == 0) return "temperature 0 means greedy: return logits.argmax(-1, keepdim: true)";
@@ -276,13 +276,13 @@ public static partial class Checks
             {
                 long t = i.Ids.shape[1], want = t + i.N;
                 if (got.dim() != 2 || got.shape[0] != expected.shape[0]) return got.dim() == 1 ? "return ids shaped [B, n_seq + nNew] (keep the batch axis)" : null;
-                if (got.shape.SequenceEqual(expected.shape) && !CheckEngine<GenerateIn>.Matches(got, generate(i.Ids, i.Model, i.N, i.Ctx), 0))
+                if (got.shape.SequenceEqual(expected.shape) && !CheckEngine.Matches(got, generate(i.Ids, i.Model, i.N, i.Ctx), 0))
                     return "your Generate gives other ids on a second run: greedy decoding takes the argmax of the last position's logits, argmax(-1, keepdim: true); drawing at random is Sample's job";
                 long n = got.shape[1];
                 if (n == i.N && n != want) return "return the prompt followed by the new tokens ([B, n_seq + nNew]), not the new tokens alone";
                 if (n == want + 1 || n == want - 1) return $"generate exactly nNew tokens: the result has n_seq + nNew = {want} ids per row, yours has {n}";
                 if (n > want + 1) return "append one token per step (the argmax of the last position's logits), nNew times";
-                if (n == want && !CheckEngine<GenerateIn>.Matches(got.narrow(1, 0, t), i.Ids, 0)) return "keep the prompt at the start of the result and append the new tokens after it";
+                if (n == want && !CheckEngine.Matches(got.narrow(1, 0, t), i.Ids, 0)) return "keep the prompt at the start of the result and append the new tokens after it";
                 return null;
             },
         }.Run();

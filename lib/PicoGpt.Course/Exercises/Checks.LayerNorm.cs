@@ -101,7 +101,7 @@ public static partial class Checks
     static readonly double[] OtherEps = [1e-4, 1e-6, 1e-8, 1e-3];
 
     static string OtherEpsHint(double eps) =>
-        $"your eps is {CheckEngine<int>.Num(eps)}; GPT-2's is 1e-5 (0.00001): use the eps argument (1e-5), not a constant of your own" +
+        $"your eps is {CheckEngine.Num(eps)}; GPT-2's is 1e-5 (0.00001): use the eps argument (1e-5), not a constant of your own" +
         (eps == 1e-4 ? "; careful, 10e-5 is 1e-4" : "");
 
     /// <summary>torch.nn.functional.layer_norm called with normalized_shape = x.shape (every axis) instead of the last one.</summary>
@@ -145,7 +145,7 @@ public static partial class Checks
         var row = (have - want).abs().argmax().item<long>();
         double w = want[row].item<double>(), h = have[row].item<double>();
         return Math.Abs(h - w) > 1e-3
-            ? $"row {row} of the result has variance {CheckEngine<Tensor>.Num(h)}, but it should be {CheckEngine<Tensor>.Num(w)} (about 1: each row divided by its own standard deviation): " +
+            ? $"row {row} of the result has variance {CheckEngine.Num(h)}, but it should be {CheckEngine.Num(w)} (about 1: each row divided by its own standard deviation): " +
               "take each row's variance, the mean of (x - mean)² over the last axis (keepdim: true), and divide by sqrt(variance + eps)"
             : null;
     }
@@ -154,7 +154,7 @@ public static partial class Checks
     {
         var worst = got.mean([-1]).abs().max().item<double>();
         return worst > 1e-3
-            ? $"each row of the result should have mean 0, but one has mean {CheckEngine<Tensor>.Num(worst)}: subtract each row's mean (keepdim: true) before dividing"
+            ? $"each row of the result should have mean 0, but one has mean {CheckEngine.Num(worst)}: subtract each row's mean (keepdim: true) before dividing"
             : null;
     }
 }

@@ -334,7 +334,7 @@ public static partial class Checks
                 var g = got.data<double>().ToArray();
                 int k = Enumerable.Range(0, e.Length).First(k => !(Math.Abs(e[k] - g[k]) <= 1e-12));
                 int s = i.Steps[k];
-                string at = $"at step {s} the rate should be {CheckEngine<LrIn>.Num(e[k])}, yours is {CheckEngine<LrIn>.Num(g[k])}: ";
+                string at = $"at step {s} the rate should be {CheckEngine.Num(e[k])}, yours is {CheckEngine.Num(g[k])}: ";
                 return s < i.Warmup ? at + $"during warmup (step < warmup = {i.Warmup}) it is maxLr · (step + 1) / (warmup + 1)"
                     : s < i.Decay ? at + $"during the decay (warmup ≤ step < decaySteps = {i.Decay}) it is minLr + 0.5 · (1 + cos(π · ratio)) · (maxLr - minLr), ratio = (double)(step - warmup) / (decaySteps - warmup)"
                     : at + $"from decaySteps = {i.Decay} on it is minLr";

@@ -29,7 +29,7 @@ public static partial class Checks
         changed[-1] = changed[-1].flip(-1) * -2;                                  // not a constant shift: layer norm would undo that
         var a = f(x); var b = f(changed);
         long n = a.shape[0] - 1;
-        return n > 0 && !CheckEngine<Tensor>.Matches(a.narrow(0, 0, n), b.narrow(0, 0, n), 1e-6)
+        return n > 0 && !CheckEngine.Matches(a.narrow(0, 0, n), b.narrow(0, 0, n), 1e-6)
             ? "future positions are visible: changing the last token changed the outputs before it; apply the causal mask before the softmax"
             : null;
     }
@@ -39,7 +39,7 @@ public static partial class Checks
         using var scope = torch.NewDisposeScope();
         var a = f(Ids([7, 2, 6, 5, 3]));
         var b = f(Ids([7, 2, 6, 5, 1]));
-        return !CheckEngine<Tensor>.Matches(a.narrow(0, 0, 4), b.narrow(0, 0, 4), 1e-6)
+        return !CheckEngine.Matches(a.narrow(0, 0, 4), b.narrow(0, 0, 4), 1e-6)
             ? "future positions are visible: changing the last token changed the logits before it; attention needs the causal mask"
             : null;
     }
