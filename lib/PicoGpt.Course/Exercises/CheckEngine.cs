@@ -57,8 +57,18 @@ internal sealed class CheckEngine<TIn>
     /// silently change the caller's activations or weights.
     /// </summary>
     public bool InputsUnchanged { get; init; }
+    /// <summary>
+    /// The learner's function should give the same output for the same inputs (no dropout at inference): on a failing case
+    /// it runs again, and other values the second time say that something random (dropout left on) is in it.
+    /// </summary>
+    public bool Deterministic { get; init; }
 
-    public CheckResult Run() => Guarded(Name, RunCases);
+    public CheckResult Run()
+    {
+        var result = Guarded(Name, RunCases);
+        Remember(Name, Learner, result);
+        return result;
+    }
 
     CheckResult RunCases()
     {
@@ -123,21 +133,30 @@ internal sealed class CheckEngine<TIn>
             }
             details.Add($"✗ {c.Name}: {diff} ({tol})");
             failure = $"case '{c.Name}': {diff} ({tol})";
-            hint = SameShapeOtherFloat(expected, gotView)                    // a trap's hint would only mislead: the values may well be right
+            hint = (Deterministic ? SafeHint(() => Random(c, gotView)) : null) ?? (SameShapeOtherFloat(expected, gotView)                    // a trap's hint would only mislead: the values may well be right
                 ? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView)) ?? DtypeHint(expected, gotView, c.Tol)
                 : SafeHint(() => MatchTrap(c, gotView, expected))
                 ?? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView))
                 ?? SafeHint(() => expected.dtype != gotView.dtype && Matches(expected, gotView, Math.Max(c.Tol, 1e-5)) ? DtypeHint(expected, gotView, c.Tol) : null)
                 ?? SafeHint(() => AxisOfOne(expected, gotView))
                 ?? (!expected.shape.SequenceEqual(gotView.shape) ? $"wrong shape returned: {ReferenceName} gives [{string.Join(", ", expected.shape)}] here" : null)
-                ?? CloseInFloat64(expected, gotView, maxErr);
+                ?? CloseInFloat64(expected, gotView, maxErr));
         }
         if (failure == null)
             return new CheckResult(Name, true, false, accepted == 0
                 ? $"all {Cases.Count} cases match {ReferenceName} (largest error {Num(worst)}, within each case's tolerance)"
                 : $"all {Cases.Count} cases pass: {Cases.Count - accepted} match {ReferenceName}, {accepted} {(accepted == 1 ? "is" : "are")} another correct answer (see the cases)", null, details);
         hint ??= SafeHint(() => Probe?.Invoke());
+        if (SafeHint(() => FailedHelper(Learner)) is { } helper)
+            hint = helper + (hint != null ? ". What this check sees meanwhile: " + hint : "");
         return new CheckResult(Name, false, false, failure + (hint != null ? ". Hint: " + hint : ""), hint, details);
+    }
+
+    /// <summary>The random-output hint when a second call on the same inputs gives other values, else null.</summary>
+    string? Random(Case<TIn> c, Tensor got)
+    {
+        var again = Viewed(c, Learner(c.Inputs()));
+        return Matches(again, got, 0) ? null : RandomHint;
     }
 
     /// <summary>Copies of the input tensors (a Tensor input, or the Tensor items of a tuple), to see later whether the learner changed them.</summary>
@@ -221,6 +240,75 @@ internal static class CheckEngine
         return new(name, false, true, stub ?? "your function still throws NotImplementedException: replace the stub with your code", null, []);
     }
 
+    internal const string RandomHint =
+        "your function gives other values when called twice on the same input: something random is in it. Dropout left on? " +
+        "The exercises compute the model at inference, where dropout is off (the 2017 Transformer's dropout of 0.1 is for training): " +
+        "torch.nn.functional.dropout(x, p) drops values unless told training: false, and an nn.Dropout module until .eval(); leave dropout out here";
+
+    // ---------------------------------------------------------------- helpers the learner wrote: did they pass their checks?
+
+    /// <summary>The latest result of each check in this process, for each name of the learner's function it checked.</summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Check, string Function), CheckResult> Latest = new();
+
+    /// <summary>Remembers a check's result under the check and the name of the learner's function (when it has one: a lambda has none).</summary>
+    internal static void Remember(string check, Delegate learner, CheckResult result)
+    {
+        if (LearnerFunction(learner) is { } f && LearnerName(f.Method) is { } name) Latest[(check, name)] = result;
+    }
+
+    /// <summary>
+    /// "your LayerNorm calls your Normalize, which failed its check ..." when the checked function calls a function of the
+    /// learner's whose latest check failed; null when it calls none (read from its IL) or they all passed.
+    /// </summary>
+    internal static string? FailedHelper(Delegate learner)
+    {
+        if (LearnerFunction(learner) is not { } f || LearnerName(f.Method) is not { } name) return null;
+        foreach (var ((check, helper), result) in Latest)
+            if (!result.Passed && !result.NotImplemented && helper != name && Calls(f.Method, helper))
+                return $"your {name} calls your {helper}, which failed its check ({check}) when you last ran it: fix {helper} first " +
+                       $"(its check said: {result.Hint ?? FirstLine(result.Message)}), run its check, then this one";
+        return null;
+    }
+
+    /// <summary>The learner's own delegate: the given one, or one that a check's wrapping lambda captured.</summary>
+    internal static Delegate? LearnerFunction(Delegate d, int depth = 2)
+    {
+        if (d.Method.DeclaringType?.Assembly != CheckAssembly) return d;
+        if (depth == 0 || d.Target == null) return null;
+        foreach (var field in d.Target.GetType().GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
+            if (field.GetValue(d.Target) is Delegate inner && LearnerFunction(inner, depth - 1) is { } found) return found;
+        return null;
+    }
+
+    /// <summary>Whether method m calls (or takes the address of) a method named name, directly or through learner code it calls, read from the IL.</summary>
+    internal static bool Calls(MethodBase m, string name, int depth = 3, HashSet<MethodBase>? seen = null)
+    {
+        seen ??= [];
+        if (!seen.Add(m)) return false;
+        byte[]? il;
+        try { il = m.GetMethodBody()?.GetILAsByteArray(); }
+        catch (Exception) { return false; }
+        if (il == null) return false;
+        for (int i = 0; i + 4 < il.Length; i++)
+        {
+            bool call = il[i] is 0x28 or 0x6F or 0x73 || il[i] == 0x06 && i > 0 && il[i - 1] == 0xFE;   // call, callvirt, newobj, ldftn
+            if (!call) continue;
+            int token = BitConverter.ToInt32(il, i + 1);
+            if ((token >>> 24) is not (0x06 or 0x0A or 0x2B)) continue;                           // MethodDef, MemberRef, MethodSpec
+            MethodBase? callee;
+            try
+            {
+                callee = m.Module.ResolveMethod(token, m.DeclaringType is { IsGenericType: true } t ? t.GetGenericArguments() : null,
+                    m.IsGenericMethod ? m.GetGenericArguments() : null);
+            }
+            catch (Exception) { continue; }
+            if (callee == null) continue;
+            if (LearnerName(callee) == name) return true;
+            if (depth > 0 && IsLearnerCode(callee) && Calls(callee, name, depth - 1, seen)) return true;
+        }
+        return false;
+    }
+
     /// <summary>What a case says when the learner's function threw: "your function threw X: first line of the message".</summary>
     internal static string Threw(Exception e) => $"your function threw {e.GetType().Name}: {FirstLine(e.Message).TrimEnd('.')}";
 
@@ -246,6 +334,9 @@ internal static class CheckEngine
             || m.Contains("shape mismatch") || m.Contains("Expected size"))
             return "two tensors' shapes do not fit together here (the error names the axis and the sizes): print the shapes in your function " +
                    "(Console.WriteLine(string.Join(\", \", x.shape))) and compare them with the shapes the exercise gives; keepdim: true keeps an axis that broadcasting needs";
+        if (m.Contains("probability tensor contains"))
+            return "the probabilities given to multinomial contain inf or NaN: a softmax written inline overflowed (exp of a large logit is inf, and inf / inf is NaN); " +
+                   "subtract each row's max first, e = (x - x.amax(new long[] { -1 }, keepdim: true)).exp(), or use x.softmax(-1)";
         if (m.Contains("Dimension out of range"))
             return "an axis number is out of range: the tensor has fewer axes than your code assumes; count axes from the end (-1 is the last), so that the same code works with or without a batch axis in front";
         if (m.Contains("expected scalar type") || m.Contains("expected both") || m.Contains("must have the same dtype") || m.Contains("but found"))

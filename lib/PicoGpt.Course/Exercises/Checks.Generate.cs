@@ -17,7 +17,7 @@ public static partial class Checks
     public static CheckResult TopK(Func<Tensor, int, Tensor> topK)
     {
         Case<(Tensor L, int K)> C(string name, double tol, Func<(Tensor, int)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs, View = Probs };
-        static Tensor Probs(Tensor logits) => logits.to(Float64).softmax(-1);
+        static Tensor Probs(Tensor logits) => logits.softmax(-1);                      // in the logits' own dtype: the engine compares dtypes
         static Tensor KeepWhere(Tensor l, Tensor keep, double fill) => l.masked_fill(keep.logical_not(), fill);
         static Tensor Kth(Tensor l, int k) => l.topk(k, dim: -1).values.narrow(-1, k - 1, 1);
         return new CheckEngine<(Tensor L, int K)>
@@ -105,6 +105,8 @@ public static partial class Checks
                 C("top-k 3 at temperature 1 (tokens 3, 7 and 0 with probabilities 0.5775, 0.3610, 0.0615), 2,000 rows, seed 4", () => new(Rows(2000), 1.0, 3, null, 4)),
                 C("top-p 0.9 at temperature 2 (keeps tokens 3, 7, 0 and 8: the nucleus of the tempered distribution), 2,000 rows, seed 5", () => new(Rows(2000), 2.0, null, 0.9, 5)),
                 C("top-k 5, then top-p 0.95, at temperature 2, 2,000 rows, seed 6", () => new(Rows(2000), 2.0, 5, 0.95, 6)),
+                C("the published logits + 1000 at temperature 1, 2,000 rows, seed 9 (float32): the same distribution, but a softmax written inline must subtract the max",
+                    () => new(Rows(2000) + 1000, 1.0, null, null, 9)),
                 C("temperature 0 is greedy: the argmax of each row, [3, 9] (float32)", () => new(R(107, Float32, 3, 9) * 2, 0.0, null, null, 7)),
                 C("random logits [1,000, 50] (float64), temperature 0.9, top-k 10 and top-p 0.9, seed 8", () => new(R(108, Float64, 1000, 50) * 2, 0.9, 10, 0.9, 8)),
             ],

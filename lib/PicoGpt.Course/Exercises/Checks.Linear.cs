@@ -17,6 +17,7 @@ public static partial class Checks
         return new CheckEngine<(Tensor X, Tensor W, Tensor B)>
         {
             Name = "linear",
+            Deterministic = true,
             Reference = i => Ops.Linear(i.X, i.W, i.B),
             ReferenceName = "Ops.Linear",
             Learner = i => linear(i.X, i.W, i.B),

@@ -19,6 +19,7 @@ public static partial class Checks
         return new CheckEngine<(Tensor Ids, Tensor Wte, Tensor Wpe)>
         {
             Name = "embedding",
+            Deterministic = true,
             Reference = i => Ops.Embed(i.Ids, i.Wte, i.Wpe),
             ReferenceName = "Ops.Embed",
             Learner = i => embed(i.Ids, i.Wte, i.Wpe),

@@ -147,6 +147,7 @@ public static partial class Checks
         return new CheckEngine<(Tensor Logits, Tensor Targets)>
         {
             Name = "cross_entropy",
+            Deterministic = true,
             Reference = i => TrainingOps.CrossEntropy(i.Logits, i.Targets),
             ReferenceName = "TrainingOps.CrossEntropy",
             Learner = i => crossEntropy(i.Logits, i.Targets),
@@ -186,6 +187,8 @@ public static partial class Checks
                     i => -Pick(i.Logits.log_softmax(1), i.Targets).mean()),
                 new("average over all B·T positions, .mean() over both axes: summing over T and averaging over B gives T times the loss",
                     i => -Pick(LogP(i.Logits), i.Targets).sum(-1).mean()),
+                new("no label smoothing: GPT-2 and nanoGPT train on the plain cross-entropy, -log p(target) averaged; the 2017 Transformer's label smoothing (ε = 0.1) mixes in the average -log p over the vocabulary",
+                    i => (0.9 * -Pick(LogP(i.Logits), i.Targets) + 0.1 * -LogP(i.Logits).mean([-1])).mean()),
                 new("the loss uses the natural log (log_softmax, in nats): dividing by ln 2 gives bits",
                     i => -(Pick(LogP(i.Logits), i.Targets) / Math.Log(2)).mean()),
             ],
@@ -457,13 +460,22 @@ public static partial class Checks
     public static CheckResult EstimateLoss(Func<Gpt, int[], int, int, int, Tensor> estimateLoss) => KeepingTorchRng(() =>
     {
         Case<EvalIn> C(string name, Func<EvalIn> inputs) => new() { Name = name, Tol = 1e-5, Inputs = inputs };
-        static Func<EvalIn> In(int seed, double dropout, int b, int iters) => () =>
+        static Func<EvalIn> In(int seed, double dropout, int b, int iters, int ctx = 8) => () =>
         {
-            var m = TinyModel(seed, dropout: dropout);
+            var m = TinyModel(seed, dropout: dropout, ctx: ctx);
             m.train();
             torch.manual_seed(seed);                                                 // the same dropout masks for every run
             return new(m, RandomIds(seed, 300, 11), b, iters, seed);
         };
+        static Tensor WrongLength(EvalIn i, int t)                                       // windows of a fixed length t
+        {
+            i.Model.eval();
+            using var grad = torch.no_grad();
+            var rng = new Random(i.Seed);
+            var losses = Enumerable.Range(0, i.Iters).Select(_ => { var (x, y) = TrainingOps.GetBatch(i.Data, i.B, t, rng); return TrainingOps.CrossEntropy(i.Model.forward(x), y); }).ToList();
+            i.Model.train();
+            return Outcome(i.Model, torch.stack(losses).mean());
+        }
         static Tensor Wrong(EvalIn i, bool eval = true, bool noGrad = true, bool restore = true, int? batches = null, bool sum = false)
         {
             if (eval) i.Model.eval();
@@ -502,6 +514,7 @@ public static partial class Checks
                 C("4 batches of 3 × 8 from 300 ids, no dropout, model in training mode → [mean loss, result requires grad = 0, training mode after = 1]", In(501, 0, 3, 4)),
                 C("3 batches of 2 × 8, dropout 0.2, model in training mode → [mean loss, 0, 1]", In(502, 0.2, 2, 3)),
                 C("1 batch of 4 × 8, dropout 0.2 → [mean loss, 0, 1]", In(503, 0.2, 4, 1)),
+                C("a model with context 12: 2 batches of 3 × 12 (windows as long as model.Config.ContextLength) → [mean loss, 0, 1]", In(504, 0, 3, 2, ctx: 12)),
             ],
             Traps =
             [
@@ -515,6 +528,8 @@ public static partial class Checks
                     i => Wrong(i, batches: 1)),
                 new("the loop runs iters times (k = 0 .. iters - 1): you averaged one batch too few",
                     i => Wrong(i, batches: i.Iters - 1)),
+                new("the windows are as long as the model's context, GetBatch(data, batchSize, model.Config.ContextLength, rng): this model's context is 12, and you used 8",
+                    i => WrongLength(i, 8)),
                 new("average the losses (mean), not their sum",
                     i => Wrong(i, sum: true)),
             ],
