@@ -29,6 +29,7 @@ internal static class KernelSetup
         if (Prepared.TryGetValue(kernel, out _)) return true;
         if (!QuietCompilerNotes(kernel)) return false;
         MatMulGuard.Install(kernel, () => Options(kernel));
+        MissingExercise.Install(kernel, () => Options(kernel));          // check cells of an exercise that did not compile
         Prepared.Add(kernel, new object());
         return true;
     }
