@@ -148,7 +148,7 @@ internal sealed class CheckEngine<TIn>
                 : $"all {Cases.Count} cases pass: {Cases.Count - accepted} match {ReferenceName}, {accepted} {(accepted == 1 ? "is" : "are")} another correct answer (see the cases)", null, details);
         hint ??= SafeHint(() => Probe?.Invoke());
         if (SafeHint(() => FailedHelper(Learner)) is { } helper)
-            hint = helper + (hint != null ? ". What this check sees meanwhile: " + hint : "");
+            hint = helper + (hint != null && !helper.Contains(hint) ? ". What this check sees meanwhile: " + hint : "");
         return new CheckResult(Name, false, false, failure + (hint != null ? ". Hint: " + hint : ""), hint, details);
     }
 
@@ -337,6 +337,9 @@ internal static class CheckEngine
         if (m.Contains("probability tensor contains"))
             return "the probabilities given to multinomial contain inf or NaN: a softmax written inline overflowed (exp of a large logit is inf, and inf / inf is NaN); " +
                    "subtract each row's max first, e = (x - x.amax(new long[] { -1 }, keepdim: true)).exp(), or use x.softmax(-1)";
+        if (m.Contains("Sizes of tensors must match except in dimension"))
+            return "torch.cat joins tensors along one axis, and they must have the same size on every other axis: join along the axis that grows " +
+                   "(new token ids [B, 1] go after ids [B, n_seq] along dim: 1, the sequence axis)";
         if (m.Contains("Dimension out of range"))
             return "an axis number is out of range: the tensor has fewer axes than your code assumes; count axes from the end (-1 is the last), so that the same code works with or without a batch axis in front";
         if (m.Contains("expected scalar type") || m.Contains("expected both") || m.Contains("must have the same dtype") || m.Contains("but found"))

@@ -153,6 +153,8 @@ public static partial class Checks
     static readonly Mistakes.Way Unscaled = new("no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax " +
         "(in C# Math.Pow(d_k, 1 / 2) is Math.Pow(d_k, 0) = 1, since 1 / 2 is integer division: use Math.Sqrt)");
     static readonly Mistakes.Way ByDk = new("scale by 1/sqrt(d_k), not 1/d_k");
+    static readonly Mistakes.Way IntSqrt = new("your scale was ⌊√d_k⌋, a whole number (2 where √8 = 2.83): either (int)Math.Sqrt(d_k) truncated it, so divide by Math.Sqrt(d_k), a double; " +
+        "or you took √n_seq, which is 2 here too: d_k is the LAST axis of q, q.shape[^1]");
     static readonly Mistakes.Way ByRootNq = new("d_k is the LAST axis of q, q.shape[^1]: you divided by √n_seq (q.shape[0] without a batch axis, q.shape[1] with one)");
     static readonly Mistakes.Way ByRootDv = new("scale by √d_k, the width of q and k (q.shape[^1]), not by the width of v");
     static readonly Mistakes.Way ScaledAfterSoftmax = new("divide the scores q·kᵀ by √d_k BEFORE the softmax: dividing the weights after it only shrinks every row to sum to 1/√d_k");
@@ -168,7 +170,7 @@ public static partial class Checks
     static readonly Mistakes.Way KNotTransposed = new("transpose k: the scores are q @ k.transpose(-2, -1), [n_q, n_k]");
     static readonly Mistakes.Step[] AttentionSteps =
     [
-        new(Unscaled, ByDk, ByRootNq, ByRootDv, ScaledAfterSoftmax, TimesRootDk, TimesZero),
+        new(Unscaled, ByDk, IntSqrt, ByRootNq, ByRootDv, ScaledAfterSoftmax, TimesRootDk, TimesZero),
         new(NoMask, MaskAddedAfter, MaskZeroedAfter, MaskMultiplied, MaskSubtracted, MaskFilledVisible),
         new(SoftmaxOverQueries),
         new(KNotTransposed),
@@ -179,7 +181,7 @@ public static partial class Checks
     {
         var s = Ops.MatMul(i.Q, c.Took(KNotTransposed) ? i.K : i.K.transpose(-2, -1));  // [..., n_q, n_k]
         double dk = i.Q.shape[^1];
-        s = c.TookAny(Unscaled, ScaledAfterSoftmax) ? s : c.Took(ByDk) ? s / dk : c.Took(ByRootNq) ? s / Math.Sqrt(i.Q.shape[^2])
+        s = c.TookAny(Unscaled, ScaledAfterSoftmax) ? s : c.Took(ByDk) ? s / dk : c.Took(IntSqrt) ? s / Math.Floor(Math.Sqrt(dk)) : c.Took(ByRootNq) ? s / Math.Sqrt(i.Q.shape[^2])
             : c.Took(ByRootDv) ? s / Math.Sqrt(i.V.shape[^1]) : c.Took(TimesRootDk) ? s * Math.Sqrt(dk) : c.Took(TimesZero) ? s * 0 : s / Math.Sqrt(dk);
         if (c.Right(AttentionSteps[1])) s = s + i.M;
         if (c.Took(MaskMultiplied)) s = s * i.M;

@@ -79,6 +79,7 @@ public static partial class Checks
         {
             Name = "dropout",
             Reference = i => CourseOps.Dropout(i.X, i.P, i.Training, i.G),
+            InputsUnchanged = true,
             ReferenceName = "CourseOps.Dropout",
             Learner = i => dropout(i.X, i.P, i.Training, i.G),
             Cases =

@@ -66,6 +66,10 @@ public static partial class Checks
                 new("this is the sigmoid approximation x·σ(1.702·x); GPT-2 uses the tanh approximation", x => x * (1.702 * x).sigmoid()),
                 new($"this is SiLU (swish), x·σ(x); GPT-2 uses GELU with the tanh approximation {TanhFormula}", x => x * x.sigmoid()),
                 new(ZeroHint, x => torch.zeros_like(x)),
+                new("your output is 0.5·x: tanh got 0, so the constant in front of the bracket was 0. In C# a fraction of two integers, 2 / 3 or 2 / 4, is 0 (integer division): " +
+                    $"the constant is Math.Sqrt(2 / Math.PI), with Math.PI a double: {TanhFormula}", x => 0.5 * x),
+                new($"the bracket is x + 0.044715·x³: you left out the x, tanh(√(2/π)·0.044715·x³); {TanhFormula}",
+                    x => 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * 0.044715 * x.pow(3)).tanh())),
                 // the factor 0.5, the 1 +, the constant √(2/π), the power 3, and what √(2/π) multiplies
                 .. Mistakes.Combine<Tensor>([TanhHalf, TanhOnePlus, TanhConstant, TanhCube, TanhBracket], (c, x) =>
                     {
@@ -126,7 +130,8 @@ public static partial class Checks
                     }),
             ],
             InputsUnchanged = true,
-            Diagnose = (x, expected, got) => RoundedConstants(expected, got, "write Math.Sqrt(2), a double (not 1.41 or 1.414, nor (float)Math.Sqrt(2), which keeps only 7 digits)"),
+            Diagnose = (x, expected, got) => RoundedConstants(expected, got, "write Math.Sqrt(2), a double (not 1.41 or 1.414, nor (float)Math.Sqrt(2), which keeps only 7 digits); " +
+                "or is erf itself approximated (a formula of your own)? use the tensor's x.erf(), exact to double precision"),
         }.Run();
     }
 

@@ -72,6 +72,8 @@ public static partial class Checks
                 new(SamePositionEveryToken, i => Wrong(i, embed: LastPositionOnly)),
                 new("GPT-2 learns its positions: add the rows of wpe (wpe[torch.arange(n_seq)]), not the sinusoidal table of the 2017 Transformer",
                     i => Wrong(i, embed: SinusoidalEmbedding)),
+                new("each step of the loop uses its own block, foreach (var block in p.Blocks) x = Ops.TransformerBlock(x, block, nHead): you ran p.Blocks[0] every time",
+                    i => Wrong((i.Ids, i.P with { Blocks = Enumerable.Repeat(i.P.Blocks[0], i.P.Blocks.Count).ToArray() }, i.H))),
                 new("run the blocks in order, the first one first (foreach (var block in p.Blocks)): you ran them backwards",
                     i => Wrong((i.Ids, i.P with { Blocks = i.P.Blocks.Reverse().ToArray() }, i.H))),
                 new("ln_f comes after the last block, right before the output head (each block normalises its own branches with ln_1 and ln_2)",
@@ -157,9 +159,13 @@ public static partial class Checks
                 C("gpt2 with nanoGPT's vocabulary padded to 50,304, head tied", GptConfig.Gpt2 with { VocabSize = 50304 }, true),
                 C("shakespeare-char sizes (4 layers, n_embd 192, context 128, vocab 65) with nanoGPT's bias = false (Bias = false: no bias anywhere), head tied", small with { Bias = false }, true),
                 C("shakespeare-char sizes, separate head", small, false),
+                C("a 2.7-billion model (GPT-3 2.7B's sizes: 32 layers, n_embd 2,560, vocab 50,257, context 2,048), head tied: more than an int holds",
+                    GptConfig.Gpt2 with { NLayer = 32, NHead = 32, NEmbd = 2560, ContextLength = 2048 }, true),
             ],
             Traps =
             [
+                new("your count overflowed an int, which holds at most 2,147,483,647: compute in long (long c = config.NEmbd, ...; every product then is a long)",
+                    i => Millions(unchecked((int)new Counting(i.Config, i.Tied).Total))),
                 new("the tied head is wte itself: with tiedHead = true it adds no parameters (count n_vocab × n_embd once, not twice)", Count(c => c with { Head = c.Separate })),
                 new("the tied head is wte itself: with tiedHead = true it adds no parameters (count n_vocab × n_embd once, not twice)", Count(c => c with { Head = c.Separate, Wpe = false })),
                 new("with tiedHead = false the output head is a separate [n_vocab, n_embd] matrix: add n_vocab × n_embd", Count(c => c with { Head = 0 })),

@@ -71,6 +71,8 @@ public static partial class Checks
                     x => { var e = (x - x.amin([-1], keepdim: true)).exp(); return e / e.sum(-1, keepdim: true); }),
                 new(SumOfZero, x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(ScalarType.Byte); }),
                 new(SumOfZero, x => { var e = x.exp(); return e / e.sum(ScalarType.Byte); }),
+                new("divide by each row's sum, e.sum(-1, keepdim: true), not by its max: divided by the max, the largest entry is 1 and the row sums to more than 1",
+                    x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.amax([-1], keepdim: true); }),
             ],
             InputsUnchanged = true,
             ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : InPlaceShape(e),

@@ -13,11 +13,6 @@ public class GenerateCheckTests
     public static TheoryData<string, Func<Tensor, int, Tensor>> TopKRightAnswers => new()
     {
         { "TopK_reference_passes", Sampler.TopK },
-        { "TopK_scattered_and_clamped_passes", (l, k) =>
-            {
-                var (values, indices) = l.topk(Math.Min(k, (int)l.shape[^1]));
-                return torch.full_like(l, double.NegativeInfinity).scatter(-1, indices, values);
-            } },
     };
 
     [Theory, MemberData(nameof(TopKRightAnswers))]
@@ -35,6 +30,12 @@ public class GenerateCheckTests
     /// <summary>Wrong answers to TopK, written as a learner would, and the hint each must get.</summary>
     public static TheoryData<string, Func<Tensor, int, Tensor>, string> TopKMistakes => new()
     {
+        // was a right answer until the tie case the text promises ("keep ties with the k-th largest value"): scatter keeps exactly k
+        { "TopK_scattered_and_clamped_drops_the_ties", (l, k) =>
+            {
+                var (values, indices) = l.topk(Math.Min(k, (int)l.shape[^1]));
+                return torch.full_like(l, double.NegativeInfinity).scatter(-1, indices, values);
+            }, "keep every logit that ties with the k-th largest" },
         { "TopK_zero_instead_of_minus_inf_fails", (l, k) =>
             {
                 var kth = l.topk(k).values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];

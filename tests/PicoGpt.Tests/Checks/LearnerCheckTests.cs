@@ -82,6 +82,159 @@ public class LearnerCheckTests
         FailsWith(Checks.EstimateLoss(EstimateLoss), "this model's context is 12");
     }
 
+    // ---------------------------------------------------------------- cases the text promises, inputs left alone (review 22:01)
+
+    [Fact]
+    public void Dropout_in_place_on_the_callers_x_fails() =>
+        FailsWith(Checks.Dropout((x, p, training, generator) =>
+        {
+            if (!training) return x;
+            var keep = torch.rand(x.shape, dtype: x.dtype, device: x.device, generator: generator) >= p;
+            return x.mul_(keep).div_(1 - p);
+        }), "write into the tensor they are called on");
+
+    [Fact]
+    public void TopK_in_place_on_the_callers_logits_fails() =>
+        FailsWith(Checks.TopK((logits, k) =>
+        {
+            if (k >= logits.shape[^1]) return logits;
+            var kth = logits.topk(k, dim: -1).values.narrow(-1, k - 1, 1);
+            return logits.masked_fill_(logits < kth, double.NegativeInfinity);
+        }), "write into the tensor they are called on");
+
+    [Fact]
+    public void TopK_that_drops_the_ties_fails_on_the_tie_the_text_promises()
+    {
+        var r = Checks.TopK((logits, k) =>
+        {
+            if (k >= logits.shape[^1]) return logits;
+            var (values, indices) = logits.topk(k, dim: -1);
+            return torch.full_like(logits, double.NegativeInfinity).scatter(-1, indices, values);
+        });
+        FailsWith(r, "keep every logit that ties with the k-th largest");
+        Assert.Contains("a tie at the k-th value", r.Message);
+    }
+
+    [Fact]
+    public void ParameterCount_in_int_overflows_on_the_large_case() =>
+        FailsWith(Checks.ParameterCount((c, tiedHead) =>
+        {
+            int V = c.VocabSize, T = c.ContextLength, C = c.NEmbd, L = c.NLayer;
+            bool bias = c.Bias, qkv = c.Bias && c.QkvBias;
+            int ln = bias ? 2 * C : C;
+            int attn = C * 3 * C + (qkv ? 3 * C : 0) + C * C + (bias ? C : 0);
+            int mlp = C * 4 * C + (bias ? 4 * C : 0) + 4 * C * C + (bias ? C : 0);
+            int block = 2 * ln + attn + mlp;
+            return V * C + T * C + L * block + ln + (tiedHead ? 0 : V * C);
+        }), "your count overflowed an int");
+
+    [Fact]
+    public void TrainStep_that_leaves_the_model_in_eval_fails() =>
+        FailsWith(Checks.TrainStep((model, optimizer, x, y, lr, gradClip) =>
+        {
+            model.eval();
+            foreach (var g in optimizer.ParamGroups) g.LearningRate = lr;
+            optimizer.zero_grad();
+            var loss = PicoGpt.Training.TrainingOps.CrossEntropy(model.forward(x), y);
+            loss.backward();
+            if (gradClip > 0) torch.nn.utils.clip_grad_norm_(model.parameters(), gradClip);
+            optimizer.step();
+            return loss.item<float>();
+        }), "leave the model in training mode");
+
+    [Fact]
+    public void NnLinear_with_functional_linear_and_weight_T_is_told_linear_transposes_itself() =>
+        FailsWith(Checks.NnLinear((x, weight, bias) => torch.nn.functional.linear(x, weight.T, bias)), "linear transposes it itself");
+
+    [Fact]
+    public void Attention_with_an_integer_square_root_is_told_so() =>
+        FailsWith(Checks.Attention((q, k, v, mask) =>
+        {
+            int scale = (int)Math.Sqrt(q.shape[^1]);
+            var scores = q.matmul(k.transpose(-2, -1)) / scale;
+            return Ops.Softmax(scores + mask).matmul(v);
+        }), "(int)Math.Sqrt(d_k) truncated it");
+
+    [Fact]
+    public void Sample_with_top_p_before_top_k_is_told_the_order() =>
+        FailsWith(Checks.Sample((logits, temperature, topK, topP, g) =>
+        {
+            if (temperature == 0) return logits.argmax(-1, keepdim: true);
+            var x = logits / temperature;
+            if (topP is double pp) x = Sampler.TopP(x, pp);
+            if (topK is int k) x = Sampler.TopK(x, k);
+            return torch.multinomial(x.softmax(-1), 1, generator: g);
+        }), "apply top-k first, then top-p");
+
+    [Fact]
+    public void Gelu_with_an_integer_fraction_in_the_constant_is_told_so() =>
+        FailsWith(Checks.Gelu(x => 0.5 * x * (1 + (Math.Sqrt(2 / 3) * (x + 0.044715 * x.pow(3))).tanh())), "integer division");
+
+    [Fact]
+    public void Gelu_without_the_x_in_the_bracket_is_told_so() =>
+        FailsWith(Checks.Gelu(x => 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * (0.044715 * x.pow(3))).tanh())), "you left out the x");
+
+    [Fact]
+    public void Softmax_divided_by_the_max_of_exp_is_told_to_divide_by_the_sum() =>
+        FailsWith(Checks.Softmax(x => { var e = (x - x.amax(new long[] { -1 }, keepdim: true)).exp(); return e / e.amax(new long[] { -1 }, keepdim: true); }), "not by its max");
+
+    [Fact]
+    public void Gpt2_running_the_first_block_every_time_is_told_so() =>
+        FailsWith(Checks.Gpt2((ids, p, nHead) =>
+        {
+            var x = p.Wte[ids] + p.Wpe[torch.arange(ids.shape[^1])];
+            for (int l = 0; l < p.Blocks.Count; l++) x = Ops.TransformerBlock(x, p.Blocks[0], nHead);
+            return Ops.MatMul(Ops.LayerNorm(x, p.LnF.G, p.LnF.B), p.Wte.T);
+        }), "you ran p.Blocks[0] every time");
+
+    [Fact]
+    public void CrossEntropy_without_gather_is_told_to_pick_the_target() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => -logits.log_softmax(-1).mean()), "pick each position's target");
+
+    [Fact]
+    public void CrossEntropy_per_sequence_is_told_to_average_everything() =>
+        FailsWith(Checks.CrossEntropy((logits, targets) => -logits.log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1).mean([1])), "one loss per sequence");
+
+    [Fact]
+    public void LearningRate_down_to_0_with_minLr_only_after_is_told_where_the_cosine_ends() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+            step < warmup ? maxLr * (step + 1) / (warmup + 1)
+            : step >= decaySteps ? minLr
+            : 0.5 * (1 + Math.Cos(Math.PI * (double)(step - warmup) / (decaySteps - warmup))) * maxLr), "yours goes down to 0 and jumps to minLr");
+
+    [Fact]
+    public void GetBatch_with_lazy_LINQ_starts_is_told_y_is_not_x_shifted() =>
+        FailsWith(Checks.GetBatch((data, batchSize, blockSize, rng) =>
+        {
+            var starts = Enumerable.Range(0, batchSize).Select(_ => rng.Next(data.Length - blockSize));      // enumerated twice: two draws
+            var x = starts.SelectMany(s => data.Skip(s).Take(blockSize)).Select(v => (long)v).ToArray();
+            var y = starts.SelectMany(s => data.Skip(s + 1).Take(blockSize)).Select(v => (long)v).ToArray();
+            return (torch.tensor(x, new long[] { batchSize, blockSize }), torch.tensor(y, new long[] { batchSize, blockSize }));
+        }), "y is not x shifted by one");
+
+    [Fact]
+    public void Generate_that_keeps_only_the_window_is_told_to_keep_every_id() =>
+        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) =>
+        {
+            for (int i = 0; i < nNew; i++)
+            {
+                if (ids.shape[1] > nCtx) ids = ids[.., ^nCtx..];
+                var next = gpt(ids)[.., -1].argmax(-1, keepdim: true);
+                ids = torch.cat(new[] { ids, next }, dim: 1);
+            }
+            return ids.shape[1] > nCtx ? ids[.., ^nCtx..] : ids;
+        }), "crop only what you pass to the model");
+
+    [Fact]
+    public void LearningRate_with_a_float_ratio_is_told_to_compute_in_double() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+        {
+            if (step < warmup) return maxLr * (step + 1) / (warmup + 1);
+            if (step >= decaySteps) return minLr;
+            float ratio = (float)(step - warmup) / (decaySteps - warmup);
+            return minLr + 0.5 * (1 + Math.Cos(Math.PI * ratio)) * (maxLr - minLr);
+        }), "off by about float32's precision");
+
     // ---------------------------------------------------------------- fragile answers inlined later
 
     [Fact]
@@ -270,6 +423,13 @@ public class LearnerCheckTests
             foreach (var block in p.Blocks) x = Ops.TransformerBlock(x, block, nHead);
             return Ops.MatMul(Ops.LayerNorm(x, p.LnF.G, p.LnF.B), p.Wte.T);
         }), "not the sinusoidal table of the 2017 Transformer");
+
+    [Fact]
+    public void LearningRate_with_the_2017_inverse_square_root_decay_fails_with_its_hint() =>
+        FailsWith(Checks.LearningRate((step, maxLr, minLr, warmup, decaySteps) =>
+            step < warmup ? maxLr * (step + 1) / (warmup + 1)
+            : step >= decaySteps ? minLr
+            : maxLr * Math.Sqrt((double)warmup / step)), "the 2017 Transformer's schedule");
 
     [Fact]
     public void CrossEntropy_with_label_smoothing_fails_with_its_hint() =>
