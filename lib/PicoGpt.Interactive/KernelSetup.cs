@@ -34,7 +34,11 @@ internal static class KernelSetup
             return "kernel not prepared (this cell does not run in a C# kernel): .matmul not checked, a bare 0 read as a dtype not warned about";
         if (Prepared.TryGetValue(kernel, out var said)) return said;
         var report = SetupReport.Describe(ScriptOptionsField != null && QuietCompilerNotes(kernel), MatMulGuard.CanRewrite);
-        if (Options(kernel) != null) MatMulGuard.Install(kernel, () => Options(kernel));
+        if (Options(kernel) != null)
+        {
+            MatMulGuard.Install(kernel, () => Options(kernel));
+            MissingExercise.Install(kernel, () => Options(kernel));      // check cells of an exercise that did not compile
+        }
         Prepared.Add(kernel, report);
         return report;
     }

@@ -4,6 +4,7 @@ using System.Reflection;
 using System.Text.RegularExpressions;
 using TorchSharp;
 using static TorchSharp.torch;
+using static PicoGpt.Exercises.CheckEngine;
 
 namespace PicoGpt.Exercises;
 
@@ -56,15 +57,17 @@ internal sealed class CheckEngine<TIn>
     /// silently change the caller's activations or weights.
     /// </summary>
     public bool InputsUnchanged { get; init; }
+    /// <summary>
+    /// The learner's function should give the same output for the same inputs (no dropout at inference): on a failing case
+    /// it runs again, and other values the second time say that something random (dropout left on) is in it.
+    /// </summary>
+    public bool Deterministic { get; init; }
 
     public CheckResult Run()
     {
-        try { return RunCases(); }
-        catch (Exception e) when (IsNotImplemented(e)) { return NotImplementedResult(); }
-        catch (Exception e)
-        {
-            return new CheckResult(Name, false, false, $"the check itself failed ({e.GetType().Name}: {FirstLine(e.Message)}); please report this", null, []);
-        }
+        var result = Guarded(Name, RunCases);
+        Remember(Name, Learner, result);
+        return result;
     }
 
     CheckResult RunCases()
@@ -82,13 +85,13 @@ internal sealed class CheckEngine<TIn>
             var inputs = c.Inputs();
             var before = InputsUnchanged ? Snapshot(inputs) : [];
             try { got = Learner(inputs); }
-            catch (Exception e) when (IsNotImplemented(e)) { return NotImplementedResult(e); }
+            catch (Exception e) when (IsNotImplemented(e)) { return NotImplementedResult(Name, e); }
             catch (Exception e)
             {
-                var problem = $"your function threw {e.GetType().Name}: {FirstLine(e.Message)}";
+                var problem = Threw(e);
                 details.Add($"✗ {c.Name}: {problem}");
                 failure = $"case '{c.Name}': {problem}";
-                hint = SafeHint(() => ExceptionHint?.Invoke(e)) ?? CSharpOperatorHint(e) ?? (IsDisposed(e) ? DisposedHint : null);
+                hint = SafeHint(() => ExceptionHint?.Invoke(e)) ?? CSharpOperatorHint(e) ?? LearnerExceptionHint(e);
                 continue;
             }
             if (got is null)
@@ -130,26 +133,31 @@ internal sealed class CheckEngine<TIn>
             }
             details.Add($"✗ {c.Name}: {diff} ({tol})");
             failure = $"case '{c.Name}': {diff} ({tol})";
-            hint = SameShapeOtherFloat(expected, gotView)                    // a trap's hint would only mislead: the values may well be right
+            hint = (Deterministic ? SafeHint(() => Random(c, gotView)) : null) ?? (SameShapeOtherFloat(expected, gotView)                    // a trap's hint would only mislead: the values may well be right
                 ? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView)) ?? DtypeHint(expected, gotView, c.Tol)
                 : SafeHint(() => MatchTrap(c, gotView, expected))
                 ?? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView))
                 ?? SafeHint(() => expected.dtype != gotView.dtype && Matches(expected, gotView, Math.Max(c.Tol, 1e-5)) ? DtypeHint(expected, gotView, c.Tol) : null)
                 ?? SafeHint(() => AxisOfOne(expected, gotView))
                 ?? (!expected.shape.SequenceEqual(gotView.shape) ? $"wrong shape returned: {ReferenceName} gives [{string.Join(", ", expected.shape)}] here" : null)
-                ?? CloseInFloat64(expected, gotView, maxErr);
+                ?? CloseInFloat64(expected, gotView, maxErr));
         }
         if (failure == null)
             return new CheckResult(Name, true, false, accepted == 0
                 ? $"all {Cases.Count} cases match {ReferenceName} (largest error {Num(worst)}, within each case's tolerance)"
                 : $"all {Cases.Count} cases pass: {Cases.Count - accepted} match {ReferenceName}, {accepted} {(accepted == 1 ? "is" : "are")} another correct answer (see the cases)", null, details);
         hint ??= SafeHint(() => Probe?.Invoke());
+        if (SafeHint(() => FailedHelper(Learner)) is { } helper)
+            hint = helper + (hint != null && !helper.Contains(hint) ? ". What this check sees meanwhile: " + hint : "");
         return new CheckResult(Name, false, false, failure + (hint != null ? ". Hint: " + hint : ""), hint, details);
     }
 
-    internal const string InPlaceHint =
-        "ops ending in _ (sub_, add_, mul_, div_, exp_) write into the tensor they are called on, so the caller's tensor changes too " +
-        "(in a model, the residual stream or a weight); use the operators or the methods without _ (x - m, x.sub(m)), which return a new tensor";
+    /// <summary>The random-output hint when a second call on the same inputs gives other values, else null.</summary>
+    string? Random(Case<TIn> c, Tensor got)
+    {
+        var again = Viewed(c, Learner(c.Inputs()));
+        return Matches(again, got, 0) ? null : RandomHint;
+    }
 
     /// <summary>Copies of the input tensors (a Tensor input, or the Tensor items of a tuple), to see later whether the learner changed them.</summary>
     static List<(int Index, Tensor Input, Tensor Copy)> Snapshot(TIn inputs)
@@ -175,13 +183,199 @@ internal sealed class CheckEngine<TIn>
         return null;
     }
 
-    static string Ordinal(int n) => n switch { 1 => "1st", 2 => "2nd", 3 => "3rd", _ => $"{n}th" };
+    /// <summary>
+    /// The hint of the first trap whose output equals the learner's (NaN and inf included), or null. A trap whose output
+    /// equals the reference's on this case (a mistake that shows only on other inputs) explains nothing here: it would
+    /// match right values returned in the wrong dtype.
+    /// </summary>
+    string? MatchTrap(Case<TIn> c, Tensor got, Tensor expected)
+    {
+        foreach (var trap in Traps)
+        {
+            Tensor wrong;
+            try { wrong = Viewed(c, trap.Wrong(c.Inputs())); }
+            catch (Exception) { continue; }                               // this mistake cannot run on these inputs
+            if (Matches(wrong, got, c.Tol) && !Matches(wrong, expected, c.Tol)) return trap.Hint;
+        }
+        return null;
+    }
+
+    Tensor Viewed(Case<TIn> c, Tensor t) => c.View == null ? t : c.View(t);
+
+    static Tensor SafeView(Case<TIn> c, Tensor t)
+    {
+        try { return c.View == null ? t : c.View(t); }
+        catch (Exception) { return t; }
+    }
+
+    // Forwarders for callers written against the generic class (e.g. on other branches): use CheckEngine.X.
+    internal static bool Matches(Tensor a, Tensor b, double tol) => CheckEngine.Matches(a, b, tol);
+    internal static string Num(double v) => CheckEngine.Num(v);
+}
+
+/// <summary>
+/// What every check shares, whatever its inputs: the one place where a learner's exception, a stub and a failure of the
+/// check itself become results, and how values are compared and printed.
+/// </summary>
+internal static class CheckEngine
+{
+    /// <summary>
+    /// Runs a check's cases: a NotImplementedException that escapes them is "not implemented yet", any other exception a
+    /// failure of the check itself (never the learner's: the cases catch those).
+    /// </summary>
+    internal static CheckResult Guarded(string name, Func<CheckResult> run)
+    {
+        try { return run(); }
+        catch (Exception e) when (IsNotImplemented(e)) { return NotImplementedResult(name); }
+        catch (Exception e)
+        {
+            return new CheckResult(name, false, false, $"the check itself failed ({e.GetType().Name}: {FirstLine(e.Message)}); please report this", null, []);
+        }
+    }
+
+    /// <summary>"not implemented yet", naming the unwritten helper when the stub is one the checked function calls.</summary>
+    internal static CheckResult NotImplementedResult(string name, Exception? e = null)
+    {
+        var stub = e == null ? null : SafeHint(() => StubMessage(e));
+        return new(name, false, true, stub ?? "your function still throws NotImplementedException: replace the stub with your code", null, []);
+    }
+
+    internal const string RandomHint =
+        "your function gives other values when called twice on the same input: something random is in it. Dropout left on? " +
+        "The exercises compute the model at inference, where dropout is off (the 2017 Transformer's dropout of 0.1 is for training): " +
+        "torch.nn.functional.dropout(x, p) drops values unless told training: false, and an nn.Dropout module until .eval(); leave dropout out here";
+
+    // ---------------------------------------------------------------- helpers the learner wrote: did they pass their checks?
+
+    /// <summary>The latest result of each check in this process, for each name of the learner's function it checked.</summary>
+    static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Check, string Function), CheckResult> Latest = new();
+
+    /// <summary>Remembers a check's result under the check and the name of the learner's function (when it has one: a lambda has none).</summary>
+    internal static void Remember(string check, Delegate learner, CheckResult result)
+    {
+        if (LearnerFunction(learner) is { } f && LearnerName(f.Method) is { } name) Latest[(check, name)] = result;
+    }
+
+    /// <summary>
+    /// "your LayerNorm calls your Normalize, which failed its check ..." when the checked function calls a function of the
+    /// learner's whose latest check failed; null when it calls none (read from its IL) or they all passed.
+    /// </summary>
+    internal static string? FailedHelper(Delegate learner)
+    {
+        if (LearnerFunction(learner) is not { } f || LearnerName(f.Method) is not { } name) return null;
+        foreach (var ((check, helper), result) in Latest)
+            if (!result.Passed && !result.NotImplemented && helper != name && Calls(f.Method, helper))
+                return $"your {name} calls your {helper}, which failed its check ({check}) when you last ran it: fix {helper} first " +
+                       $"(its check said: {result.Hint ?? FirstLine(result.Message)}), run its check, then this one";
+        return null;
+    }
+
+    /// <summary>The learner's own delegate: the given one, or one that a check's wrapping lambda captured.</summary>
+    internal static Delegate? LearnerFunction(Delegate d, int depth = 2)
+    {
+        if (d.Method.DeclaringType?.Assembly != CheckAssembly) return d;
+        if (depth == 0 || d.Target == null) return null;
+        foreach (var field in d.Target.GetType().GetFields(BindingFlags.Instance | BindingFlags.Public | BindingFlags.NonPublic))
+            if (field.GetValue(d.Target) is Delegate inner && LearnerFunction(inner, depth - 1) is { } found) return found;
+        return null;
+    }
+
+    /// <summary>Whether method m calls (or takes the address of) a method named name, directly or through learner code it calls, read from the IL.</summary>
+    internal static bool Calls(MethodBase m, string name, int depth = 3, HashSet<MethodBase>? seen = null)
+    {
+        seen ??= [];
+        if (!seen.Add(m)) return false;
+        byte[]? il;
+        try { il = m.GetMethodBody()?.GetILAsByteArray(); }
+        catch (Exception) { return false; }
+        if (il == null) return false;
+        for (int i = 0; i + 4 < il.Length; i++)
+        {
+            bool call = il[i] is 0x28 or 0x6F or 0x73 || il[i] == 0x06 && i > 0 && il[i - 1] == 0xFE;   // call, callvirt, newobj, ldftn
+            if (!call) continue;
+            int token = BitConverter.ToInt32(il, i + 1);
+            if ((token >>> 24) is not (0x06 or 0x0A or 0x2B)) continue;                           // MethodDef, MemberRef, MethodSpec
+            MethodBase? callee;
+            try
+            {
+                callee = m.Module.ResolveMethod(token, m.DeclaringType is { IsGenericType: true } t ? t.GetGenericArguments() : null,
+                    m.IsGenericMethod ? m.GetGenericArguments() : null);
+            }
+            catch (Exception) { continue; }
+            if (callee == null) continue;
+            if (LearnerName(callee) == name) return true;
+            if (depth > 0 && IsLearnerCode(callee) && Calls(callee, name, depth - 1, seen)) return true;
+        }
+        return false;
+    }
+
+    /// <summary>What a case says when the learner's function threw: "your function threw X: first line of the message".</summary>
+    internal static string Threw(Exception e) => $"your function threw {e.GetType().Name}: {FirstLine(e.Message).TrimEnd('.')}";
+
+    /// <summary>
+    /// What an exception thrown by the learner's own code means, when the check has no hint of its own for it: the
+    /// common ones from TorchSharp and .NET, said in the terms of a tensor function (null when unknown).
+    /// </summary>
+    internal static string? LearnerExceptionHint(Exception e)
+    {
+        var m = e.Message;
+        if (IncompatibleType.Match(m) is { Success: true } t)
+        {
+            var asked = t.Groups[1].Value; var dtype = t.Groups[2].Value.ToLowerInvariant();
+            var right = dtype switch { "float32" => "float", "float64" => "double", "int64" => "long", "int32" => "int", "bool" => "bool", "float16" => "Half", _ => null };
+            return $"data<T>() and item<T>() read the tensor's memory as T, so T must be its own element type: you asked for {asked}, but the tensor is {dtype}"
+                + (right != null ? $" (read it with item<{right}>() / data<{right}>())" : "")
+                + ", or convert first: t.to(ScalarType.Float64).item<double>(). Token ids, argmax and multinomial are int64 (long); a float32 tensor is float";
+        }
+        if (e is PicoGptException && m.Contains("matmul"))
+            return "two operands of a matrix product do not fit (the error names their shapes): the last axis of the left must equal the second-to-last of the right; " +
+                   "write the shapes next to each line (// [n_seq, n_embd]) and transpose (.T, .transpose(-2, -1)) where a weight or k needs it";
+        if (m.Contains("must match the size of tensor") || m.Contains("doesn't match the broadcast shape") || m.Contains("is invalid for input of size")
+            || m.Contains("shape mismatch") || m.Contains("Expected size"))
+            return "two tensors' shapes do not fit together here (the error names the axis and the sizes): print the shapes in your function " +
+                   "(Console.WriteLine(string.Join(\", \", x.shape))) and compare them with the shapes the exercise gives; keepdim: true keeps an axis that broadcasting needs";
+        if (m.Contains("probability tensor contains"))
+            return "the probabilities given to multinomial contain inf or NaN: a softmax written inline overflowed (exp of a large logit is inf, and inf / inf is NaN); " +
+                   "subtract each row's max first, e = (x - x.amax(new long[] { -1 }, keepdim: true)).exp(), or use x.softmax(-1)";
+        if (m.Contains("Sizes of tensors must match except in dimension"))
+            return "torch.cat joins tensors along one axis, and they must have the same size on every other axis: join along the axis that grows " +
+                   "(new token ids [B, 1] go after ids [B, n_seq] along dim: 1, the sequence axis)";
+        if (m.Contains("Dimension out of range"))
+            return "an axis number is out of range: the tensor has fewer axes than your code assumes; count axes from the end (-1 is the last), so that the same code works with or without a batch axis in front";
+        if (m.Contains("expected scalar type") || m.Contains("expected both") || m.Contains("must have the same dtype") || m.Contains("but found"))
+            return "your function mixes dtypes (float32 with float64): a tensor made without a dtype (torch.tensor(0.5f), torch.zeros(n), torch.ones(...)) is float32; " +
+                   "give new tensors the input's dtype (dtype: x.dtype) or use plain C# numbers, which take the tensor's dtype";
+        if (m.Contains("tensors used as indices must be"))
+            return "an index tensor must be int64 (long) or bool: torch.arange(n) of a long count is int64; an arange or a tensor made with a float dtype cannot index";
+        if (e is IndexOutOfRangeException or ArgumentOutOfRangeException || m.Contains("out of range") || m.Contains("out of bounds"))
+            return "an index ran past the end: an array, a list or a shape (x.shape[2] of a 2-D tensor) has fewer items than your code reads; " +
+                   "shape[^1] is the last axis whatever the number of axes, and a loop over n items runs i = 0 .. n - 1";
+        if (e is NullReferenceException)
+            return "something in your function is null when it is used: a variable declared and never assigned (Tensor result = null; and a loop that never ran), " +
+                   "or a field of the inputs you read before setting it";
+        if (IsDisposed(e))
+            return DisposedHint;
+        if (e is DivideByZeroException)
+            return "an integer division by zero: a size computed with integers (n_embd / n_head, n / batch) is 0 somewhere; check the sizes you divide by";
+        if (e is InvalidCastException)
+            return "a cast failed: a tensor's item<T>() must use its own element type, and (int) or (long) casts of a tensor need .item<T>() first";
+        return null;
+    }
+
+    static readonly Regex IncompatibleType = new(@"(\w+) is not compatible with (\w+)", RegexOptions.Compiled);
+
+    internal const string InPlaceHint =
+        "ops ending in _ (sub_, add_, mul_, div_, exp_) write into the tensor they are called on, so the caller's tensor changes too " +
+        "(in a model, the residual stream or a weight); use the operators or the methods without _ (x - m, x.sub(m)), which return a new tensor";
+
+
+    internal static string Ordinal(int n) => n switch { 1 => "1st", 2 => "2nd", 3 => "3rd", _ => $"{n}th" };
 
     /// <summary>
     /// A float64 result that misses by more than the tolerance but less than float32's precision: most likely a float32 value
     /// inside the computation (torch.tensor of a long or float, 0.5f, a (float) cast) or a rounded constant.
     /// </summary>
-    static string? CloseInFloat64(Tensor expected, Tensor got, double maxErr) =>
+    internal static string? CloseInFloat64(Tensor expected, Tensor got, double maxErr) =>
         expected.dtype == ScalarType.Float64 && got.dtype == ScalarType.Float64 && expected.shape.SequenceEqual(got.shape)
         && maxErr > 0 && maxErr < 1e-5 && !got.isfinite().logical_not().any().item<bool>()
             ? $"close, but off by up to {Num(maxErr)}, where float64 allows 1e-9: that is about float32's precision, so a float32 value has probably crept in " +
@@ -189,29 +383,29 @@ internal sealed class CheckEngine<TIn>
             : null;
 
     /// <summary>The shapes differ only by axes of length 1: an unsqueeze (or keepdim: true) too many, or a squeeze too many.</summary>
-    static string? AxisOfOne(Tensor expected, Tensor got)
+    internal static string? AxisOfOne(Tensor expected, Tensor got)
     {
         if (expected.shape.SequenceEqual(got.shape) || !expected.shape.Where(d => d != 1).SequenceEqual(got.shape.Where(d => d != 1))) return null;
-        var values = CheckEngine<int>.Matches(expected, got.reshape(expected.shape), 1e-6) ? " (and its values are right)" : "";
+        var values = CheckEngine.Matches(expected, got.reshape(expected.shape), 1e-6) ? " (and its values are right)" : "";
         return got.dim() > expected.dim()
             ? $"your output [{string.Join(", ", got.shape)}] has {got.dim() - expected.dim()} axis of length 1 too many{values}: drop the unsqueeze (or view, or keepdim: true) that added it; broadcasting adds such axes by itself where needed"
             : $"your output [{string.Join(", ", got.shape)}] lost an axis of length 1{values}: the result is [{string.Join(", ", expected.shape)}]; a squeeze() removes every axis of length 1, even one that belongs there (one token, one row)";
     }
 
     /// <summary>C# operators that do something else than the maths reads: ^ is exclusive or (XOR) on a tensor, not a power.</summary>
-    static string? CSharpOperatorHint(Exception e) =>
+    internal static string? CSharpOperatorHint(Exception e) =>
         e.Message.Contains("bitwise_xor")
             ? "^ is C#'s exclusive or (XOR), not a power, and a float tensor has no XOR: write x.pow(3) for x³ (or x * x * x), t.pow(2) for a square"
             : null;
 
-    static bool SameShapeOtherFloat(Tensor expected, Tensor got) =>
+    internal static bool SameShapeOtherFloat(Tensor expected, Tensor got) =>
         expected.shape.SequenceEqual(got.shape) && expected.dtype != got.dtype && expected.is_floating_point() && got.is_floating_point();
 
     /// <summary>
     /// The output's dtype is not the reference's. A float result says to keep the inputs' dtype (a trap's hint would only
     /// mislead: the values may well be right, and it says when they are); an integer result says that token ids are int64.
     /// </summary>
-    static string DtypeHint(Tensor expected, Tensor got, double tol)
+    internal static string DtypeHint(Tensor expected, Tensor got, double tol)
     {
         var right = Matches(expected, got, Math.Max(tol, 1e-5)) ? "the numbers are right, but " : "";  // within float32 rounding
         return expected.is_floating_point()
@@ -219,12 +413,6 @@ internal sealed class CheckEngine<TIn>
               "(a cast such as .to(float64) or a float literal tensor changes it; a new tensor needs dtype: x.dtype), or convert the result back with .to(x.dtype)"
             : $"{right}the dtype is {Dtype(got)}, not {Dtype(expected)}: token ids are int64 (ScalarType.Int64), what argmax, multinomial and torch.tensor(long[]) give; " +
               "drop the conversion (torch.tensor of an int[] is int32)";
-    }
-
-    CheckResult NotImplementedResult(Exception? e = null)
-    {
-        var stub = e == null ? null : SafeHint(() => StubMessage(e));
-        return new(Name, false, true, stub ?? "your function still throws NotImplementedException: replace the stub with your code", null, []);
     }
 
     /// <summary>
@@ -314,34 +502,9 @@ internal sealed class CheckEngine<TIn>
     internal const string DisposedHint = "a dispose scope freed your result: `using var scope = torch.NewDisposeScope();` disposes every tensor made inside it "
         + "when the function returns, the returned one too; return it with result.MoveToOuterDisposeScope() (or make the scope only around the loop's temporary tensors)";
 
-    static bool IsDisposed(Exception e) => e is InvalidOperationException && e.Message.Contains("Tensor invalid") || e is ObjectDisposedException;
+    internal static bool IsDisposed(Exception e) => e is InvalidOperationException && e.Message.Contains("Tensor invalid") || e is ObjectDisposedException;
 
-    /// <summary>
-    /// The hint of the first trap whose output equals the learner's (NaN and inf included), or null. A trap whose output
-    /// equals the reference's on this case (a mistake that shows only on other inputs) explains nothing here: it would
-    /// match right values returned in the wrong dtype.
-    /// </summary>
-    string? MatchTrap(Case<TIn> c, Tensor got, Tensor expected)
-    {
-        foreach (var trap in Traps)
-        {
-            Tensor wrong;
-            try { wrong = Viewed(c, trap.Wrong(c.Inputs())); }
-            catch (Exception) { continue; }                               // this mistake cannot run on these inputs
-            if (Matches(wrong, got, c.Tol) && !Matches(wrong, expected, c.Tol)) return trap.Hint;
-        }
-        return null;
-    }
-
-    Tensor Viewed(Case<TIn> c, Tensor t) => c.View == null ? t : c.View(t);
-
-    static Tensor SafeView(Case<TIn> c, Tensor t)
-    {
-        try { return c.View == null ? t : c.View(t); }
-        catch (Exception) { return t; }
-    }
-
-    static string? SafeHint(Func<string?> f)
+    internal static string? SafeHint(Func<string?> f)
     {
         try { return f(); }
         catch (Exception) { return null; }
@@ -370,6 +533,27 @@ internal sealed class CheckEngine<TIn>
         : Math.Abs(v) >= 1e4 && Math.Abs(v) < 1e10 && v == Math.Floor(v) ? v.ToString("#,0", CultureInfo.InvariantCulture)
         : Math.Abs(v) >= 1e-3 && Math.Abs(v) < 1e4 ? v.ToString("0.######", CultureInfo.InvariantCulture)
         : v.ToString("0.#####e0", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// Two numbers printed with as many digits as it takes to tell them apart (Num's 6 significant digits print
+    /// 9.999994e-4 and 9.999986e-4 both as 9.99999e-4). A private helper of the checks: the course's shared number
+    /// formatting lives in PicoGpt.Notebook.
+    /// </summary>
+    internal static (string A, string B) Apart(double a, double b)
+    {
+        string x = Num(a), y = Num(b);
+        if (x != y || a.Equals(b) || !double.IsFinite(a) || !double.IsFinite(b)) return (x, y);
+        for (int digits = 7; digits <= 17; digits++)
+        {
+            x = Digits(a, digits); y = Digits(b, digits);
+            if (x != y) return (x, y);
+        }
+        return (a.ToString("R", CultureInfo.InvariantCulture), b.ToString("R", CultureInfo.InvariantCulture));
+    }
+
+    static string Digits(double v, int digits) =>
+        Math.Abs(v) >= 1e-3 && Math.Abs(v) < 1e4 ? v.ToString("0." + new string('#', digits), CultureInfo.InvariantCulture)
+        : v.ToString("0." + new string('#', digits - 1) + "e0", CultureInfo.InvariantCulture);
 
     /// <summary>Same shape and values within tol, with NaN equal to NaN and infinities equal to themselves.</summary>
     internal static bool Matches(Tensor a, Tensor b, double tol)
@@ -413,7 +597,8 @@ internal sealed class CheckEngine<TIn>
         var finiteErr = g.Any(v => !double.IsFinite(v)) && e.All(double.IsFinite)
             ? $"; your output has {g.Count(v => double.IsNaN(v))} NaN and {g.Count(double.IsInfinity)} infinite values"
             : $"; max abs error {Num(maxErr)}";
-        return ($"{bad} of {e.Length} values differ; first at {at}: expected {Num(e[first])}, got {Num(g[first])}{finiteErr}", maxErr);
+        var (want, have) = Apart(e[first], g[first]);
+        return ($"{bad} of {e.Length} values differ; first at {at}: expected {want}, got {have}{finiteErr}", maxErr);
     }
 
     static string Dtype(Tensor t) => t.dtype.ToString().ToLowerInvariant();

@@ -53,7 +53,7 @@ public static partial class Checks
                     i => torch.tril(Ones(i.N, i.Dtype)) + torch.triu(Ones(i.N, i.Dtype), 1) * -Big),
             ],
             Accept = (i, expected, got) =>
-                expected.dtype == got.dtype && CheckEngine<int>.Matches(expected, torch.where(got <= -1e9, -Big, got), 0)
+                expected.dtype == got.dtype && CheckEngine.Matches(expected, torch.where(got <= -1e9, -Big, got), 0)
                     ? "matches Ops.CausalMask with the masked value ≤ -1e9 (e.g. -inf) instead of -1e10: fine for a causal mask, where every row keeps its diagonal; -1e10 also stays finite when a whole row is masked"
                     : null,
             Diagnose = (i, expected, got) =>
@@ -95,6 +95,7 @@ public static partial class Checks
         return new CheckEngine<(Tensor Q, Tensor K, Tensor V, Tensor M)>
         {
             Name = "attention",
+            Deterministic = true,
             Reference = i => Ops.Attention(i.Q, i.K, i.V, i.M),
             ReferenceName = "Ops.Attention",
             Learner = i => attention(i.Q, i.K, i.V, i.M),
@@ -110,6 +111,8 @@ public static partial class Checks
                     () => (R(47, Float64, 2, 4, 8) * 2, R(48, Float64, 2, 4, 8) * 2, R(49, Float64, 2, 4, 8), Ops.CausalMask(4, Float64))),
                 C("3 queries, 5 keys, zero mask [3, 5] (float64)", F64,
                     () => (R(50, Float64, 3, 8) * 2, R(51, Float64, 5, 8) * 2, R(52, Float64, 5, 4), torch.zeros(3, 5, dtype: Float64))),
+                C("large scores (q and k scaled by 10, scores up to about ±200), causal mask (float32): a softmax written inline must subtract each row's max", F32,
+                    () => (R(56, Float32, 5, 8) * 10, R(57, Float32, 5, 8) * 10, R(58, Float32, 5, 8), Ops.CausalMask(5, Float32))),
             ],
             Traps =
             [
@@ -139,50 +142,55 @@ public static partial class Checks
                 : ShapeError(e)
                     ? "the scores are q @ kᵀ: q [..., n_q, d_k] matmul k.transpose(-2, -1) [..., d_k, n_k] gives [..., n_q, n_k], then @ v (matmul and transpose(-2, -1) also work with leading batch dimensions; mm and .T do not)"
                 : null,
+            Diagnose = (i, expected, got) => InlineSoftmaxOverflow(expected, got),
             Probe = () => FutureLeaks(
                 v => attention(R(41, Float64, 4, 4) * 2, R(42, Float64, 4, 4) * 2, v, Ops.CausalMask(4, Float64)),
                 () => R(43, Float64, 4, 4)),
         }.Run();
     }
 
-    /// <summary>The steps of softmax(q kᵀ / √d_k + mask) v that learners get wrong, alone and two at a time.</summary>
+    // the steps of softmax(q kᵀ / √d_k + mask) v that learners get wrong, alone and two at a time
+    static readonly Mistakes.Way Unscaled = new("no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax " +
+        "(in C# Math.Pow(d_k, 1 / 2) is Math.Pow(d_k, 0) = 1, since 1 / 2 is integer division: use Math.Sqrt)");
+    static readonly Mistakes.Way ByDk = new("scale by 1/sqrt(d_k), not 1/d_k");
+    static readonly Mistakes.Way IntSqrt = new("your scale was ⌊√d_k⌋, a whole number (2 where √8 = 2.83): either (int)Math.Sqrt(d_k) truncated it, so divide by Math.Sqrt(d_k), a double; " +
+        "or you took √n_seq, which is 2 here too: d_k is the LAST axis of q, q.shape[^1]");
+    static readonly Mistakes.Way ByRootNq = new("d_k is the LAST axis of q, q.shape[^1]: you divided by √n_seq (q.shape[0] without a batch axis, q.shape[1] with one)");
+    static readonly Mistakes.Way ByRootDv = new("scale by √d_k, the width of q and k (q.shape[^1]), not by the width of v");
+    static readonly Mistakes.Way ScaledAfterSoftmax = new("divide the scores q·kᵀ by √d_k BEFORE the softmax: dividing the weights after it only shrinks every row to sum to 1/√d_k");
+    static readonly Mistakes.Way TimesRootDk = new("divide the scores by √d_k, do not multiply: q·kᵀ / Math.Sqrt(d_k)");
+    static readonly Mistakes.Way TimesZero = new("every score became 0, so each row attends evenly to what it sees: q.shape[^1] is a long, and 1 / d_k with integers is 0 in C#; divide by Math.Sqrt(d_k) instead");
+    static readonly Mistakes.Way NoMask = new(FutureVisible);
+    static readonly Mistakes.Way MaskAddedAfter = new(FutureVisible);
+    static readonly Mistakes.Way MaskZeroedAfter = new("apply the mask before the softmax: zeroing the future weights afterwards leaves rows that no longer sum to 1");
+    static readonly Mistakes.Way MaskMultiplied = new("the mask is additive: add it to the scores (0 keeps a position, -1e10 removes it); do not multiply");
+    static readonly Mistakes.Way MaskSubtracted = new("add the mask, scores + mask: subtracting it adds +1e10 to the future, which then takes all the attention");
+    static readonly Mistakes.Way MaskFilledVisible = new("the mask is additive, 0 where visible and -1e10 in the future: masked_fill(mask == 0, ...) fills the VISIBLE positions; add it, scores + mask (or masked_fill(mask < 0, -1e10))");
+    static readonly Mistakes.Way SoftmaxOverQueries = new("softmax over the keys: the last axis of the scores q·kᵀ");
+    static readonly Mistakes.Way KNotTransposed = new("transpose k: the scores are q @ k.transpose(-2, -1), [n_q, n_k]");
     static readonly Mistakes.Step[] AttentionSteps =
     [
-        new("no 1/sqrt(d_k) scaling: divide q·kᵀ by √d_k (d_k = q.shape[^1]) before the softmax " +     // 1: none, 2: 1/d_k, 3: √n_q, 4: √d_v, 5: after the softmax, 6: times √d_k, 7: times 0
-            "(in C# Math.Pow(d_k, 1 / 2) is Math.Pow(d_k, 0) = 1, since 1 / 2 is integer division: use Math.Sqrt)",
-            "scale by 1/sqrt(d_k), not 1/d_k",
-            "d_k is the LAST axis of q, q.shape[^1]: you divided by √n_seq (q.shape[0] without a batch axis, q.shape[1] with one)",
-            "scale by √d_k, the width of q and k (q.shape[^1]), not by the width of v",
-            "divide the scores q·kᵀ by √d_k BEFORE the softmax: dividing the weights after it only shrinks every row to sum to 1/√d_k",
-            "divide the scores by √d_k, do not multiply: q·kᵀ / Math.Sqrt(d_k)",
-            "every score became 0, so each row attends evenly to what it sees: q.shape[^1] is a long, and 1 / d_k with integers is 0 in C#; divide by Math.Sqrt(d_k) instead"),
-        new(FutureVisible,                                                                         // 1: no mask, 2: added after the softmax, 3: zeroed after, 4: multiplied, 5: subtracted, 6: masked_fill(mask == 0)
-            FutureVisible,
-            "apply the mask before the softmax: zeroing the future weights afterwards leaves rows that no longer sum to 1",
-            "the mask is additive: add it to the scores (0 keeps a position, -1e10 removes it); do not multiply",
-            "add the mask, scores + mask: subtracting it adds +1e10 to the future, which then takes all the attention",
-            "the mask is additive, 0 where visible and -1e10 in the future: masked_fill(mask == 0, ...) fills the VISIBLE positions; add it, scores + mask (or masked_fill(mask < 0, -1e10))"),
-        new("softmax over the keys: the last axis of the scores q·kᵀ"),
-        new("transpose k: the scores are q @ k.transpose(-2, -1), [n_q, n_k]"),
+        new(Unscaled, ByDk, IntSqrt, ByRootNq, ByRootDv, ScaledAfterSoftmax, TimesRootDk, TimesZero),
+        new(NoMask, MaskAddedAfter, MaskZeroedAfter, MaskMultiplied, MaskSubtracted, MaskFilledVisible),
+        new(SoftmaxOverQueries),
+        new(KNotTransposed),
     ];
 
-    /// <summary>Attention with the mistakes chosen in c (0 = right): scale, mask, softmax axis, k transposed.</summary>
-    static Tensor WrongAttention(int[] c, (Tensor Q, Tensor K, Tensor V, Tensor M) i)
+    /// <summary>Attention with the mistakes chosen in c (ways of <see cref="AttentionSteps"/>): scale, mask, softmax axis, k transposed.</summary>
+    static Tensor WrongAttention(Mistakes.Choice c, (Tensor Q, Tensor K, Tensor V, Tensor M) i)
     {
-        var s = Ops.MatMul(i.Q, c[3] == 0 ? i.K.transpose(-2, -1) : i.K);             // [..., n_q, n_k]
-        s = c[0] switch
-        {
-            1 or 5 => s, 2 => s / i.Q.shape[^1], 3 => s / Math.Sqrt(i.Q.shape[^2]), 4 => s / Math.Sqrt(i.V.shape[^1]),
-            6 => s * Math.Sqrt(i.Q.shape[^1]), 7 => s * 0, _ => s / Math.Sqrt(i.Q.shape[^1]),
-        };
-        if (c[1] == 0) s = s + i.M;
-        if (c[1] == 4) s = s * i.M;
-        if (c[1] == 5) s = s - i.M;
-        if (c[1] == 6) s = s.masked_fill(i.M == 0, -1e10);
-        var w = s.softmax(c[2] == 0 ? -1 : -2);                                        // [..., n_q, n_k]
-        if (c[0] == 5) w = w / Math.Sqrt(i.Q.shape[^1]);
-        if (c[1] == 2) w = w + i.M;
-        if (c[1] == 3) w = w * (i.M == 0);
+        var s = Ops.MatMul(i.Q, c.Took(KNotTransposed) ? i.K : i.K.transpose(-2, -1));  // [..., n_q, n_k]
+        double dk = i.Q.shape[^1];
+        s = c.TookAny(Unscaled, ScaledAfterSoftmax) ? s : c.Took(ByDk) ? s / dk : c.Took(IntSqrt) ? s / Math.Floor(Math.Sqrt(dk)) : c.Took(ByRootNq) ? s / Math.Sqrt(i.Q.shape[^2])
+            : c.Took(ByRootDv) ? s / Math.Sqrt(i.V.shape[^1]) : c.Took(TimesRootDk) ? s * Math.Sqrt(dk) : c.Took(TimesZero) ? s * 0 : s / Math.Sqrt(dk);
+        if (c.Right(AttentionSteps[1])) s = s + i.M;
+        if (c.Took(MaskMultiplied)) s = s * i.M;
+        if (c.Took(MaskSubtracted)) s = s - i.M;
+        if (c.Took(MaskFilledVisible)) s = s.masked_fill(i.M == 0, -1e10);
+        var w = s.softmax(c.Took(SoftmaxOverQueries) ? -2 : -1);                       // [..., n_q, n_k]
+        if (c.Took(ScaledAfterSoftmax)) w = w / Math.Sqrt(dk);
+        if (c.Took(MaskAddedAfter)) w = w + i.M;
+        if (c.Took(MaskZeroedAfter)) w = w * (i.M == 0);
         return Ops.MatMul(w, i.V);
     }
 

@@ -16,6 +16,7 @@ public static partial class Checks
         return new CheckEngine<(Tensor X, FeedForwardParams P)>
         {
             Name = "feed_forward",
+            Deterministic = true,
             Reference = i => Ops.FeedForward(i.X, i.P),
             ReferenceName = "Ops.FeedForward",
             Learner = i => ffn(i.X, i.P),
@@ -26,7 +27,7 @@ public static partial class Checks
                 C("batch [2, 3, 4] (float64)", F64, () => (R(75, Float64, 2, 3, 4) * 2, Mlp(76, 4, Float64))),
             ],
             Traps = Mistakes.Combine<(Tensor X, FeedForwardParams P)>(FfnSteps, (c, i) => WrongFfn(c, i.X, i.P),
-                distinct: c => !(c[0] == 3 && c[1] != 0)),                  // without GELU, where it goes does not matter
+                distinct: c => !(c.Took(NoActivation) && !c.Right(GeluPlace))),                  // without GELU, where it goes does not matter
             ExceptionHint = e =>
             {
                 var transposed = TransposedWeight(e, "c_fc.W is [n_embd, 4·n_embd] and c_proj.W [4·n_embd, n_embd]");
@@ -38,28 +39,25 @@ public static partial class Checks
         }.Run();
     }
 
-    /// <summary>The steps of the MLP that learners get wrong, alone and two at a time.</summary>
-    static readonly Mistakes.Step[] FfnSteps =
-    [
-        new("this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu)",             // 1
-            "this is the exact erf GELU; GPT-2 uses the tanh approximation",                             // 2
-            "apply GELU between the two projections: c_proj(gelu(c_fc(x)))"),                            // 3: no activation
-        new("apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj",                  // 1: after c_proj only
-            "apply GELU once, after c_fc: the MLP ends with the projection c_proj, c_proj(gelu(c_fc(x))), no GELU after it"), // 2: after both
-        new("add the biases: Ops.Linear(x, W, b) = x @ W + b, for c_fc and for c_proj"),
-    ];
+    // the steps of the MLP that learners get wrong, alone and two at a time
+    static readonly Mistakes.Way Relu = new("this uses ReLU; GPT-2's MLP uses GELU with the tanh approximation (Ops.Gelu)");
+    static readonly Mistakes.Way ErfGelu = new("this is the exact erf GELU; GPT-2 uses the tanh approximation");
+    static readonly Mistakes.Way NoActivation = new("apply GELU between the two projections: c_proj(gelu(c_fc(x)))");
+    static readonly Mistakes.Step Activation = new(Relu, ErfGelu, NoActivation);
+    static readonly Mistakes.Way GeluAfterProj = new("apply GELU after c_fc (the projection up to 4·n_embd), not after c_proj");
+    static readonly Mistakes.Way GeluTwice = new("apply GELU once, after c_fc: the MLP ends with the projection c_proj, c_proj(gelu(c_fc(x))), no GELU after it");
+    static readonly Mistakes.Step GeluPlace = new(GeluAfterProj, GeluTwice);
+    static readonly Mistakes.Way NoBiases = new("add the biases: Ops.Linear(x, W, b) = x @ W + b, for c_fc and for c_proj");
+    static readonly Mistakes.Step[] FfnSteps = [Activation, GeluPlace, new(NoBiases)];
 
-    /// <summary>The MLP with the mistakes chosen in c (0 = right), in the order of <see cref="FfnSteps"/>.</summary>
-    static Tensor WrongFfn(int[] c, Tensor x, FeedForwardParams p)
+    /// <summary>The MLP with the mistakes chosen in c (ways of <see cref="FfnSteps"/>).</summary>
+    static Tensor WrongFfn(Mistakes.Choice c, Tensor x, FeedForwardParams p)
     {
-        Tensor Lin(Tensor h, LinearParams l) => c[2] == 1 ? Ops.MatMul(h, l.W) : Ops.Linear(h, l.W, l.B);
-        Tensor Act(Tensor h) => c[0] switch { 1 => h.relu(), 2 => CourseOps.GeluExact(h), 3 => h, _ => Ops.Gelu(h) };
-        return c[1] switch
-        {
-            1 => Act(Lin(Lin(x, p.CFc), p.CProj)),
-            2 => Act(Lin(Act(Lin(x, p.CFc)), p.CProj)),
-            _ => Lin(Act(Lin(x, p.CFc)), p.CProj),
-        };
+        Tensor Lin(Tensor h, LinearParams l) => c.Took(NoBiases) ? Ops.MatMul(h, l.W) : Ops.Linear(h, l.W, l.B);
+        Tensor Act(Tensor h) => c.Took(Relu) ? h.relu() : c.Took(ErfGelu) ? CourseOps.GeluExact(h) : c.Took(NoActivation) ? h : Ops.Gelu(h);
+        return c.Took(GeluAfterProj) ? Act(Lin(Lin(x, p.CFc), p.CProj))
+            : c.Took(GeluTwice) ? Act(Lin(Act(Lin(x, p.CFc)), p.CProj))
+            : Lin(Act(Lin(x, p.CFc)), p.CProj);
     }
 
     // ---------------------------------------------------------------- dropout
@@ -81,6 +79,7 @@ public static partial class Checks
         {
             Name = "dropout",
             Reference = i => CourseOps.Dropout(i.X, i.P, i.Training, i.G),
+            InputsUnchanged = true,
             ReferenceName = "CourseOps.Dropout",
             Learner = i => dropout(i.X, i.P, i.Training, i.G),
             Cases =
@@ -165,8 +164,8 @@ public static partial class Checks
         var (x, p) = (i.X, i.P);
         if (!got.shape.SequenceEqual(x.shape)) return "dropout keeps the shape: return a tensor shaped like x";
         if (!i.Training)
-            return CheckEngine<int>.Matches(got, x * (1 - p), 1e-6) ? DropoutEvalScaled : DropoutInEval;
-        if (CheckEngine<int>.Matches(got, x, 1e-9)) return DropoutFlagSwapped;
+            return CheckEngine.Matches(got, x * (1 - p), 1e-6) ? DropoutEvalScaled : DropoutInEval;
+        if (CheckEngine.Matches(got, x, 1e-9)) return DropoutFlagSwapped;
         var d = DropoutProperties(x, p, got, Tol(x));
         if (SharedMask(got)) return DropoutSharedMask;
         if (d.Valid) return DropoutGenerator;
@@ -186,40 +185,38 @@ public static partial class Checks
     const string NormedResidual = "add the branch to x itself, not to the normalised x: x = x + attn(ln_1(x)). Writing x = ln_1(x) first "
         + "(so x = ln_1(x) + attn(ln_1(x))) normalises the residual stream in every block, which pre-norm never does: only the branch's input is normalised";
 
-    /// <summary>The steps of the pre-norm block that learners get wrong, alone and two at a time.</summary>
-    static readonly Mistakes.Step[] BlockSteps =
-    [
-        new("keep the residual connections: add each branch's output to x (x = x + ...)",   // 1: no residuals
-            NormedResidual, NormedResidual, NormedResidual),                                // 2-4: added to the normalised x (both, first, second)
-        new("GPT-2 is pre-norm: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x)); the norm goes inside each residual branch", // 1: post-norm
-            "normalise with ln_1 before attention and ln_2 before the MLP"),                // 2: no norm
-        new("use ln_2 (not ln_1) before the MLP"),
-        new("the MLP works on the attention step's result: x = x + attn(ln_1(x)); then x = x + mlp(ln_2(x)) with the new x"),
-    ];
+    // the steps of the pre-norm block that learners get wrong, alone and two at a time
+    static readonly Mistakes.Way NoResiduals = new("keep the residual connections: add each branch's output to x (x = x + ...)");
+    static readonly Mistakes.Way NormedResidualBoth = new(NormedResidual);
+    static readonly Mistakes.Way NormedResidualFirst = new(NormedResidual);
+    static readonly Mistakes.Way NormedResidualSecond = new(NormedResidual);
+    static readonly Mistakes.Way PostNorm = new("GPT-2 is pre-norm: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x)); the norm goes inside each residual branch");
+    static readonly Mistakes.Way BlockNoNorm = new("normalise with ln_1 before attention and ln_2 before the MLP");
+    static readonly Mistakes.Way Ln1BeforeMlp = new("use ln_2 (not ln_1) before the MLP");
+    static readonly Mistakes.Way Parallel = new("the MLP works on the attention step's result: x = x + attn(ln_1(x)); then x = x + mlp(ln_2(x)) with the new x");
+    static readonly Mistakes.Step Residual = new(NoResiduals, NormedResidualBoth, NormedResidualFirst, NormedResidualSecond);
+    static readonly Mistakes.Step[] BlockSteps = [Residual, new(PostNorm, BlockNoNorm), new(Ln1BeforeMlp), new(Parallel)];
 
     /// <summary>
-    /// The block with the mistakes chosen in c (0 = right): residual (none, added to the normalised x in both, the first
-    /// or the second branch), norm (post-norm, none), ln_1 before the MLP, and the MLP reading the block's input (parallel).
+    /// The block with the mistakes chosen in c (ways of <see cref="BlockSteps"/>): residual (none, added to the normalised
+    /// x in both, the first or the second branch), norm (post-norm, none), ln_1 before the MLP, and the MLP reading the
+    /// block's input (parallel).
     /// </summary>
-    static Tensor WrongBlock(int[] c, (Tensor X, BlockParams P, int H) i)
+    static Tensor WrongBlock(Mistakes.Choice c, (Tensor X, BlockParams P, int H) i)
     {
-        var ln2 = c[2] == 1 ? i.P.Ln1 : i.P.Ln2;
+        var ln2 = c.Took(Ln1BeforeMlp) ? i.P.Ln1 : i.P.Ln2;
+        bool noResidual = c.Took(NoResiduals);
         // one residual branch: rest is what the branch is added to, input what it reads
         Tensor Branch(Tensor rest, Tensor input, LayerNormParams norm, Func<Tensor, Tensor> f, bool normedResidual)
         {
             Tensor N(Tensor t) => Ops.LayerNorm(t, norm.G, norm.B);
-            return (c[1], c[0]) switch
-            {
-                (1, 1) => N(f(input)),                                                     // post-norm without residual
-                (1, _) => N(rest + f(input)),                                              // post-norm
-                (2, 1) => f(input),                                                        // no norm, no residual
-                (2, _) => rest + f(input),                                                 // no norm
-                (_, 1) => f(N(input)),                                                     // no residual
-                _ => (normedResidual ? N(rest) : rest) + f(N(input)),                     // pre-norm
-            };
+            return c.Took(PostNorm) ? (noResidual ? N(f(input)) : N(rest + f(input)))
+                : c.Took(BlockNoNorm) ? (noResidual ? f(input) : rest + f(input))
+                : noResidual ? f(N(input))
+                : (normedResidual ? N(rest) : rest) + f(N(input));                         // pre-norm
         }
-        var x = Branch(i.X, i.X, i.P.Ln1, h => Ops.MultiHeadAttention(h, i.P.Attn, i.H), c[0] is 2 or 3);
-        return Branch(x, c[3] == 1 ? i.X : x, ln2, h => Ops.FeedForward(h, i.P.Mlp), c[0] is 2 or 4);
+        var x = Branch(i.X, i.X, i.P.Ln1, h => Ops.MultiHeadAttention(h, i.P.Attn, i.H), c.TookAny(NormedResidualBoth, NormedResidualFirst));
+        return Branch(x, c.Took(Parallel) ? i.X : x, ln2, h => Ops.FeedForward(h, i.P.Mlp), c.TookAny(NormedResidualBoth, NormedResidualSecond));
     }
 
     /// <summary>The pre-norm block with another MLP.</summary>
@@ -249,6 +246,7 @@ public static partial class Checks
         return new CheckEngine<(Tensor X, BlockParams P, int H)>
         {
             Name = "transformer_block",
+            Deterministic = true,
             Reference = i => Ops.TransformerBlock(i.X, i.P, i.H),
             ReferenceName = "Ops.TransformerBlock",
             Learner = i => block(i.X, i.P, i.H),
@@ -261,7 +259,7 @@ public static partial class Checks
             Traps =
             [
                 .. Mistakes.Combine<(Tensor X, BlockParams P, int H)>(BlockSteps, WrongBlock,
-                    distinct: c => !(c[0] >= 2 && c[1] != 0)),        // a normalised residual needs pre-norm to mean anything
+                    distinct: c => !(c.TookAny(NormedResidualBoth, NormedResidualFirst, NormedResidualSecond) && !c.Right(BlockSteps[1]))),        // a normalised residual needs pre-norm to mean anything
                 // the right block around a FeedForward that fails its own check (the learner's, called from the block)
                 .. Mistakes.Combine<(Tensor X, BlockParams P, int H)>(FfnSteps, (c, i) => RightBlock(i, (h, p) => WrongFfn(c, h, p)), maxMistakes: 1)
                     .Select(t => new Trap<(Tensor X, BlockParams P, int H)>("the block is right, but its MLP is not Ops.FeedForward: make your FeedForward pass its check first ("

@@ -13,6 +13,34 @@ public static partial class Checks
     const string TanhFormula = "0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))";
     const string ErfFormula = "0.5·x·(1 + erf(x/√2))";
 
+    // the tanh GELU's steps: the factor 0.5, the 1 +, the constant √(2/π), the power 3, and what √(2/π) multiplies
+    static readonly Mistakes.Way NoHalf = new("missing the factor 0.5 in front: 0.5·x·(1 + tanh(...))");
+    static readonly Mistakes.Step TanhHalf = new(NoHalf);
+    static readonly Mistakes.Way NoOnePlus = new("missing the 1 + before tanh: 0.5·x·(1 + tanh(...)), which runs from 0 to x, not from -x to x");
+    static readonly Mistakes.Way OneMinus = new("it is 1 + tanh(...), not 1 - tanh(...): 0.5·(1 + tanh(...)) approximates Φ(x), the probability below x, which rises from 0 to 1");
+    static readonly Mistakes.Step TanhOnePlus = new(NoOnePlus, OneMinus);
+    static readonly Mistakes.Way RootTwoPi = new("the constant is √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not √(2π) ≈ 2.5066");
+    static readonly Mistakes.Way TwoOverPi = new("the constant is the square root √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not 2/π ≈ 0.6366");
+    static readonly Mistakes.Way RootTwoOverPi = new("the constant is √(2/π) ≈ 0.7979, the root of the whole fraction (Math.Sqrt(2 / Math.PI)), not √2/π ≈ 0.4502 (Math.Sqrt(2) / Math.PI)");
+    static readonly Mistakes.Step TanhConstant = new(RootTwoPi, TwoOverPi, RootTwoOverPi);
+    static readonly Mistakes.Way Square = new("the cubic term is 0.044715·x³ (x to the power 3, x.pow(3))");
+    static readonly Mistakes.Way CubeSubtracted = new("the cubic term is added: x + 0.044715·x³, not x - 0.044715·x³");
+    static readonly Mistakes.Step TanhCube = new(Square, CubeSubtracted);
+    static readonly Mistakes.Way ConstantOnXOnly = new("√(2/π) multiplies the whole bracket: tanh(√(2/π)·(x + 0.044715·x³)), not √(2/π)·x + 0.044715·x³");
+    static readonly Mistakes.Step TanhBracket = new(ConstantOnXOnly);
+
+    // the erf GELU's steps: the factor 0.5, the 1 +, the scaling inside erf, and the x in front
+    static readonly Mistakes.Way ErfNoHalf = new($"missing the factor 0.5 in front: Φ(x) = 0.5·(1 + erf(x/√2)), so GELU = {ErfFormula}");
+    static readonly Mistakes.Step ErfHalf = new(ErfNoHalf);
+    static readonly Mistakes.Way ErfNoOnePlus = new($"missing the 1 + before erf: Φ(x) = 0.5·(1 + erf(x/√2)) runs from 0 to 1, so GELU = {ErfFormula}");
+    static readonly Mistakes.Step ErfOnePlus = new(ErfNoOnePlus);
+    static readonly Mistakes.Way ErfOfX = new("divide x by √2 inside erf: Φ(x) = 0.5·(1 + erf(x/√2)) (erf belongs to a normal with variance 1/2), not erf(x)");
+    static readonly Mistakes.Way ErfTimesRoot2 = new("divide x by √2 inside erf, do not multiply: erf(x/√2), that is (x / Math.Sqrt(2)).erf()");
+    static readonly Mistakes.Way ErfOverTwo = new("divide x by √2 (Math.Sqrt(2)) inside erf, not by 2: erf(x/√2)");
+    static readonly Mistakes.Step ErfScaling = new(ErfOfX, ErfTimesRoot2, ErfOverTwo);
+    static readonly Mistakes.Way PhiOnly = new($"GELU is x·Φ(x): you returned Φ(x) = 0.5·(1 + erf(x/√2)); multiply by x: {ErfFormula}");
+    static readonly Mistakes.Step ErfTimesX = new(PhiOnly);
+
     /// <summary>GELU with GPT-2's tanh approximation.</summary>
     public static CheckResult Gelu(Func<Tensor, Tensor> gelu)
     {
@@ -20,6 +48,7 @@ public static partial class Checks
         return new CheckEngine<Tensor>
         {
             Name = "gelu",
+            Deterministic = true,
             Reference = Ops.Gelu,
             ReferenceName = "Ops.Gelu",
             Learner = gelu,
@@ -37,25 +66,17 @@ public static partial class Checks
                 new("this is the sigmoid approximation x·σ(1.702·x); GPT-2 uses the tanh approximation", x => x * (1.702 * x).sigmoid()),
                 new($"this is SiLU (swish), x·σ(x); GPT-2 uses GELU with the tanh approximation {TanhFormula}", x => x * x.sigmoid()),
                 new(ZeroHint, x => torch.zeros_like(x)),
+                new("your output is 0.5·x: tanh got 0, so the constant in front of the bracket was 0. In C# a fraction of two integers, 2 / 3 or 2 / 4, is 0 (integer division): " +
+                    $"the constant is Math.Sqrt(2 / Math.PI), with Math.PI a double: {TanhFormula}", x => 0.5 * x),
+                new($"the bracket is x + 0.044715·x³: you left out the x, tanh(√(2/π)·0.044715·x³); {TanhFormula}",
+                    x => 0.5 * x * (1 + (Math.Sqrt(2 / Math.PI) * 0.044715 * x.pow(3)).tanh())),
                 // the factor 0.5, the 1 +, the constant √(2/π), the power 3, and what √(2/π) multiplies
-                .. Mistakes.Combine<Tensor>(
-                    [
-                        new("missing the factor 0.5 in front: 0.5·x·(1 + tanh(...))"),
-                        new("missing the 1 + before tanh: 0.5·x·(1 + tanh(...)), which runs from 0 to x, not from -x to x",
-                            "it is 1 + tanh(...), not 1 - tanh(...): 0.5·(1 + tanh(...)) approximates Φ(x), the probability below x, which rises from 0 to 1"),
-                        new("the constant is √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not √(2π) ≈ 2.5066",
-                            "the constant is the square root √(2/π) ≈ 0.7979 (Math.Sqrt(2 / Math.PI)), not 2/π ≈ 0.6366",
-                            "the constant is √(2/π) ≈ 0.7979, the root of the whole fraction (Math.Sqrt(2 / Math.PI)), not √2/π ≈ 0.4502 (Math.Sqrt(2) / Math.PI)"),
-                        new("the cubic term is 0.044715·x³ (x to the power 3, x.pow(3))",
-                            "the cubic term is added: x + 0.044715·x³, not x - 0.044715·x³"),
-                        new("√(2/π) multiplies the whole bracket: tanh(√(2/π)·(x + 0.044715·x³)), not √(2/π)·x + 0.044715·x³"),
-                    ],
-                    (c, x) =>
+                .. Mistakes.Combine<Tensor>([TanhHalf, TanhOnePlus, TanhConstant, TanhCube, TanhBracket], (c, x) =>
                     {
-                        var k = c[2] switch { 0 => Math.Sqrt(2 / Math.PI), 1 => Math.Sqrt(2 * Math.PI), 2 => 2 / Math.PI, _ => Math.Sqrt(2) / Math.PI };
-                        var cube = 0.044715 * x.pow(c[3] == 1 ? 2 : 3) * (c[3] == 2 ? -1 : 1);
-                        var t = (c[4] == 0 ? k * (x + cube) : k * x + cube).tanh();
-                        return (c[0] == 0 ? 0.5 : 1.0) * x * (c[1] switch { 0 => 1 + t, 1 => t, _ => 1 - t });
+                        var k = c.Took(RootTwoPi) ? Math.Sqrt(2 * Math.PI) : c.Took(TwoOverPi) ? 2 / Math.PI : c.Took(RootTwoOverPi) ? Math.Sqrt(2) / Math.PI : Math.Sqrt(2 / Math.PI);
+                        var cube = 0.044715 * x.pow(c.Took(Square) ? 2 : 3) * (c.Took(CubeSubtracted) ? -1 : 1);
+                        var t = (c.Took(ConstantOnXOnly) ? k * x + cube : k * (x + cube)).tanh();
+                        return (c.Took(NoHalf) ? 1.0 : 0.5) * x * (c.Took(NoOnePlus) ? t : c.Took(OneMinus) ? 1 - t : 1 + t);
                     }),
                 new($"GELU is x·Φ(x): you returned 0.5·(1 + tanh(...)), the approximation of Φ(x) alone; multiply by x: {TanhFormula}",
                     x => 0.5 * (1 + (Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(3))).tanh())),
@@ -75,6 +96,7 @@ public static partial class Checks
         return new CheckEngine<Tensor>
         {
             Name = "gelu_exact",
+            Deterministic = true,
             Reference = CourseOps.GeluExact,
             ReferenceName = "CourseOps.GeluExact",
             Learner = geluExact,
@@ -99,25 +121,17 @@ public static partial class Checks
                 new($"erfc is the complementary error function, erfc(z) = 1 - erf(z), so 0.5·erfc(x/√2) is 1 - Φ(x); use erf: {ErfFormula}",
                     x => 0.5 * x * (x / Math.Sqrt(2)).erfc()),
                 // the factor 0.5, the 1 +, the scaling inside erf, and the x in front
-                .. Mistakes.Combine<Tensor>(
-                    [
-                        new($"missing the factor 0.5 in front: Φ(x) = 0.5·(1 + erf(x/√2)), so GELU = {ErfFormula}"),
-                        new($"missing the 1 + before erf: Φ(x) = 0.5·(1 + erf(x/√2)) runs from 0 to 1, so GELU = {ErfFormula}"),
-                        new("divide x by √2 inside erf: Φ(x) = 0.5·(1 + erf(x/√2)) (erf belongs to a normal with variance 1/2), not erf(x)",
-                            "divide x by √2 inside erf, do not multiply: erf(x/√2), that is (x / Math.Sqrt(2)).erf()",
-                            "divide x by √2 (Math.Sqrt(2)) inside erf, not by 2: erf(x/√2)"),
-                        new($"GELU is x·Φ(x): you returned Φ(x) = 0.5·(1 + erf(x/√2)); multiply by x: {ErfFormula}"),
-                    ],
-                    (c, x) =>
+                .. Mistakes.Combine<Tensor>([ErfHalf, ErfOnePlus, ErfScaling, ErfTimesX], (c, x) =>
                     {
-                        var inner = c[2] switch { 0 => x / Math.Sqrt(2), 1 => x, 2 => x * Math.Sqrt(2), _ => x / 2 };
+                        var inner = c.Took(ErfOfX) ? x : c.Took(ErfTimesRoot2) ? x * Math.Sqrt(2) : c.Took(ErfOverTwo) ? x / 2 : x / Math.Sqrt(2);
                         var e = inner.erf();
-                        var phi = (c[0] == 0 ? 0.5 : 1.0) * (c[1] == 0 ? 1 + e : e);
-                        return c[3] == 0 ? x * phi : phi;
+                        var phi = (c.Took(ErfNoHalf) ? 1.0 : 0.5) * (c.Took(ErfNoOnePlus) ? e : 1 + e);
+                        return c.Took(PhiOnly) ? phi : x * phi;
                     }),
             ],
             InputsUnchanged = true,
-            Diagnose = (x, expected, got) => RoundedConstants(expected, got, "write Math.Sqrt(2), a double (not 1.41 or 1.414, nor (float)Math.Sqrt(2), which keeps only 7 digits)"),
+            Diagnose = (x, expected, got) => RoundedConstants(expected, got, "write Math.Sqrt(2), a double (not 1.41 or 1.414, nor (float)Math.Sqrt(2), which keeps only 7 digits); " +
+                "or is erf itself approximated (a formula of your own)? use the tensor's x.erf(), exact to double precision"),
         }.Run();
     }
 
@@ -129,7 +143,7 @@ public static partial class Checks
         if (!expected.shape.SequenceEqual(got.shape) || expected.dtype != got.dtype || HasNonFinite(got)) return null;
         var err = (expected.to(Float64) - got.to(Float64)).abs().max().item<double>();
         return err < 1e-2
-            ? $"close, but off by up to {CheckEngine<Tensor>.Num(err)}: is a constant rounded or mistyped? {fix}; in float64 the check allows only 1e-9"
+            ? $"close, but off by up to {CheckEngine.Num(err)}: is a constant rounded or mistyped? {fix}; in float64 the check allows only 1e-9"
             : null;
     }
 }

@@ -17,13 +17,14 @@ public static partial class Checks
     public static CheckResult TopK(Func<Tensor, int, Tensor> topK)
     {
         Case<(Tensor L, int K)> C(string name, double tol, Func<(Tensor, int)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs, View = Probs };
-        static Tensor Probs(Tensor logits) => logits.to(Float64).softmax(-1);
+        static Tensor Probs(Tensor logits) => logits.softmax(-1);                      // in the logits' own dtype: the engine compares dtypes
         static Tensor KeepWhere(Tensor l, Tensor keep, double fill) => l.masked_fill(keep.logical_not(), fill);
         static Tensor Kth(Tensor l, int k) => l.topk(k, dim: -1).values.narrow(-1, k - 1, 1);
         return new CheckEngine<(Tensor L, int K)>
         {
             Name = "top_k",
             Reference = i => Sampler.TopK(i.L, i.K),
+            InputsUnchanged = true,
             ReferenceName = "Sampler.TopK",
             Learner = i => topK(i.L, i.K),
             Cases =
@@ -34,9 +35,12 @@ public static partial class Checks
                 C("k = 1 (greedy), [2, 6] (float64)", F64, () => (R(102, Float64, 2, 6) * 3, 1)),
                 C("k = V keeps every token, [5] (float64)", F64, () => (R(103, Float64, 5) * 3, 5)),
                 C("k = 50, more than V = 6: nothing is removed, [2, 6] (float32)", 1e-6, () => (R(104, Float32, 2, 6) * 3, 50)),
+                C("a tie at the k-th value: [3, 2, 2, 1, 0], k = 2 keeps 3 and both 2s, as the text says (float32)", 1e-6, () => (T1([3, 2, 2, 1, 0]).to(Float32), 2)),
             ],
             Traps =
             [
+                new("keep every logit that ties with the k-th largest (compare with it: logits < kth → -inf, as nanoGPT does); topk's indices pick exactly k of them and drop the ties",
+                    i => torch.full_like(i.L, double.NegativeInfinity).scatter(-1, i.L.topk(i.K, dim: -1).indexes, i.L.topk(i.K, dim: -1).values)),
                 new("set the removed logits to -inf (double.NegativeInfinity): a logit of 0 still gets probability",
                     i => KeepWhere(i.L, i.L >= Kth(i.L, i.K), 0)),
                 new("keep the k largest logits, not the k smallest",
@@ -105,6 +109,8 @@ public static partial class Checks
                 C("top-k 3 at temperature 1 (tokens 3, 7 and 0 with probabilities 0.5775, 0.3610, 0.0615), 2,000 rows, seed 4", () => new(Rows(2000), 1.0, 3, null, 4)),
                 C("top-p 0.9 at temperature 2 (keeps tokens 3, 7, 0 and 8: the nucleus of the tempered distribution), 2,000 rows, seed 5", () => new(Rows(2000), 2.0, null, 0.9, 5)),
                 C("top-k 5, then top-p 0.95, at temperature 2, 2,000 rows, seed 6", () => new(Rows(2000), 2.0, 5, 0.95, 6)),
+                C("the published logits + 1000 at temperature 1, 2,000 rows, seed 9 (float32): the same distribution, but a softmax written inline must subtract the max",
+                    () => new(Rows(2000) + 1000, 1.0, null, null, 9)),
                 C("temperature 0 is greedy: the argmax of each row, [3, 9] (float32)", () => new(R(107, Float32, 3, 9) * 2, 0.0, null, null, 7)),
                 C("random logits [1,000, 50] (float64), temperature 0.9, top-k 10 and top-p 0.9, seed 8", () => new(R(108, Float64, 1000, 50) * 2, 0.9, 10, 0.9, 8)),
             ],
@@ -115,10 +121,11 @@ public static partial class Checks
                 new("divide the logits by the temperature (logits / T): T < 1 sharpens, T > 1 flattens; multiplying does the opposite", i => W(i, SampleMistake.TemperatureMultiplied | SampleMistake.FiltersFirst)),
                 new("divide the logits by T before the softmax: here the temperature changed nothing (dividing the probabilities by T does nothing, the draw renormalises them)", i => W(i, SampleMistake.TemperatureIgnored)),
                 new("take one softmax, at the end: logits / T, then top-k / top-p (removed ones -inf), then softmax; a softmax of probabilities flattens the distribution", i => W(i, SampleMistake.SoftmaxTwice)),
+                // before "no top-k": a learner who forgot top-k fails earlier, on the top-k case without top-p; here both read the same
+                new("apply top-k first, then top-p on what is left (the order of Sampler.Probabilities and of Hugging Face's generate)", i => W(i, SampleMistake.TopPFirst)),
                 new("apply top-k when topK has a value: Sampler.TopK(x, k) (or your TopK) on the logits / T", i => W(i, SampleMistake.NoTopK)),
                 new("apply top-p when topP has a value: Sampler.TopP(x, p) on the logits / T (after top-k)", i => W(i, SampleMistake.NoTopP)),
                 new("divide by the temperature first, then apply top-k and top-p: the nucleus of top-p is measured on the tempered distribution", i => W(i, SampleMistake.FiltersFirst)),
-                new("apply top-k first, then top-p on what is left (the order of Sampler.Probabilities and of Hugging Face's generate)", i => W(i, SampleMistake.TopPFirst)),
                 new("take the softmax over the vocabulary, the last axis: softmax(-1) (dim 0 runs over the rows of the batch)", i => W(i, SampleMistake.SoftmaxDim0)),
                 new("top-p keeps the smallest set of tokens whose probability reaches p, the token that crosses p included: remove a token only when the mass before it "
                     + "(cumsum - its own probability) is already >= p (or use Sampler.TopP)", i => W(i, SampleMistake.TopPDropsCrossing)),
@@ -172,12 +179,22 @@ public static partial class Checks
             try { sample(PublishedLogits().to(Float32).unsqueeze(0).repeat(4, 1), t, k, p, g); return false; }
             catch (Exception) { return true; }
         }
+        bool ThrowsShifted()
+        {
+            using var scope = torch.NewDisposeScope();
+            using var g = new Generator(1);
+            try { sample(PublishedLogits().to(Float32).unsqueeze(0).repeat(4, 1) + 1000, 1.0, null, null, g); return false; }
+            catch (Exception) { return true; }
+        }
         return Throws(1.0, null, null)
                 ? "torch.multinomial takes probabilities, not logits (logits are scores and can be negative): draw from softmax(filtered logits / T)"
             : Throws(0.0, null, null)
                 ? "temperature 0 means greedy: return logits.argmax(-1, keepdim: true) before dividing by the temperature (logits / 0 gives infinities)"
             : Throws(1.0, 3, null) || Throws(1.0, null, 0.9)
                 ? "top-k and top-p filter logits: apply them before the softmax (the -inf they set becomes probability 0); after the softmax, -inf is not a valid probability"
+            : ThrowsShifted()
+                ? "the probabilities became inf or NaN for large logits (the published ones + 1000): a softmax written inline overflowed (exp(1000) is inf, and inf / inf is NaN); " +
+                  "subtract each row's max first, e = (x - x.amax(new long[] { -1 }, keepdim: true)).exp(), or use x.softmax(-1)"
             : "torch.multinomial needs probabilities that are finite, at least 0 and not all 0: softmax(filtered logits / T)";
     }
 
@@ -189,16 +206,16 @@ public static partial class Checks
         if (got.dim() == 2 && got.shape[0] == rows && got.shape[1] == i.Logits.shape[^1] && got.is_floating_point())
             return "return the drawn token ids [B, 1], not the probabilities: " + DrawWithGenerator;
         if (!expected.shape.SequenceEqual(got.shape) || got.is_floating_point()) return null;
-        if (got.dtype != expected.dtype && CheckEngine<SampleIn>.Matches(got, expected, 0)) return null;  // the right ids in another dtype: the engine says so
+        if (got.dtype != expected.dtype && CheckEngine.Matches(got, expected, 0)) return null;  // the right ids in another dtype: the engine says so
         Tensor again;
         using (var g = new Generator((ulong)i.Seed)) again = sample(i.Logits, i.T, i.K, i.P, g);
-        if (!CheckEngine<SampleIn>.Matches(got, again, 0))
+        if (!CheckEngine.Matches(got, again, 0))
             return "your draws change between two runs with the same seed: pass the generator you are given, " + DrawWithGenerator + ", instead of drawing from the global random state";
         if (i.T > 0)
         {
             Tensor other;
             using (var g = new Generator((ulong)i.Seed + 1000)) other = sample(i.Logits, i.T, i.K, i.P, g);
-            if (CheckEngine<SampleIn>.Matches(got, other, 0))
+            if (CheckEngine.Matches(got, other, 0))
                 return "your draws ignore the generator you are given (another seed gave the same ids): draw with it, " + DrawWithGenerator + ", not with a Generator of your own or torch.manual_seed";
         }
         if (i.T == 0) return "temperature 0 means greedy: return logits.argmax(-1, keepdim: true)";
@@ -276,13 +293,15 @@ public static partial class Checks
             {
                 long t = i.Ids.shape[1], want = t + i.N;
                 if (got.dim() != 2 || got.shape[0] != expected.shape[0]) return got.dim() == 1 ? "return ids shaped [B, n_seq + nNew] (keep the batch axis)" : null;
-                if (got.shape.SequenceEqual(expected.shape) && !CheckEngine<GenerateIn>.Matches(got, generate(i.Ids, i.Model, i.N, i.Ctx), 0))
+                if (got.shape.SequenceEqual(expected.shape) && !CheckEngine.Matches(got, generate(i.Ids, i.Model, i.N, i.Ctx), 0))
                     return "your Generate gives other ids on a second run: greedy decoding takes the argmax of the last position's logits, argmax(-1, keepdim: true); drawing at random is Sample's job";
                 long n = got.shape[1];
                 if (n == i.N && n != want) return "return the prompt followed by the new tokens ([B, n_seq + nNew]), not the new tokens alone";
+                if (n == i.Ctx && want > i.Ctx) return "crop only what you pass to the model, context = ids[.., ^nCtx..]; the result keeps the whole prompt and every new id " +
+                    $"([B, n_seq + nNew] = [{got.shape[0]}, {want}]), yours kept only the last nCtx = {i.Ctx}";
                 if (n == want + 1 || n == want - 1) return $"generate exactly nNew tokens: the result has n_seq + nNew = {want} ids per row, yours has {n}";
                 if (n > want + 1) return "append one token per step (the argmax of the last position's logits), nNew times";
-                if (n == want && !CheckEngine<GenerateIn>.Matches(got.narrow(1, 0, t), i.Ids, 0)) return "keep the prompt at the start of the result and append the new tokens after it";
+                if (n == want && !CheckEngine.Matches(got.narrow(1, 0, t), i.Ids, 0)) return "keep the prompt at the start of the result and append the new tokens after it";
                 return null;
             },
         }.Run();

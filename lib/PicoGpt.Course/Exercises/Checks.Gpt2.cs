@@ -29,24 +29,12 @@ public static partial class Checks
     public static CheckResult Gpt2(Func<Tensor, Gpt2Params, int, Tensor> gpt2)
     {
         Case<(Tensor Ids, Gpt2Params P, int H)> C(string name, double tol, Func<(Tensor, Gpt2Params, int)> inputs) => new() { Name = name, Tol = tol, Inputs = inputs };
-        static Tensor Ln(Tensor x, LayerNormParams p) => Ops.LayerNorm(x, p.G, p.B);
-        static Tensor Blocks(Tensor x, Gpt2Params p, int h) { foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, h); return x; }
-        static Tensor Pos(Tensor ids) => torch.arange(ids.shape[^1]);
-        // GPT-2 with switches for its typical mistakes
-        static Tensor Wrong(Tensor ids, Gpt2Params p, int h, bool positions = true, bool byId = false, bool firstAxis = false, bool lnF = true, bool blocks = true, bool head = true, bool transpose = true,
-            bool scaled = false, bool fromOne = false, bool lnFEveryBlock = false, bool lastOnly = false)
-        {
-            var x = p.Wte[ids];                                                              // [..., n_seq, n_embd]
-            if (scaled) x = x * Math.Sqrt(p.Wte.shape[1]);
-            if (positions) x = x + p.Wpe[byId ? ids : firstAxis ? torch.arange(ids.shape[0]) : fromOne ? Pos(ids) + 1 : lastOnly ? torch.tensor(ids.shape[^1] - 1) : Pos(ids)];
-            if (lnFEveryBlock) foreach (var b in p.Blocks) x = Ln(Ops.TransformerBlock(x, b, h), p.LnF);
-            else if (blocks) x = Blocks(x, p, h);
-            if (lnF) x = Ln(x, p.LnF);
-            return !head ? x : transpose ? x.matmul(p.Wte.T) : Ops.MatMul(x, p.Wte);
-        }
+        static Tensor Wrong((Tensor Ids, Gpt2Params P, int H) i, GptEmbed? embed = null, GptStack? blocks = null, GptFinal? final = null, GptHead? head = null) =>
+            Gpt2Forward(i.Ids, i.P, i.H, embed, blocks, final, head);
         return new CheckEngine<(Tensor Ids, Gpt2Params P, int H)>
         {
             Name = "gpt2",
+            Deterministic = true,
             Reference = i => Ops.Gpt2(i.Ids, i.P, i.H),
             ReferenceName = "Ops.Gpt2",
             Learner = i => gpt2(i.Ids, i.P, i.H),
@@ -57,37 +45,42 @@ public static partial class Checks
                 C("one token id, float64 weights", F64, () => (Ids([7]), Tiny(93, Float64), 2)),
                 C("batch of one row of 7 token ids [1, 7], float64 weights", F64, () => (Ids([6, 1, 0, 3, 3, 2, 7]).reshape(1, 7), Tiny(95, Float64), 2)),
                 C("batch of 2 × 6 token ids [2, 6], float64 weights", F64, () => (Ids([0, 1, 2, 3, 4, 5, 7, 6, 5, 4, 3, 2]).reshape(2, 6), Tiny(94, Float64), 2)),
+                C("4 heads of size 2 (nHead is an argument: pass it on to every block), 6 token ids, float64 weights", F64, () => (Ids([5, 0, 3, 6, 2, 1]), Tiny(96, Float64), 4)),
             ],
             Traps =
             [
-                new("add the position embeddings: x = wte[ids] + wpe[0, 1, ..., n_seq - 1]", i => Wrong(i.Ids, i.P, i.H, positions: false)),
-                new("add the position embeddings: x = wte[ids] + wpe[0, 1, ..., n_seq - 1]", i => Wrong(i.Ids, i.P, i.H, positions: false, lnF: false)),
-                new("index wpe by position (0, 1, ..., n_seq - 1), not by token id", i => Wrong(i.Ids, i.P, i.H, byId: true)),
-                new("index wpe by position (0, 1, ..., n_seq - 1), not by token id", i => Wrong(i.Ids, i.P, i.H, byId: true, lnF: false)),
-                new(PositionsAlongLastAxis, i => Wrong(i.Ids, i.P, i.H, firstAxis: true)),
-                new("apply the final layer norm ln_f before the output projection", i => Wrong(i.Ids, i.P, i.H, lnF: false)),
-                new("apply the final layer norm ln_f before the output projection", i => Wrong(i.Ids, i.P, i.H, lnF: false, transpose: false)),
-                new("run x through every transformer block in p.Blocks, in order", i => Wrong(i.Ids, i.P, i.H, blocks: false)),
-                new("run x through every transformer block in p.Blocks, in order (each block's output is the next one's input)", i => Wrong(i.Ids, i.P with { Blocks = [i.P.Blocks[^1]] }, i.H)),
-                new("run x through every transformer block in p.Blocks, in order (each block's output is the next one's input)", i => Wrong(i.Ids, i.P with { Blocks = [i.P.Blocks[0]] }, i.H)),
-                new("the output head is the token embedding transposed: logits = x @ wteᵀ ([n_embd, n_vocab]), not x @ wte", i => Wrong(i.Ids, i.P, i.H, transpose: false)),
-                new("finish with the output head: logits = x @ wteᵀ, a score for every token of the vocabulary (you returned the final hidden states)", i => Wrong(i.Ids, i.P, i.H, head: false)),
+                new("add the position embeddings: x = wte[ids] + wpe[0, 1, ..., n_seq - 1]", i => Wrong(i, embed: NoPositions)),
+                new("add the position embeddings: x = wte[ids] + wpe[0, 1, ..., n_seq - 1]", i => Wrong(i, embed: NoPositions, final: NoLnF)),
+                new("index wpe by position (0, 1, ..., n_seq - 1), not by token id", i => Wrong(i, embed: PositionsById)),
+                new("index wpe by position (0, 1, ..., n_seq - 1), not by token id", i => Wrong(i, embed: PositionsById, final: NoLnF)),
+                new(PositionsAlongLastAxis, i => Wrong(i, embed: PositionsAlongFirstAxis)),
+                new("apply the final layer norm ln_f before the output projection", i => Wrong(i, final: NoLnF)),
+                new("apply the final layer norm ln_f before the output projection", i => Wrong(i, final: NoLnF, head: WteNotTransposed)),
+                new("run x through every transformer block in p.Blocks, in order", i => Wrong(i, blocks: NoBlocks)),
+                new("run x through every transformer block in p.Blocks, in order (each block's output is the next one's input)", i => Wrong((i.Ids, i.P with { Blocks = [i.P.Blocks[^1]] }, i.H))),
+                new("run x through every transformer block in p.Blocks, in order (each block's output is the next one's input)", i => Wrong((i.Ids, i.P with { Blocks = [i.P.Blocks[0]] }, i.H))),
+                new("the output head is the token embedding transposed: logits = x @ wteᵀ ([n_embd, n_vocab]), not x @ wte", i => Wrong(i, head: WteNotTransposed)),
+                new("finish with the output head: logits = x @ wteᵀ, a score for every token of the vocabulary (you returned the final hidden states)", i => Wrong(i, head: NoHead)),
                 new(LogitsNotProbabilities, i => Ops.Gpt2(i.Ids, i.P, i.H).softmax(-1)),
                 new(LogitsNotProbabilities, i => Ops.Gpt2(i.Ids, i.P, i.H).log_softmax(-1)),
                 new("apply ln_f once, after the last block, not after every block (each block normalises its own branches with ln_1 and ln_2)",
-                    i => Wrong(i.Ids, i.P, i.H, lnF: false, lnFEveryBlock: true)),
+                    i => Wrong(i, blocks: LnFAfterEveryBlock, final: NoLnF)),
                 new("GPT-2 adds wte[ids] and wpe[positions] as they are: the √n_embd scaling of the embeddings is the 2017 Transformer's (Vaswani et al. §3.4), not GPT-2's",
-                    i => Wrong(i.Ids, i.P, i.H, scaled: true)),
+                    i => Wrong(i, embed: ScaledEmbeddings)),
                 new("the positions start at 0: torch.arange(n_seq) gives 0, 1, ..., n_seq - 1, and the first token uses wpe[0]",
-                    i => Wrong(i.Ids, i.P, i.H, fromOne: true)),
-                new(SamePositionEveryToken, i => Wrong(i.Ids, i.P, i.H, lastOnly: true)),
+                    i => Wrong(i, embed: PositionsFromOne)),
+                new(SamePositionEveryToken, i => Wrong(i, embed: LastPositionOnly)),
+                new("GPT-2 learns its positions: add the rows of wpe (wpe[torch.arange(n_seq)]), not the sinusoidal table of the 2017 Transformer",
+                    i => Wrong(i, embed: SinusoidalEmbedding)),
+                new("each step of the loop uses its own block, foreach (var block in p.Blocks) x = Ops.TransformerBlock(x, block, nHead): you ran p.Blocks[0] every time",
+                    i => Wrong((i.Ids, i.P with { Blocks = Enumerable.Repeat(i.P.Blocks[0], i.P.Blocks.Count).ToArray() }, i.H))),
                 new("run the blocks in order, the first one first (foreach (var block in p.Blocks)): you ran them backwards",
-                    i => Wrong(i.Ids, i.P with { Blocks = i.P.Blocks.Reverse().ToArray() }, i.H)),
+                    i => Wrong((i.Ids, i.P with { Blocks = i.P.Blocks.Reverse().ToArray() }, i.H))),
                 new("ln_f comes after the last block, right before the output head (each block normalises its own branches with ln_1 and ln_2)",
-                    i => LnFFirst(i.Ids, i.P, i.H)),
+                    i => Wrong(i, embed: LnFOnEmbeddings, final: NoLnF)),
                 new("Ops.TransformerBlock already adds its residual connections (it returns x + ...): x = block(x), not x = x + block(x)",
-                    i => ResidualAroundBlocks(i.Ids, i.P, i.H)),
-                .. new[] { 1, 3, 4, 8, 12 }.Select(h => new Trap<(Tensor Ids, Gpt2Params P, int H)>(OtherHeads, i => Ops.Gpt2(i.Ids, i.P, h))),
+                    i => Wrong(i, blocks: ResidualAroundBlocks)),
+                .. new[] { 1, 2, 3, 4, 8, 12 }.Select(h => new Trap<(Tensor Ids, Gpt2Params P, int H)>(OtherHeads, i => Ops.Gpt2(i.Ids, i.P, h))),
             ],
             ExceptionHint = e =>
                 e.Message.Contains("tensors used as indices must be") ? "index wpe with int64 positions: torch.arange(ids.shape[^1]) (a long count gives int64; torch.arange(0.0, ...) or a float dtype gives floats, which cannot index)"
@@ -102,21 +95,38 @@ public static partial class Checks
         }.Run();
     }
 
-    /// <summary>GPT-2 with ln_f applied to the embeddings, before the blocks, instead of after them.</summary>
-    static Tensor LnFFirst(Tensor ids, Gpt2Params p, int h)
-    {
-        var x = Ops.LayerNorm(p.Wte[ids] + p.Wpe[torch.arange(ids.shape[^1])], p.LnF.G, p.LnF.B); // [..., n_seq, n_embd]
-        foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, h);
-        return Ops.MatMul(x, p.Wte.T);                                                           // [..., n_seq, n_vocab]
-    }
+    // GPT-2's forward pass in four stages; a trap replaces one or two of them by a small named mistake
+    delegate Tensor GptEmbed(Tensor ids, Gpt2Params p);                   // -> [..., n_seq, n_embd]
+    delegate Tensor GptStack(Tensor x, Gpt2Params p, int nHead);             // [..., n_seq, n_embd] -> the same
+    delegate Tensor GptFinal(Tensor x, Gpt2Params p);                        // ln_f
+    delegate Tensor GptHead(Tensor x, Gpt2Params p);                         // -> [..., n_seq, n_vocab]
 
-    /// <summary>GPT-2 with a second residual connection around each block (which already has its own).</summary>
-    static Tensor ResidualAroundBlocks(Tensor ids, Gpt2Params p, int h)
-    {
-        var x = p.Wte[ids] + p.Wpe[torch.arange(ids.shape[^1])];                                  // [..., n_seq, n_embd]
-        foreach (var b in p.Blocks) x = x + Ops.TransformerBlock(x, b, h);
-        return Ops.MatMul(Ops.LayerNorm(x, p.LnF.G, p.LnF.B), p.Wte.T);                             // [..., n_seq, n_vocab]
-    }
+    static Tensor Gpt2Forward(Tensor ids, Gpt2Params p, int h, GptEmbed? embed = null, GptStack? blocks = null, GptFinal? final = null, GptHead? head = null) =>
+        (head ?? TiedHead)((final ?? LnF)((blocks ?? BlocksInOrder)((embed ?? RightEmbedding)(ids, p), p, h), p), p);
+
+    static Tensor Positions(Tensor ids) => torch.arange(ids.shape[^1]);
+    static Tensor RightEmbedding(Tensor ids, Gpt2Params p) => p.Wte[ids] + p.Wpe[Positions(ids)];
+    static Tensor NoPositions(Tensor ids, Gpt2Params p) => p.Wte[ids];
+    static Tensor PositionsById(Tensor ids, Gpt2Params p) => p.Wte[ids] + p.Wpe[ids];
+    static Tensor PositionsAlongFirstAxis(Tensor ids, Gpt2Params p) => p.Wte[ids] + p.Wpe[torch.arange(ids.shape[0])];
+    static Tensor PositionsFromOne(Tensor ids, Gpt2Params p) => p.Wte[ids] + p.Wpe[Positions(ids) + 1];
+    static Tensor LastPositionOnly(Tensor ids, Gpt2Params p) => p.Wte[ids] + p.Wpe[torch.tensor(ids.shape[^1] - 1)];
+    static Tensor SinusoidalEmbedding(Tensor ids, Gpt2Params p) => p.Wte[ids] + CourseOps.SinusoidalPositions(ids.shape[^1], p.Wte.shape[1], p.Wte.dtype);
+    static Tensor LnFOnEmbeddings(Tensor ids, Gpt2Params p) => LnF(RightEmbedding(ids, p), p);
+    static Tensor ScaledEmbeddings(Tensor ids, Gpt2Params p) => p.Wte[ids] * Math.Sqrt(p.Wte.shape[1]) + p.Wpe[Positions(ids)];
+
+    static Tensor BlocksInOrder(Tensor x, Gpt2Params p, int h) { foreach (var b in p.Blocks) x = Ops.TransformerBlock(x, b, h); return x; }
+    static Tensor NoBlocks(Tensor x, Gpt2Params p, int h) => x;
+    static Tensor LnFAfterEveryBlock(Tensor x, Gpt2Params p, int h) { foreach (var b in p.Blocks) x = LnF(Ops.TransformerBlock(x, b, h), p); return x; }
+    /// <summary>A second residual connection around each block (which already has its own).</summary>
+    static Tensor ResidualAroundBlocks(Tensor x, Gpt2Params p, int h) { foreach (var b in p.Blocks) x = x + Ops.TransformerBlock(x, b, h); return x; }
+
+    static Tensor LnF(Tensor x, Gpt2Params p) => Ops.LayerNorm(x, p.LnF.G, p.LnF.B);
+    static Tensor NoLnF(Tensor x, Gpt2Params p) => x;
+
+    static Tensor TiedHead(Tensor x, Gpt2Params p) => Ops.MatMul(x, p.Wte.T);
+    static Tensor WteNotTransposed(Tensor x, Gpt2Params p) => Ops.MatMul(x, p.Wte);
+    static Tensor NoHead(Tensor x, Gpt2Params p) => x;
 
     // ---------------------------------------------------------------- parameter count
 
@@ -130,6 +140,8 @@ public static partial class Checks
         static Case<(GptConfig Config, bool Tied)> C(string name, GptConfig config, bool tied) => new() { Name = name + " (compared in millions)", Tol = 1e-7, Inputs = () => (config, tied) };
         static Tensor Millions(long n) => torch.tensor(n / 1e6, dtype: Float64);
         var small = GptConfig.ShakespeareChar;
+        // a trap: the count as a learner writes it, with one or two parts counted wrong
+        static Func<(GptConfig Config, bool Tied), Tensor> Count(Func<Counting, Counting> mistake) => i => Millions(mistake(new Counting(i.Config, i.Tied)).Total);
         return new CheckEngine<(GptConfig Config, bool Tied)>
         {
             Name = "parameter_count",
@@ -147,32 +159,36 @@ public static partial class Checks
                 C("gpt2 with nanoGPT's vocabulary padded to 50,304, head tied", GptConfig.Gpt2 with { VocabSize = 50304 }, true),
                 C("shakespeare-char sizes (4 layers, n_embd 192, context 128, vocab 65) with nanoGPT's bias = false (Bias = false: no bias anywhere), head tied", small with { Bias = false }, true),
                 C("shakespeare-char sizes, separate head", small, false),
+                C("a 2.7-billion model (GPT-3 2.7B's sizes: 32 layers, n_embd 2,560, vocab 50,257, context 2,048), head tied: more than an int holds",
+                    GptConfig.Gpt2 with { NLayer = 32, NHead = 32, NEmbd = 2560, ContextLength = 2048 }, true),
             ],
             Traps =
             [
-                new("the tied head is wte itself: with tiedHead = true it adds no parameters (count n_vocab × n_embd once, not twice)", i => Millions(WrongCount(i.Config, i.Tied, head: HeadMistake.AlwaysSeparate))),
-                new("the tied head is wte itself: with tiedHead = true it adds no parameters (count n_vocab × n_embd once, not twice)", i => Millions(WrongCount(i.Config, i.Tied, head: HeadMistake.AlwaysSeparate, wpe: false))),
-                new("with tiedHead = false the output head is a separate [n_vocab, n_embd] matrix: add n_vocab × n_embd", i => Millions(WrongCount(i.Config, i.Tied, head: HeadMistake.AlwaysTied))),
-                new("the separate output head has no bias (GPT-2's lm_head is a linear layer without one): n_vocab × n_embd, not n_vocab × n_embd + n_vocab", i => Millions(WrongCount(i.Config, i.Tied, head: HeadMistake.WithBias))),
-                new("count the position embedding wpe: n_ctx × n_embd (786,432 for gpt2)", i => Millions(WrongCount(i.Config, i.Tied, wpe: false))),
-                new("count the position embedding wpe: n_ctx × n_embd (786,432 for gpt2)", i => Millions(WrongCount(i.Config, i.Tied, wpe: false, lnF: false))),
-                new("multiply the count of one block by n_layer (the number of blocks), not by n_head", i => Millions(WrongCount(i.Config, i.Tied, layers: i.Config.NHead))),
-                new("multiply the count of one block by n_layer: the model has n_layer blocks of the same size", i => Millions(WrongCount(i.Config, i.Tied, layers: 1))),
-                new("GPT-2's c_attn has a bias of 3 × n_embd per block when QkvBias is true (124,412,160 is gpt2 without it)", i => Millions(WrongCount(i.Config, i.Tied, qkv: QkvMistake.NeverBias))),
-                new("when QkvBias is false, c_attn has no bias: 3 × n_embd fewer per block (the other biases stay)", i => Millions(WrongCount(i.Config, i.Tied, qkv: QkvMistake.AlwaysBias))),
-                new("when QkvBias is false only c_attn loses its bias; c_proj, c_fc, the MLP's c_proj and the layer norms keep theirs", i => Millions(WrongCount(i.Config, i.Tied, qkv: QkvMistake.NoBiasesAtAll))),
-                new("when Bias is false there are no biases anywhere: none in the linear layers, and the layer norms keep only their gain", i => Millions(WrongCount(i.Config, i.Tied, bias: BiasMistake.Ignored))),
-                new("with Bias = false the layer norms keep their gain (n_embd each); only their shift goes", i => Millions(WrongCount(i.Config, i.Tied, bias: BiasMistake.NormsDropped))),
-                new("with Bias = false the layer norms lose their shift too (nanoGPT's LayerNorm(bias = False)): n_embd each, not 2 × n_embd", i => Millions(WrongCount(i.Config, i.Tied, bias: BiasMistake.NormsKeepShift))),
-                new("count the 1-D parameters too: the biases of the linear layers and the gain and shift of every layer norm", i => Millions(WrongCount(i.Config, i.Tied, biases: false, norms: false))),
-                new("count the layer norms: each has a gain and a shift of n_embd (ln_1 and ln_2 in every block, plus ln_f)", i => Millions(WrongCount(i.Config, i.Tied, norms: false))),
-                new("count the final layer norm ln_f (gain and shift, 2 × n_embd) after the blocks", i => Millions(WrongCount(i.Config, i.Tied, lnF: false))),
-                new("a layer norm has a gain AND a shift (its bias) of n_embd each, when Bias is true", i => Millions(WrongCount(i.Config, i.Tied, lnShift: false))),
-                new("count the biases of the linear layers: c_attn 3 × n_embd, attention c_proj n_embd, c_fc 4 × n_embd, MLP c_proj n_embd", i => Millions(WrongCount(i.Config, i.Tied, biases: false))),
-                new("the MLP widens to 4 × n_embd: c_fc is [n_embd, 4·n_embd] (+ 4·n_embd bias), c_proj [4·n_embd, n_embd] (+ n_embd)", i => Millions(WrongCount(i.Config, i.Tied, mlp: 1))),
-                new("the MLP has two linear layers: c_fc (n_embd → 4·n_embd) and c_proj (4·n_embd → n_embd)", i => Millions(WrongCount(i.Config, i.Tied, mlpProj: false))),
-                new("c_attn makes q, k and v at once: [n_embd, 3·n_embd] (+ 3·n_embd bias)", i => Millions(WrongCount(i.Config, i.Tied, qkvWidth: 1))),
-                new("attention has two linear layers: c_attn (n_embd → 3·n_embd, q, k and v together) and c_proj (n_embd → n_embd)", i => Millions(WrongCount(i.Config, i.Tied, attnProj: false))),
+                new("your count overflowed an int, which holds at most 2,147,483,647: compute in long (long c = config.NEmbd, ...; every product then is a long)",
+                    i => Millions(unchecked((int)new Counting(i.Config, i.Tied).Total))),
+                new("the tied head is wte itself: with tiedHead = true it adds no parameters (count n_vocab × n_embd once, not twice)", Count(c => c with { Head = c.Separate })),
+                new("the tied head is wte itself: with tiedHead = true it adds no parameters (count n_vocab × n_embd once, not twice)", Count(c => c with { Head = c.Separate, Wpe = false })),
+                new("with tiedHead = false the output head is a separate [n_vocab, n_embd] matrix: add n_vocab × n_embd", Count(c => c with { Head = 0 })),
+                new("the separate output head has no bias (GPT-2's lm_head is a linear layer without one): n_vocab × n_embd, not n_vocab × n_embd + n_vocab", Count(c => c with { Head = c.Tied ? 0 : c.Separate + c.Cfg.VocabSize })),
+                new("count the position embedding wpe: n_ctx × n_embd (786,432 for gpt2)", Count(c => c with { Wpe = false })),
+                new("count the position embedding wpe: n_ctx × n_embd (786,432 for gpt2)", Count(c => c with { Wpe = false, LnF = false })),
+                new("multiply the count of one block by n_layer (the number of blocks), not by n_head", Count(c => c with { Layers = c.Cfg.NHead })),
+                new("multiply the count of one block by n_layer: the model has n_layer blocks of the same size", Count(c => c with { Layers = 1 })),
+                new("GPT-2's c_attn has a bias of 3 × n_embd per block when QkvBias is true (124,412,160 is gpt2 without it)", Count(c => c with { QkvBias = false })),
+                new("when QkvBias is false, c_attn has no bias: 3 × n_embd fewer per block (the other biases stay)", Count(c => c with { QkvBias = c.Cfg.Bias })),
+                new("when QkvBias is false only c_attn loses its bias; c_proj, c_fc, the MLP's c_proj and the layer norms keep theirs", Count(c => c with { LinearBias = c.Cfg.Bias && c.Cfg.QkvBias })),
+                new("when Bias is false there are no biases anywhere: none in the linear layers, and the layer norms keep only their gain", Count(c => c with { LinearBias = true, QkvBias = c.Cfg.QkvBias, Norm = 2 * c.Cfg.NEmbd })),
+                new("with Bias = false the layer norms keep their gain (n_embd each); only their shift goes", Count(c => c with { Norm = c.Cfg.Bias ? c.Norm : 0 })),
+                new("with Bias = false the layer norms lose their shift too (nanoGPT's LayerNorm(bias = False)): n_embd each, not 2 × n_embd", Count(c => c with { Norm = 2 * c.Cfg.NEmbd })),
+                new("count the 1-D parameters too: the biases of the linear layers and the gain and shift of every layer norm", Count(c => c with { LinearBias = false, QkvBias = false, Norm = 0 })),
+                new("count the layer norms: each has a gain and a shift of n_embd (ln_1 and ln_2 in every block, plus ln_f)", Count(c => c with { Norm = 0 })),
+                new("count the final layer norm ln_f (gain and shift, 2 × n_embd) after the blocks", Count(c => c with { LnF = false })),
+                new("a layer norm has a gain AND a shift (its bias) of n_embd each, when Bias is true", Count(c => c with { Norm = c.Cfg.NEmbd })),
+                new("count the biases of the linear layers: c_attn 3 × n_embd, attention c_proj n_embd, c_fc 4 × n_embd, MLP c_proj n_embd", Count(c => c with { LinearBias = false, QkvBias = false })),
+                new("the MLP widens to 4 × n_embd: c_fc is [n_embd, 4·n_embd] (+ 4·n_embd bias), c_proj [4·n_embd, n_embd] (+ n_embd)", Count(c => c with { MlpWidth = 1 })),
+                new("the MLP has two linear layers: c_fc (n_embd → 4·n_embd) and c_proj (4·n_embd → n_embd)", Count(c => c with { MlpProj = false })),
+                new("c_attn makes q, k and v at once: [n_embd, 3·n_embd] (+ 3·n_embd bias)", Count(c => c with { QkvWidth = 1 })),
+                new("attention has two linear layers: c_attn (n_embd → 3·n_embd, q, k and v together) and c_proj (n_embd → n_embd)", Count(c => c with { AttnProj = false })),
             ],
             Diagnose = (i, expected, got) => CountDiagnosis(i.Config, i.Tied,
                 (long)Math.Round(expected.item<double>() * 1e6), (long)Math.Round(got.item<double>() * 1e6)),
@@ -225,30 +241,37 @@ public static partial class Checks
               $"× {parts.Blocks}, ln_f {N(parts.FinalNorm)}, head {N(parts.Head)}";
     }
 
-    enum HeadMistake { None, AlwaysSeparate, AlwaysTied, WithBias }
-    enum QkvMistake { None, NeverBias, AlwaysBias, NoBiasesAtAll }
-    enum BiasMistake { None, Ignored, NormsDropped, NormsKeepShift }
-
-    /// <summary>A parameter count with switches for the typical mistakes (the reference is GptConfig.CountParameters).</summary>
-    static long WrongCount(GptConfig cfg, bool tied, HeadMistake head = HeadMistake.None, bool wpe = true, int? layers = null, bool biases = true,
-        bool norms = true, bool lnF = true, bool lnShift = true, QkvMistake qkv = QkvMistake.None, BiasMistake bias = BiasMistake.None,
-        int mlp = 4, bool mlpProj = true, int qkvWidth = 3, bool attnProj = true)
+    /// <summary>
+    /// A parameter count part by part, as a learner writes it; each trap of <see cref="ParameterCount"/> changes one or two
+    /// parts (with { ... }). Unchanged it equals <see cref="GptConfig.CountParameters"/>.
+    /// </summary>
+    sealed record Counting(GptConfig Cfg, bool Tied)
     {
-        long c = cfg.NEmbd, v = cfg.VocabSize;
-        bool hasBias = bias == BiasMistake.Ignored || cfg.Bias;
-        long b = biases && hasBias && !(qkv == QkvMistake.NoBiasesAtAll && !cfg.QkvBias) ? 1 : 0;
-        long qb = b == 1 && qkv switch { QkvMistake.NeverBias => false, QkvMistake.AlwaysBias => true, _ => cfg.QkvBias } ? 1 : 0;
-        long shift = lnShift && (hasBias || bias == BiasMistake.NormsKeepShift) ? c : 0;
-        long ln = !norms || (!cfg.Bias && bias == BiasMistake.NormsDropped) ? 0 : c + shift;
-        long attn = qkvWidth * c * c + qb * qkvWidth * c + (attnProj ? c * c + b * c : 0);
-        long ff = mlp * c * c + b * mlp * c + (mlpProj ? mlp * c * c + b * c : 0);
-        long headCount = head switch
+        /// <summary>A separate output head, [n_vocab, n_embd] without bias.</summary>
+        public long Separate => Cfg.VocabSize * Cfg.NEmbd;
+        /// <summary>Biases on attention's c_proj, c_fc and the MLP's c_proj.</summary>
+        public bool LinearBias { get; init; } = Cfg.Bias;
+        public bool QkvBias { get; init; } = Cfg.Bias && Cfg.QkvBias;
+        /// <summary>One layer norm: the gain, and the shift when there are biases.</summary>
+        public long Norm { get; init; } = Cfg.Bias ? 2 * Cfg.NEmbd : Cfg.NEmbd;
+        public long Layers { get; init; } = Cfg.NLayer;
+        public long MlpWidth { get; init; } = 4;
+        public long QkvWidth { get; init; } = 3;
+        public bool AttnProj { get; init; } = true;
+        public bool MlpProj { get; init; } = true;
+        public bool Wpe { get; init; } = true;
+        public bool LnF { get; init; } = true;
+        public long Head { get; init; } = Tied ? 0 : Cfg.VocabSize * Cfg.NEmbd;
+
+        public long Total
         {
-            HeadMistake.AlwaysSeparate => v * c,
-            HeadMistake.AlwaysTied => 0,
-            HeadMistake.WithBias => tied ? 0 : v * c + v,
-            _ => tied ? 0 : v * c,
-        };
-        return v * c + (wpe ? (long)cfg.ContextLength * c : 0) + (layers ?? cfg.NLayer) * (attn + ff + 2 * ln) + (lnF ? ln : 0) + headCount;
+            get
+            {
+                long c = Cfg.NEmbd, lb = LinearBias ? 1 : 0;
+                long attn = QkvWidth * c * c + (QkvBias ? QkvWidth * c : 0) + (AttnProj ? c * c + lb * c : 0);
+                long mlp = MlpWidth * c * c + lb * MlpWidth * c + (MlpProj ? MlpWidth * c * c + lb * c : 0);
+                return Cfg.VocabSize * c + (Wpe ? (long)Cfg.ContextLength * c : 0) + Layers * (attn + mlp + 2 * Norm) + (LnF ? Norm : 0) + Head;
+            }
+        }
     }
 }

@@ -17,6 +17,7 @@ public static partial class Checks
         return new CheckEngine<(Tensor X, Tensor W, Tensor B)>
         {
             Name = "linear",
+            Deterministic = true,
             Reference = i => Ops.Linear(i.X, i.W, i.B),
             ReferenceName = "Ops.Linear",
             Learner = i => linear(i.X, i.W, i.B),
@@ -158,7 +159,8 @@ public static partial class Checks
             ],
             Traps =
             [
-                new("weight is [n_out, n_in] (nn.Linear's layout): compute x @ weight.T + bias; without the .T you used it as GPT-2's [n_in, n_out]",
+                new("you used weight as if it were GPT-2's [n_in, n_out], but it is [n_out, n_in] (nn.Linear's layout): either x @ weight.T + bias (without the .T it reads as [n_in, n_out]), " +
+                    "or torch.nn.functional.linear(x, weight, bias) with weight as it is (linear transposes it itself, so linear(x, weight.T, bias) transposes twice)",
                     i => Ops.MatMul(i.X, i.W) + i.B),
                 new("missing bias: x @ weight.T + bias", i => Ops.MatMul(i.X, i.W.T)),
                 new("rows of the output are tokens: x @ weight.T is [n_seq, n_out]; weight @ x.T is its transpose [n_out, n_seq]",

@@ -47,10 +47,13 @@ public static partial class Checks
                     i => torch.stack(i.X.chunk(i.H, dim: -1))),
                 new("your heads are [..., n_head, hs, n_seq]: the positions come before the head size, [..., n_head, n_seq, hs]; after the reshape, transpose(-3, -2) only (no transpose(-2, -1))",
                     i => Cut(i.X, i.H).transpose(-3, -2).transpose(-2, -1)),
+                new("head h owns the contiguous columns h·hs .. (h+1)·hs - 1: cut the last axis as [n_head, hs] (x.reshape([.. x.shape[..^1], nHead, hs])), not [hs, n_head], " +
+                    "which deals the columns out to the heads in turn; then transpose(-3, -2)",
+                    i => i.X.reshape([.. i.X.shape[..^1], i.X.shape[^1] / i.H, i.H]).transpose(-3, -1)),
                 new("you made n_embd/n_head heads of size n_head: there are nHead heads of hs = n_embd / nHead numbers, x.reshape([.. x.shape[..^1], nHead, hs]), then transpose(-3, -2)",
                     i => i.X.reshape([.. i.X.shape[..^1], i.X.shape[^1] / i.H, i.H]).transpose(-3, -2)),
             ],
-            ExceptionHint = e => ReshapeError(e) ? LeadingAxes : PermuteError(e) ? PermuteAxes : UnflattenError(e) ? UnflattenNegative : null,
+            ExceptionHint = e => ZeroHeadSize(e) ?? (ReshapeError(e) ? LeadingAxes : PermuteError(e) ? PermuteAxes : UnflattenError(e) ? UnflattenNegative : null),
             Diagnose = (i, expected, got) => i.X.dim() > 2 && !got.shape.SequenceEqual(expected.shape) ? LeadingAxes : null,
         }.Run();
     }
@@ -133,6 +136,7 @@ public static partial class Checks
         return new CheckEngine<(Tensor X, AttentionParams P, int H)>
         {
             Name = "multi_head_attention",
+            Deterministic = true,
             Reference = i => Ops.MultiHeadAttention(i.X, i.P, i.H),
             ReferenceName = "Ops.MultiHeadAttention",
             Learner = i => mha(i.X, i.P, i.H),
@@ -142,6 +146,8 @@ public static partial class Checks
                 C("n_embd 12, 3 heads, 4 tokens (float32)", F32, () => (R(63, Float32, 4, 12), Attn(64, 12, Float32), 3)),
                 C("n_embd 8, 4 heads, 6 tokens (float64)", F64, () => (R(65, Float64, 6, 8), Attn(66, 8, Float64), 4)),
                 C("batch [2, 5, 8], 2 heads (float64)", F64, () => (R(67, Float64, 2, 5, 8), Attn(68, 8, Float64), 2)),
+                C("large activations (x scaled by 30, scores in the hundreds), 2 heads (float32): a softmax written inline must subtract each row's max", 1e-4,
+                    () => (R(69, Float32, 5, 8) * 30, Attn(70, 8, Float32), 2)),
             ],
             Traps =
             [
@@ -169,31 +175,35 @@ public static partial class Checks
             ],
             ExceptionHint = e => MhaExceptionHint(e),
             Diagnose = (i, expected, got) => got.dim() == expected.dim() + 1 && got.shape[^3] == i.H && got.shape[^2] == expected.shape[^2]
-                ? "you returned the heads, [..., n_head, n_seq, hs]: join them with MergeHeads to [..., n_seq, n_embd], then project with c_proj" : null,
+                ? "you returned the heads, [..., n_head, n_seq, hs]: join them with MergeHeads to [..., n_seq, n_embd], then project with c_proj" : InlineSoftmaxOverflow(expected, got),
             Probe = () => FutureLeaks(x => mha(x, Attn(62, 8, Float64), 2), () => R(61, Float64, 5, 8)),
         }.Run();
     }
 
-    /// <summary>The steps of multi-head attention that learners get wrong, alone and two at a time.</summary>
+    // the steps of multi-head attention that learners get wrong, alone and two at a time
+    static readonly Mistakes.Way NoHeads = new("the heads are missing: split q, k and v into n_head parts of n_embd/n_head along the last axis, attend per head, then concatenate");
+    static readonly Mistakes.Way MhaNoMask = new("future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax");
+    static readonly Mistakes.Way NoProjection = new("project the concatenated heads with c_proj at the end");
+    static readonly Mistakes.Way ScaleFullWidth = new("scale each head by 1/sqrt(head size) = 1/sqrt(n_embd/n_head), not 1/sqrt(n_embd)");
+    static readonly Mistakes.Way MhaNoScale = new("divide each head's scores by sqrt(head size) = sqrt(n_embd/n_head) before the softmax");
+    static readonly Mistakes.Way ScaleRootThenDivide = new("the scale is 1/sqrt(head size) with head size = n_embd/n_head: Math.Sqrt(nEmbd / nHead) (divide first, then the root), not Math.Sqrt(nEmbd) / nHead");
+    static readonly Mistakes.Way QkSwapped = new("c_attn's output is [q | k | v] along the last axis, in that order");
+    static readonly Mistakes.Way KvSwapped = new("c_attn's output is [q | k | v] along the last axis, in that order: the second third is k, the last is v");
+    static readonly Mistakes.Way NoTransposeBoth = new("splitting the heads: " + NoTransposeSplit);
+    static readonly Mistakes.Way NoTransposeSplitOnly = new("splitting the heads: " + NoTransposeSplit);
+    static readonly Mistakes.Way NoTransposeMergeOnly = new("merging the heads: " + NoTransposeMerge);
     static readonly Mistakes.Step[] MhaSteps =
     [
-        new("the heads are missing: split q, k and v into n_head parts of n_embd/n_head along the last axis, attend per head, then concatenate"),
-        new("future positions are visible: give every head the causal mask (Ops.CausalMask(n_seq)) before the softmax"),
-        new("project the concatenated heads with c_proj at the end"),
-        new("scale each head by 1/sqrt(head size) = 1/sqrt(n_embd/n_head), not 1/sqrt(n_embd)",      // 1: the full width
-            "divide each head's scores by sqrt(head size) = sqrt(n_embd/n_head) before the softmax", // 2: no scale at all
-            "the scale is 1/sqrt(head size) with head size = n_embd/n_head: Math.Sqrt(nEmbd / nHead) (divide first, then the root), not Math.Sqrt(nEmbd) / nHead"), // 3: √n_embd / n_head
-        new("c_attn's output is [q | k | v] along the last axis, in that order",                    // 1: q and k swapped
-            "c_attn's output is [q | k | v] along the last axis, in that order: the second third is k, the last is v"), // 2: k and v swapped
-        new("splitting the heads: " + NoTransposeSplit,                                 // 1: split and merge without transpose
-            "splitting the heads: " + NoTransposeSplit,                                 // 2: the split only
-            "merging the heads: " + NoTransposeMerge),                                  // 3: the merge only
+        new(NoHeads), new(MhaNoMask), new(NoProjection), new(ScaleFullWidth, MhaNoScale, ScaleRootThenDivide),
+        new(QkSwapped, KvSwapped), new(NoTransposeBoth, NoTransposeSplitOnly, NoTransposeMergeOnly),
     ];
 
-    /// <summary>Multi-head attention with the mistakes chosen in c (0 = right), in the order of <see cref="MhaSteps"/>.</summary>
-    static Tensor WrongMha(int[] c, (Tensor X, AttentionParams P, int H) i) =>
-        MhaVariant((i.X, i.P, c[0] == 1 ? 1 : i.H), mask: c[1] == 0, project: c[2] == 0, scale: c[3], swap: c[4],
-            splitNoTranspose: c[5] is 1 or 2, mergeNoTranspose: c[5] is 1 or 3);
+    /// <summary>Multi-head attention with the mistakes chosen in c (ways of <see cref="MhaSteps"/>).</summary>
+    static Tensor WrongMha(Mistakes.Choice c, (Tensor X, AttentionParams P, int H) i) =>
+        MhaVariant((i.X, i.P, c.Took(NoHeads) ? 1 : i.H), mask: !c.Took(MhaNoMask), project: !c.Took(NoProjection),
+            scale: c.Took(ScaleFullWidth) ? 1 : c.Took(MhaNoScale) ? 2 : c.Took(ScaleRootThenDivide) ? 3 : 0,
+            swap: c.Took(QkSwapped) ? 1 : c.Took(KvSwapped) ? 2 : 0,
+            splitNoTranspose: c.TookAny(NoTransposeBoth, NoTransposeSplitOnly), mergeNoTranspose: c.TookAny(NoTransposeBoth, NoTransposeMergeOnly));
 
     /// <summary>Multi-head attention in the batched form ([..., n_head, n_seq, hs]) with switches for typical mistakes.</summary>
     /// <summary>scale: 0 = 1/sqrt(hs), 1 = 1/sqrt(n_embd), 2 = none, 3 = n_head/sqrt(n_embd); swap: 0 = none, 1 = q and k, 2 = k and v.</summary>
@@ -243,8 +253,17 @@ public static partial class Checks
         return Ops.Linear(CourseOps.MergeHeads(heads), i.P.CProj.W, i.P.CProj.B);
     }
 
+    /// <summary>A reshape to a shape with a 0 in it: the head size came out 0 (nHead / n_embd in integer division).</summary>
+    static string? ZeroHeadSize(Exception e) =>
+        ZeroInShape.IsMatch(e.Message)
+            ? "the shape in the error has a 0: your head size came out 0. hs = n_embd / n_head, x.shape[^1] / nHead; nHead / x.shape[^1] is 0 in C#'s integer division"
+            : null;
+
+    static readonly System.Text.RegularExpressions.Regex ZeroInShape = new(@"shape '\[([^\]]*, )?0(, [^\]]*)?\]' is invalid");
+
     static string? MhaExceptionHint(Exception e)
     {
+        if (ZeroHeadSize(e) is { } zero) return zero;
         if (UnflattenError(e)) return UnflattenNegative + " (in your SplitHeads: make it pass its check first)";
         if (TransposedWeight(e, "c_attn.W is [n_embd, 3·n_embd] and c_proj.W [n_embd, n_embd]") is { } weight) return weight;
         if (MatMulShapes(e) is (long[] a, long[] b) && a.Length >= 3 && b.Length >= 3 && b[0] == a[^1] && b[^1] == a[0])

@@ -18,6 +18,16 @@ public static partial class Checks
     const string SumOfZero = "you divided by the sum of the whole tensor as a byte (a whole number from 0 to 255): in C# a literal 0 becomes a dtype, so e.sum(0) is " +
         "e.sum(ScalarType.Byte), not a sum over axis 0 (the kernel warns with a ⚠ under the cell); sum each row over the last axis: e.sum(-1, keepdim: true)";
 
+    static readonly Mistakes.Way NoMax = new("softmax overflows for large logits such as [1000, 1001] (exp(1000) is inf): subtract the max first, softmax(x) = softmax(x - max(x)), with each row's max x.amax(new long[] { -1 }, keepdim: true)");
+    static readonly Mistakes.Way GlobalMax = new(RowMaxHint + "rows far below it underflow to 0/0 = NaN");
+    static readonly Mistakes.Way MaxNoKeepdim = new("take the row max with keepdim: true, x.amax(new long[] { -1 }, keepdim: true); without keepdim it is one value per row laid out along the last axis, so it is subtracted column by column instead of row by row");
+    static readonly Mistakes.Way MaxAxis0 = new("take the max over the last axis, each row's own max: x.amax(new long[] { -1 }, keepdim: true); over axis 0 you took the max of each column");
+    static readonly Mistakes.Step SoftmaxMax = new(NoMax, GlobalMax, MaxNoKeepdim, MaxAxis0);
+    static readonly Mistakes.Way SumNoKeepdim = new("sum with keepdim: true (e.sum(-1, keepdim: true)), so each row is divided by its own sum; without keepdim the row sums are laid out along the last axis and divide the columns");
+    static readonly Mistakes.Way SumWhole = new("divide by the sum over the last axis (e.sum(-1, keepdim: true)), not by the sum of the whole tensor");
+    static readonly Mistakes.Way SumAxis0 = new("sum over the last axis, each row's own sum: e.sum(-1, keepdim: true); over axis 0 you summed each column");
+    static readonly Mistakes.Step SoftmaxSum = new(SumNoKeepdim, SumWhole, SumAxis0);
+
     /// <summary>softmax over the last axis, stable for large logits.</summary>
     public static CheckResult Softmax(Func<Tensor, Tensor> softmax)
     {
@@ -25,6 +35,7 @@ public static partial class Checks
         return new CheckEngine<Tensor>
         {
             Name = "softmax",
+            Deterministic = true,
             Reference = Ops.Softmax,
             ReferenceName = "Ops.Softmax",
             Learner = softmax,
@@ -43,28 +54,15 @@ public static partial class Checks
                 new("softmax over the wrong axis: normalise over the last axis (dim -1), the one that sums to 1", x => x.softmax(0)),
                 new("softmax over the wrong axis: normalise over the last axis (dim -1), the one that sums to 1", x => x.softmax(-2)),
                 // the max to subtract (none, global, without keepdim, over axis 0) × the sum to divide by (without keepdim, whole tensor, over axis 0)
-                .. Mistakes.Combine<Tensor>(
-                    [
-                        new("softmax overflows for large logits such as [1000, 1001] (exp(1000) is inf): subtract the max first, softmax(x) = softmax(x - max(x)), with each row's max x.amax(new long[] { -1 }, keepdim: true)",
-                            RowMaxHint + "rows far below it underflow to 0/0 = NaN",
-                            "take the row max with keepdim: true, x.amax(new long[] { -1 }, keepdim: true); without keepdim it is one value per row laid out along the last axis, so it is subtracted column by column instead of row by row",
-                            "take the max over the last axis, each row's own max: x.amax(new long[] { -1 }, keepdim: true); over axis 0 you took the max of each column"),
-                        new("sum with keepdim: true (e.sum(-1, keepdim: true)), so each row is divided by its own sum; without keepdim the row sums are laid out along the last axis and divide the columns",
-                            "divide by the sum over the last axis (e.sum(-1, keepdim: true)), not by the sum of the whole tensor",
-                            "sum over the last axis, each row's own sum: e.sum(-1, keepdim: true); over axis 0 you summed each column"),
-                    ],
-                    (c, x) =>
-                    {
-                        var e = c[0] switch
-                        {
-                            0 => (x - x.amax([-1], keepdim: true)).exp(),
-                            1 => x.exp(),
-                            2 => (x - x.max()).exp(),
-                            3 => (x - x.amax([-1])).exp(),
-                            _ => (x - x.amax([0], keepdim: true)).exp(),
-                        };
-                        return e / (c[1] switch { 0 => e.sum(-1, keepdim: true), 1 => e.sum(-1), 2 => e.sum(), _ => e.sum(0, keepdim: true) });
-                    }),
+                .. Mistakes.Combine<Tensor>([SoftmaxMax, SoftmaxSum], (c, x) =>
+                {
+                    var e = c.Took(NoMax) ? x.exp()
+                        : c.Took(GlobalMax) ? (x - x.max()).exp()
+                        : c.Took(MaxNoKeepdim) ? (x - x.amax([-1])).exp()
+                        : c.Took(MaxAxis0) ? (x - x.amax([0], keepdim: true)).exp()
+                        : (x - x.amax([-1], keepdim: true)).exp();
+                    return e / (c.Took(SumNoKeepdim) ? e.sum(-1) : c.Took(SumWhole) ? e.sum() : c.Took(SumAxis0) ? e.sum(0, keepdim: true) : e.sum(-1, keepdim: true));
+                }),
                 new("subtract the max in the denominator too: with e = exp(x - m), softmax = e / e.sum(-1, keepdim: true); you divided exp(x - m) by the sum of exp(x)",
                     x => { var m = x.amax([-1], keepdim: true); return (x - m).exp() / x.exp().sum(-1, keepdim: true); }),
                 new("subtract each row's max, not its mean: only with the max is the largest exponent exp(0) = 1; after subtracting the mean a widely spread row still overflows (exp(1066) is inf)",
@@ -73,6 +71,8 @@ public static partial class Checks
                     x => { var e = (x - x.amin([-1], keepdim: true)).exp(); return e / e.sum(-1, keepdim: true); }),
                 new(SumOfZero, x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(ScalarType.Byte); }),
                 new(SumOfZero, x => { var e = x.exp(); return e / e.sum(ScalarType.Byte); }),
+                new("divide by each row's sum, e.sum(-1, keepdim: true), not by its max: divided by the max, the largest entry is 1 and the row sums to more than 1",
+                    x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.amax([-1], keepdim: true); }),
             ],
             InputsUnchanged = true,
             ExceptionHint = e => e.Message.Contains("must match the size") ? KeepdimBroadcast : InPlaceShape(e),
@@ -84,6 +84,18 @@ public static partial class Checks
 
     // ---------------------------------------------------------------- log-softmax
 
+    const string LsmFormula_ = "x - m - log Σ exp(x - m), with m each row's max";
+    static readonly Mistakes.Way LsmNoMax = new("exp overflows for large logits such as [1000, 1001] (exp(1000) is inf): subtract each row's max m first, log Σ exp(x) = m + log Σ exp(x - m)");
+    static readonly Mistakes.Way LsmGlobalMax = new(RowMaxHint + "for a row far below it every exp underflows to 0, and log(0) = -inf");
+    static readonly Mistakes.Step LsmMax = new(LsmNoMax, LsmGlobalMax);
+    static readonly Mistakes.Way LogOfSoftmax = new($"log(softmax(x)) is not stable: a probability that underflows to 0 gives log(0) = -inf (for [0, 1000] the answer is [-1000, 0]); compute it directly as {LsmFormula_}");
+    static readonly Mistakes.Way MaxNotAddedBack = new($"add the max back: log Σ exp(x) = m + log Σ exp(x - m), so log_softmax(x) = {LsmFormula_}, not x - log Σ exp(x - m)");
+    static readonly Mistakes.Way LseAdded = new($"subtract the log-sum-exp, do not add it: log_softmax(x) = {LsmFormula_} (every value is ≤ 0)");
+    static readonly Mistakes.Way LogOfMean = new("take the log of the sum Σ exp(x - m), not of the mean (the mean divides by n, so every value is off by log n)");
+    static readonly Mistakes.Step LsmFormula = new(LogOfSoftmax, MaxNotAddedBack, LseAdded, LogOfMean);
+    static readonly Mistakes.Way LsmSumNoKeepdim = new("sum with keepdim: true (sum(-1, keepdim: true)), so each row subtracts its own log-sum-exp");
+    static readonly Mistakes.Step LsmSum = new(LsmSumNoKeepdim);
+
     /// <summary>log(softmax(x)) over the last axis, computed stably with the log-sum-exp trick.</summary>
     public static CheckResult LogSoftmax(Func<Tensor, Tensor> logSoftmax)
     {
@@ -92,6 +104,7 @@ public static partial class Checks
         return new CheckEngine<Tensor>
         {
             Name = "log_softmax",
+            Deterministic = true,
             Reference = CourseOps.LogSoftmax,
             ReferenceName = "CourseOps.LogSoftmax",
             Learner = logSoftmax,
@@ -108,30 +121,17 @@ public static partial class Checks
             Traps =
             [
                 // the max (none, global) × the formula (log of softmax, max not added back, sign, mean) × the sum (without keepdim)
-                .. Mistakes.Combine<Tensor>(
-                    [
-                        new("exp overflows for large logits such as [1000, 1001] (exp(1000) is inf): subtract each row's max m first, log Σ exp(x) = m + log Σ exp(x - m)",
-                            RowMaxHint + "for a row far below it every exp underflows to 0, and log(0) = -inf"),
-                        new($"log(softmax(x)) is not stable: a probability that underflows to 0 gives log(0) = -inf (for [0, 1000] the answer is [-1000, 0]); compute it directly as {Formula}",
-                            $"add the max back: log Σ exp(x) = m + log Σ exp(x - m), so log_softmax(x) = {Formula}, not x - log Σ exp(x - m)",
-                            $"subtract the log-sum-exp, do not add it: log_softmax(x) = {Formula} (every value is ≤ 0)",
-                            "take the log of the sum Σ exp(x - m), not of the mean (the mean divides by n, so every value is off by log n)"),
-                        new("sum with keepdim: true (sum(-1, keepdim: true)), so each row subtracts its own log-sum-exp"),
-                    ],
-                    (c, x) =>
+                .. Mistakes.Combine<Tensor>([LsmMax, LsmFormula, LsmSum], (c, x) =>
                     {
-                        var s = c[0] switch { 0 => x - x.amax([-1], keepdim: true), 1 => x, _ => x - x.max() };
-                        Tensor Sum(Tensor t) => c[2] == 0 ? t.sum(-1, keepdim: true) : t.sum(-1);
-                        return c[1] switch
-                        {
-                            0 => s - Sum(s.exp()).log(),
-                            1 => (s.exp() / Sum(s.exp())).log(),
-                            2 => x - Sum(s.exp()).log(),
-                            3 => s + Sum(s.exp()).log(),
-                            _ => s - (c[2] == 0 ? s.exp().mean([-1], keepdim: true) : s.exp().mean([-1])).log(),
-                        };
+                        var s = c.Took(LsmNoMax) ? x : c.Took(LsmGlobalMax) ? x - x.max() : x - x.amax([-1], keepdim: true);
+                        Tensor Sum(Tensor t) => c.Took(LsmSumNoKeepdim) ? t.sum(-1) : t.sum(-1, keepdim: true);
+                        return c.Took(LogOfSoftmax) ? (s.exp() / Sum(s.exp())).log()
+                            : c.Took(MaxNotAddedBack) ? x - Sum(s.exp()).log()
+                            : c.Took(LseAdded) ? s + Sum(s.exp()).log()
+                            : c.Took(LogOfMean) ? s - (c.Took(LsmSumNoKeepdim) ? s.exp().mean([-1]) : s.exp().mean([-1], keepdim: true)).log()
+                            : s - Sum(s.exp()).log();
                     },
-                    distinct: c => !(c[0] == 1 && c[1] == 2)),                 // without a max there is nothing to add back
+                    distinct: c => !(c.Took(LsmNoMax) && c.Took(MaxNotAddedBack))),  // without a max there is nothing to add back
                 new($"you computed -log_softmax(x) (the negative log-likelihood that a loss adds up); log_softmax itself is ≤ 0: {Formula}",
                     x => { var m = x.amax([-1], keepdim: true); return m + (x - m).exp().sum(-1, keepdim: true).log() - x; }),
                 new($"you returned the probabilities softmax(x); log_softmax returns their logarithm, computed stably as {Formula}", x => Ops.Softmax(x)),

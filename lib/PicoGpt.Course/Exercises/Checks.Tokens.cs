@@ -19,6 +19,7 @@ public static partial class Checks
         return new CheckEngine<(Tensor Ids, Tensor Wte, Tensor Wpe)>
         {
             Name = "embedding",
+            Deterministic = true,
             Reference = i => Ops.Embed(i.Ids, i.Wte, i.Wpe),
             ReferenceName = "Ops.Embed",
             Learner = i => embed(i.Ids, i.Wte, i.Wpe),
@@ -146,7 +147,7 @@ public static partial class Checks
                 : null,
             Diagnose = (i, expected, got) =>
                 got.shape.SequenceEqual(expected.shape) && got.shape[1] >= 4
-                && CheckEngine<int>.Matches(got.narrow(1, 0, 2), expected.narrow(1, 0, 2), 1e-4)
+                && CheckEngine.Matches(got.narrow(1, 0, 2), expected.narrow(1, 0, 2), 1e-4)
                     ? "columns 0 and 1 are right and later ones are not: check the frequency 1 / 10000^(2i/d) (base 10000, exponent 2i/d with i the pair number)"
                 : got.shape.Length == 2 && got.shape[0] == expected.shape[1] && got.shape[1] == expected.shape[0] && got.shape[0] != got.shape[1]
                     ? "rows are positions and columns are dimensions: return [n_ctx, n_embd], not its transpose"
@@ -283,56 +284,49 @@ public static partial class Checks
     /// </summary>
     static CheckResult RunPieces(string name, string referenceName, IReadOnlyList<PiecesCase> cases,
         Func<IReadOnlyList<string>, IReadOnlyDictionary<(string Left, string Right), int>, IReadOnlyList<string>> learner,
-        IReadOnlyList<PiecesTrap> traps, Func<Exception, string?> exceptionHint, Func<IReadOnlyList<string>, IReadOnlyList<string>, string?> diagnose)
+        IReadOnlyList<PiecesTrap> traps, Func<Exception, string?> exceptionHint, Func<IReadOnlyList<string>, IReadOnlyList<string>, string?> diagnose) =>
+        CheckEngine.Guarded(name, () =>
     {
         static string List(IEnumerable<string> pieces) => "[" + string.Join(", ", pieces) + "]";
         static string? Safe(Func<string?> f) { try { return f(); } catch (Exception) { return null; } }
         var details = new List<string>();
         string? failure = null, hint = null;
-        try
+        foreach (var c in cases)
         {
-            foreach (var c in cases)
+            if (failure != null) { details.Add($"· {c.Name}: not run (the check stops at the first failing case)"); continue; }
+            var expected = Tokenizers.Bpe.Merge(c.Symbols, c.Ranks);
+            IReadOnlyList<string>? got;
+            try { got = WithTimeLimit(() => learner(c.Symbols.ToArray(), c.Ranks), name); }
+            catch (Exception e) when (CheckEngine.IsNotImplemented(e)) { return CheckEngine.NotImplementedResult(name); }
+            catch (Exception e)
             {
-                if (failure != null) { details.Add($"· {c.Name}: not run (the check stops at the first failing case)"); continue; }
-                var expected = Tokenizers.Bpe.Merge(c.Symbols, c.Ranks);
-                IReadOnlyList<string>? got;
-                try { got = WithTimeLimit(() => learner(c.Symbols.ToArray(), c.Ranks), name); }
-                catch (Exception e) when (CheckEngine<int>.IsNotImplemented(e)) { return NotImplemented(name); }
-                catch (Exception e)
-                {
-                    var problem = $"your function threw {e.GetType().Name}: {CheckEngine<int>.FirstLine(e.Message).TrimEnd('.')}";
-                    details.Add($"✗ {c.Name}: {problem}");
-                    failure = $"case '{c.Name}': {problem}";
-                    hint = Safe(() => exceptionHint(e));
-                    continue;
-                }
-                if (got is null)
-                {
-                    details.Add($"✗ {c.Name}: returned null");
-                    failure = $"case '{c.Name}': your function returned null";
-                    continue;
-                }
-                if (got.SequenceEqual(expected))
-                {
-                    details.Add($"✓ {c.Name}: {List(got)}");
-                    continue;
-                }
-                var diff = $"expected {List(expected)}, got {List(got)}";
-                details.Add($"✗ {c.Name}: {diff}");
-                failure = $"case '{c.Name}': {diff}";
-                hint = traps.Select(t => Safe(() => t.Wrong(c.Symbols.ToArray(), c.Ranks).SequenceEqual(got) ? t.Hint : null)).FirstOrDefault(h => h != null)
-                    ?? Safe(() => diagnose(c.Symbols, got));
+                var problem = CheckEngine.Threw(e);
+                details.Add($"✗ {c.Name}: {problem}");
+                failure = $"case '{c.Name}': {problem}";
+                hint = Safe(() => exceptionHint(e)) ?? CheckEngine.LearnerExceptionHint(e);
+                continue;
             }
-        }
-        catch (Exception e) when (CheckEngine<int>.IsNotImplemented(e)) { return NotImplemented(name); }
-        catch (Exception e)
-        {
-            return new CheckResult(name, false, false, $"the check itself failed ({e.GetType().Name}: {CheckEngine<int>.FirstLine(e.Message)}); please report this", null, []);
+            if (got is null)
+            {
+                details.Add($"✗ {c.Name}: returned null");
+                failure = $"case '{c.Name}': your function returned null";
+                continue;
+            }
+            if (got.SequenceEqual(expected))
+            {
+                details.Add($"✓ {c.Name}: {List(got)}");
+                continue;
+            }
+            var diff = $"expected {List(expected)}, got {List(got)}";
+            details.Add($"✗ {c.Name}: {diff}");
+            failure = $"case '{c.Name}': {diff}";
+            hint = traps.Select(t => Safe(() => t.Wrong(c.Symbols.ToArray(), c.Ranks).SequenceEqual(got) ? t.Hint : null)).FirstOrDefault(h => h != null)
+                ?? Safe(() => diagnose(c.Symbols, got));
         }
         if (failure == null)
             return new CheckResult(name, true, false, $"all {cases.Count} cases match {referenceName}", null, details);
         return new CheckResult(name, false, false, failure + (hint != null ? ". Hint: " + hint : ""), hint, details);
-    }
+    });
 
     /// <summary>How long one case of a loop exercise may run before the check gives up on it (a merge loop that never ends).</summary>
     internal static TimeSpan LoopTimeLimit { get; set; } = TimeSpan.FromSeconds(10);
@@ -349,7 +343,4 @@ public static partial class Checks
             throw new TimeoutException($"your {name} did not return within {LoopTimeLimit.TotalSeconds:0} s");
         return task.GetAwaiter().GetResult();
     }
-
-    static CheckResult NotImplemented(string name) =>
-        new(name, false, true, "your function still throws NotImplementedException: replace the stub with your code", null, []);
 }

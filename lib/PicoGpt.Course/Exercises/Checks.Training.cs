@@ -68,6 +68,9 @@ public static partial class Checks
                 got.dtype != ScalarType.Int64 ? "token ids are int64: build the tensors from long[] arrays, torch.tensor(values, new long[] { B, T })"
                 : got.shape.SequenceEqual(new long[] { 2, (long)i.B * i.T }) ? "x and y are [B, T] each: give torch.tensor the shape, torch.tensor(values, new long[] { batchSize, blockSize }) (without it the tensor is flat, [B·T])"
                 : got.shape.SequenceEqual(new long[] { 2, i.T, i.B }) && i.T != i.B ? "x and y are [B, T]: one row per window, not one column"
+                : got.shape.SequenceEqual(expected.shape) && !CheckEngine.Matches(got[0].narrow(-1, 1, i.T - 1), got[1].narrow(-1, 0, i.T - 1), 0)
+                    ? "y is not x shifted by one: x and y must come from the SAME start of each row, x = data[s .. s + T), y = data[s + 1 .. s + T + 1). " +
+                      "Draw each start once (careful with LINQ: a Select over rng.Next runs again every time it is enumerated; materialise the starts with .ToArray())"
                 : ValidWindows(i, got) ? "your windows are right but drawn differently: draw each row's start with rng.Next(len - T), one call per row, in row order (the check replays the same seed)"
                 : null,
         }.Run();
@@ -147,6 +150,7 @@ public static partial class Checks
         return new CheckEngine<(Tensor Logits, Tensor Targets)>
         {
             Name = "cross_entropy",
+            Deterministic = true,
             Reference = i => TrainingOps.CrossEntropy(i.Logits, i.Targets),
             ReferenceName = "TrainingOps.CrossEntropy",
             Learner = i => crossEntropy(i.Logits, i.Targets),
@@ -178,6 +182,8 @@ public static partial class Checks
                     i => TrainingOps.CrossEntropy(i.Logits[.., ..^1], i.Targets[.., 1..])),
                 new("use every position: each of the T positions predicts its next token, not only the last",
                     i => TrainingOps.CrossEntropy(i.Logits[.., ^1..], i.Targets[.., ^1..])),
+                new("pick each position's target: -logp.gather(-1, targets.unsqueeze(-1)), then the mean; -logp.mean() averages over every token of the vocabulary, not over the targets",
+                    i => -LogP(i.Logits).mean()),
                 new("you averaged over the vocabulary too: pick each position's log-probability of its target (gather), then average over the B·T positions",
                     i => -(LogP(i.Logits) * torch.nn.functional.one_hot(i.Targets, i.Logits.shape[^1]).to(i.Logits.dtype)).mean()),
                 new("take the log: the loss is -log p(target), not -p(target)",
@@ -186,6 +192,8 @@ public static partial class Checks
                     i => -Pick(i.Logits.log_softmax(1), i.Targets).mean()),
                 new("average over all B·T positions, .mean() over both axes: summing over T and averaging over B gives T times the loss",
                     i => -Pick(LogP(i.Logits), i.Targets).sum(-1).mean()),
+                new("no label smoothing: GPT-2 and nanoGPT train on the plain cross-entropy, -log p(target) averaged; the 2017 Transformer's label smoothing (ε = 0.1) mixes in the average -log p over the vocabulary",
+                    i => (0.9 * -Pick(LogP(i.Logits), i.Targets) + 0.1 * -LogP(i.Logits).mean([-1])).mean()),
                 new("the loss uses the natural log (log_softmax, in nats): dividing by ln 2 gives bits",
                     i => -(Pick(LogP(i.Logits), i.Targets) / Math.Log(2)).mean()),
             ],
@@ -197,6 +205,7 @@ public static partial class Checks
                     ? "gather needs an index with the logits' number of dimensions: targets.unsqueeze(-1) is [B, T, 1]" : null,
             Diagnose = (i, expected, got) =>
                 got.shape.SequenceEqual(i.Targets.shape) ? "you returned one loss per position ([B, T]): average them to one number (.mean())"
+                : got.dim() == 1 && got.shape[0] == i.Targets.shape[0] ? "you returned one loss per sequence ([B]): average over all B·T positions at once, .mean() with no axis"
                 : got.dim() != 0 && got.numel() == 1 ? "return a 0-d tensor (a single number): .mean() over all positions gives one"
                 : got.numel() == 1 && got.to(Float64).item<double>() < 0 ? "a loss is never negative: it is -log p(target), with p ≤ 1" : null,
         }.Run();
@@ -220,7 +229,7 @@ public static partial class Checks
             Learner = m => DecayMask(m, decays),
             Cases =
             [
-                C("GPT with 2 layers, vocab 11, n_embd 8, biases (26 tensors)", () => TinyModel(301)),
+                C("GPT with 2 layers, vocab 11, n_embd 8, biases (28 tensors)", () => TinyModel(301)),
                 C("GPT with 1 layer and no biases (Bias = false)", () => TinyModel(302, layers: 1, bias: false)),
                 C("GPT with 3 layers, vocab 65, n_embd 12", () => TinyModel(303, layers: 3, vocab: 65, c: 12)),
             ],
@@ -313,6 +322,8 @@ public static partial class Checks
                     i => At(i, s => Cosine(i, s, Half, floor: false))),
                 new("the cosine ends at minLr, not 0: minLr + coeff · (maxLr - minLr)",
                     i => At(i, s => Cosine(i, s, Half, to: 0))),
+                new("the cosine ends at minLr, not 0: minLr + coeff · (maxLr - minLr); yours goes down to 0 and jumps to minLr at decaySteps",
+                    i => At(i, s => s >= i.Decay ? i.Min : Cosine(i, s, Half, to: 0))),
                 new("during warmup the rate is maxLr · (step + 1) / (warmup + 1), as in nanoGPT's train.py; (step + 1) / warmup (build-nanogpt's) reaches maxLr one step early",
                     i => At(i, s => s < i.Warmup ? i.Max * (s + 1) / i.Warmup : Cosine(i, s, Half))),
                 new("(step + 1) / (warmup + 1) divides two ints, which is 0 in C#: multiply first, maxLr * (step + 1) / (warmup + 1)",
@@ -334,12 +345,34 @@ public static partial class Checks
                 var g = got.data<double>().ToArray();
                 int k = Enumerable.Range(0, e.Length).First(k => !(Math.Abs(e[k] - g[k]) <= 1e-12));
                 int s = i.Steps[k];
-                string at = $"at step {s} the rate should be {CheckEngine<LrIn>.Num(e[k])}, yours is {CheckEngine<LrIn>.Num(g[k])}: ";
+                var (want, have) = CheckEngine.Apart(e[k], g[k]);
+                string at = $"at step {s} the rate should be {want}, yours is {have}: ";
+                if (InverseSquareRoot(i, g) is { } noam) return at + noam;
+                if (Math.Abs(e[k] - g[k]) <= 1e-6 * Math.Abs(e[k]))
+                    return at + "close, but off by about float32's precision: compute in double, ratio = (double)(step - warmup) / (decaySteps - warmup), not (float), and Math.Cos, not MathF.Cos";
                 return s < i.Warmup ? at + $"during warmup (step < warmup = {i.Warmup}) it is maxLr · (step + 1) / (warmup + 1)"
                     : s < i.Decay ? at + $"during the decay (warmup ≤ step < decaySteps = {i.Decay}) it is minLr + 0.5 · (1 + cos(π · ratio)) · (maxLr - minLr), ratio = (double)(step - warmup) / (decaySteps - warmup)"
                     : at + $"from decaySteps = {i.Decay} on it is minLr";
             },
         }.Run();
+    }
+
+    /// <summary>
+    /// The 2017 Transformer's schedule ("Noam"): after warmup the rate falls as 1/√step. Detected when rate · √step (or
+    /// √(step + 1)) is the same at every step between warmup and decaySteps; null otherwise.
+    /// </summary>
+    static string? InverseSquareRoot(LrIn i, double[] got)
+    {
+        var after = Enumerable.Range(0, i.Steps.Length).Where(k => i.Steps[k] > i.Warmup && i.Steps[k] < i.Decay).ToArray();
+        if (after.Length < 3) return null;
+        foreach (int shift in new[] { 0, 1 })
+        {
+            var c = after.Select(k => got[k] * Math.Sqrt(i.Steps[k] + shift)).ToArray();
+            if (c[0] > 0 && c.All(v => Math.Abs(v - c[0]) <= 1e-9 * c[0]))
+                return "your rate falls as 1/√step after warmup, the 2017 Transformer's schedule; GPT-2's recipe (nanoGPT's get_lr) decays along a cosine " +
+                       "from maxLr to minLr: minLr + 0.5 · (1 + cos(π · ratio)) · (maxLr - minLr), ratio = (double)(step - warmup) / (decaySteps - warmup)";
+        }
+        return null;
     }
 
     /// <summary>The inputs of learning_rate: the steps to look at and the schedule's settings.</summary>
@@ -403,7 +436,10 @@ public static partial class Checks
                 new("clip the global norm of all the gradients (torch.nn.utils.clip_grad_norm_), not each value (clip_grad_value_)",
                     i => RunSteps(i, (m, o, x, y, lr, c) => { Lr(o, lr); o.zero_grad(); var l = Ce(m, x, y); l.backward(); if (c > 0) torch.nn.utils.clip_grad_value_(m.parameters(), c); o.step(); return l.item<float>(); })),
             ],
-            ExceptionHint = e => e.Message.Contains("modified by an inplace operation")
+            ExceptionHint = e => e.Message == LeftInEval
+                ? "leave the model in training mode: TrainStep must not call model.eval() (or must call model.train() again), or every later step trains without dropout; " +
+                  "eval mode is for EstimateLoss and generation"
+                : e.Message.Contains("modified by an inplace operation")
                     ? "optimizer.step() changed the weights in place before loss.backward() used them; " + Order
                 : e.Message.Contains("backward through the graph a second time")
                     ? "call loss.backward() once per step: the first call frees the graph (retain_graph is not the fix: a second backward would add the gradients twice)"
@@ -441,6 +477,7 @@ public static partial class Checks
     static Tensor RunSteps(StepIn i, Func<Gpt, optim.Optimizer, Tensor, Tensor, double, double, double> step) // -> [steps + n_params]
     {
         var losses = i.Batches.Select((b, k) => step(i.Model, i.Optimizer, b.X, b.Y, i.Lrs[k], i.Clip)).ToArray();
+        if (!i.Model.training) throw new PicoGptException(LeftInEval);
         using var _ = torch.no_grad();
         var parameters = i.Model.parameters().Select(p => p.detach().flatten().to(Float64));
         return torch.cat([torch.tensor(losses, dtype: Float64), .. parameters]);
@@ -457,13 +494,22 @@ public static partial class Checks
     public static CheckResult EstimateLoss(Func<Gpt, int[], int, int, int, Tensor> estimateLoss) => KeepingTorchRng(() =>
     {
         Case<EvalIn> C(string name, Func<EvalIn> inputs) => new() { Name = name, Tol = 1e-5, Inputs = inputs };
-        static Func<EvalIn> In(int seed, double dropout, int b, int iters) => () =>
+        static Func<EvalIn> In(int seed, double dropout, int b, int iters, int ctx = 8) => () =>
         {
-            var m = TinyModel(seed, dropout: dropout);
+            var m = TinyModel(seed, dropout: dropout, ctx: ctx);
             m.train();
             torch.manual_seed(seed);                                                 // the same dropout masks for every run
             return new(m, RandomIds(seed, 300, 11), b, iters, seed);
         };
+        static Tensor WrongLength(EvalIn i, int t)                                       // windows of a fixed length t
+        {
+            i.Model.eval();
+            using var grad = torch.no_grad();
+            var rng = new Random(i.Seed);
+            var losses = Enumerable.Range(0, i.Iters).Select(_ => { var (x, y) = TrainingOps.GetBatch(i.Data, i.B, t, rng); return TrainingOps.CrossEntropy(i.Model.forward(x), y); }).ToList();
+            i.Model.train();
+            return Outcome(i.Model, torch.stack(losses).mean());
+        }
         static Tensor Wrong(EvalIn i, bool eval = true, bool noGrad = true, bool restore = true, int? batches = null, bool sum = false)
         {
             if (eval) i.Model.eval();
@@ -502,6 +548,7 @@ public static partial class Checks
                 C("4 batches of 3 × 8 from 300 ids, no dropout, model in training mode → [mean loss, result requires grad = 0, training mode after = 1]", In(501, 0, 3, 4)),
                 C("3 batches of 2 × 8, dropout 0.2, model in training mode → [mean loss, 0, 1]", In(502, 0.2, 2, 3)),
                 C("1 batch of 4 × 8, dropout 0.2 → [mean loss, 0, 1]", In(503, 0.2, 4, 1)),
+                C("a model with context 12: 2 batches of 3 × 12 (windows as long as model.Config.ContextLength) → [mean loss, 0, 1]", In(504, 0, 3, 2, ctx: 12)),
             ],
             Traps =
             [
@@ -515,6 +562,8 @@ public static partial class Checks
                     i => Wrong(i, batches: 1)),
                 new("the loop runs iters times (k = 0 .. iters - 1): you averaged one batch too few",
                     i => Wrong(i, batches: i.Iters - 1)),
+                new("the windows are as long as the model's context, GetBatch(data, batchSize, model.Config.ContextLength, rng): this model's context is 12, and you used 8",
+                    i => WrongLength(i, 8)),
                 new("average the losses (mean), not their sum",
                     i => Wrong(i, sum: true)),
             ],
@@ -544,6 +593,7 @@ public static partial class Checks
         }
     });
 
+    const string LeftInEval = "the model was in eval mode after your steps";
     const string GradLeftOff = "gradients were still switched off after your function returned";
 
     /// <summary>The inputs of estimate_loss: a seeded tiny GPT in training mode, the data, batch size, batches and seed.</summary>

@@ -18,6 +18,19 @@ public static partial class Checks
     const double Eps = 1e-5;
     const string FutureVisible = "future positions are visible: apply the mask before the softmax (add it to the scores q·kᵀ/√d_k)";
 
+    /// <summary>
+    /// The result of a check cell whose function does not exist because its exercise cell did not compile (or has not
+    /// run): the kernel bridge turns <c>Checks.Softmax(Softmax)</c> into <c>Checks.NotCompiled("Softmax", "Softmax")</c>
+    /// when the compiler reports that the name Softmax does not exist, instead of showing that CS0103 error here.
+    /// </summary>
+    public static CheckResult NotCompiled(string check, string function)
+    {
+        var hint = $"run the exercise cell that defines {function} again and read the error under it (the compiler's line and column count from the top of that cell): " +
+                   "fix it, run that cell, then run this check again";
+        return new CheckResult(check, false, false,
+            $"{function} does not exist: the exercise cell above did not compile (or has not been run), so there is nothing to check yet. Hint: {hint}", hint, []);
+    }
+
     // ---------------------------------------------------------------- helpers
 
     /// <summary>Changes the last position of the input: if any earlier output row moves, the future leaked into the past.</summary>
@@ -29,7 +42,7 @@ public static partial class Checks
         changed[-1] = changed[-1].flip(-1) * -2;                                  // not a constant shift: layer norm would undo that
         var a = f(x); var b = f(changed);
         long n = a.shape[0] - 1;
-        return n > 0 && !CheckEngine<Tensor>.Matches(a.narrow(0, 0, n), b.narrow(0, 0, n), 1e-6)
+        return n > 0 && !CheckEngine.Matches(a.narrow(0, 0, n), b.narrow(0, 0, n), 1e-6)
             ? "future positions are visible: changing the last token changed the outputs before it; apply the causal mask before the softmax"
             : null;
     }
@@ -39,7 +52,7 @@ public static partial class Checks
         using var scope = torch.NewDisposeScope();
         var a = f(Ids([7, 2, 6, 5, 3]));
         var b = f(Ids([7, 2, 6, 5, 1]));
-        return !CheckEngine<Tensor>.Matches(a.narrow(0, 0, 4), b.narrow(0, 0, 4), 1e-6)
+        return !CheckEngine.Matches(a.narrow(0, 0, 4), b.narrow(0, 0, 4), 1e-6)
             ? "future positions are visible: changing the last token changed the logits before it; attention needs the causal mask"
             : null;
     }
@@ -60,6 +73,13 @@ public static partial class Checks
             : null;
 
     static bool HasNonFinite(Tensor t) => !t.isfinite().all().item<bool>();
+
+    /// <summary>NaN or inf where the answer is finite, in an exercise that may compute a softmax inline: exp overflowed.</summary>
+    static string? InlineSoftmaxOverflow(Tensor expected, Tensor got) =>
+        got.shape.SequenceEqual(expected.shape) && HasNonFinite(got) && !HasNonFinite(expected)
+            ? "NaN or inf where the answer is finite: the scores in this case are large, and exp of a large score overflows (exp(89) is inf in float32, and inf / inf is NaN). " +
+              "A softmax written inline must subtract each row's max first, as in notebook 02: e = (s - s.amax(new long[] { -1 }, keepdim: true)).exp(); or call s.softmax(-1)"
+            : null;
 
     // inputs: fixed values, and seeded normal values (our own generator, so the learner's torch seed is untouched)
     static Tensor T(double[][] rows) => torch.tensor(rows.SelectMany(r => r).ToArray(), [rows.Length, rows[0].Length], dtype: Float64);

@@ -10,30 +10,58 @@ namespace PicoGpt.Exercises;
 /// steps, single mistakes first: when several combinations give the same output on a case, the simplest explanation
 /// wins. A combination's hint names each of its mistakes.
 /// </summary>
+/// <remarks>
+/// Each wrong way is a named <see cref="Way"/> that carries its hint; the formula asks <see cref="Choice.Took"/> of that
+/// same object. Nothing pairs a hint with a formula by position, so reordering a step's ways cannot give a formula
+/// another way's hint.
+/// </remarks>
 internal static class Mistakes
 {
-    /// <summary>
-    /// One step of the formula: option 0 is the right way; options 1, 2, ... are wrong ways, each with its hint.
-    /// </summary>
-    internal sealed record Step(params string[] WrongHints)
+    /// <summary>One wrong way to do a step, and what to tell the learner whose output matches it. Compared by identity.</summary>
+    internal sealed class Way(string hint)
     {
-        public int Options => WrongHints.Length + 1;
+        public string Hint { get; } = hint;
+        public override string ToString() => Hint;
+    }
+
+    /// <summary>One step of the formula: the right way (implicit) or one of its wrong ways.</summary>
+    internal sealed class Step(params Way[] wrong)
+    {
+        public IReadOnlyList<Way> Wrong { get; } = wrong;
+    }
+
+    /// <summary>Which way each step takes in one combination: the formula asks <see cref="Took"/>.</summary>
+    internal sealed class Choice
+    {
+        readonly HashSet<Way> _took;
+        internal Choice(IEnumerable<Way> took) => _took = [.. took];
+        /// <summary>This combination does the step the given wrong way.</summary>
+        public bool Took(Way way) => _took.Contains(way);
+        /// <summary>This combination does the step one of the given wrong ways.</summary>
+        public bool TookAny(params Way[] ways) => ways.Any(_took.Contains);
+        /// <summary>This combination does the step right.</summary>
+        public bool Right(Step step) => !step.Wrong.Any(_took.Contains);
+        /// <summary>The wrong ways taken, in step order.</summary>
+        public IReadOnlyList<Way> Ways { get; init; } = [];
     }
 
     /// <summary>
     /// Traps for every combination of 1 to <paramref name="maxMistakes"/> wrong steps. <paramref name="build"/> gets the
-    /// option chosen for each step (0 = right) and the inputs; <paramref name="distinct"/> returns false for a
-    /// combination that computes the same as a simpler one (e.g. "forgot to add back the max" without any max).
+    /// choice (which wrong ways it took) and the inputs; <paramref name="distinct"/> returns false for a combination that
+    /// computes the same as a simpler one (e.g. "forgot to add back the max" without any max).
     /// </summary>
-    public static List<Trap<TIn>> Combine<TIn>(IReadOnlyList<Step> steps, Func<int[], TIn, Tensor> build,
-        int maxMistakes = 2, Func<int[], bool>? distinct = null)
+    public static List<Trap<TIn>> Combine<TIn>(IReadOnlyList<Step> steps, Func<Choice, TIn, Tensor> build,
+        int maxMistakes = 2, Func<Choice, bool>? distinct = null)
     {
         var traps = new List<Trap<TIn>>();
         for (int k = 1; k <= Math.Min(maxMistakes, steps.Count); k++)
             foreach (var wrongSteps in Subsets(steps.Count, k))                 // which steps are wrong, in step order
-                foreach (var choice in Choices(steps, wrongSteps))              // and how, in option order
+                foreach (var ways in Choices(steps, wrongSteps))                // and how, in the order of each step's ways
+                {
+                    var choice = new Choice(ways) { Ways = ways };
                     if (distinct?.Invoke(choice) ?? true)
-                        traps.Add(new Trap<TIn>(Hint(steps, choice), inputs => build(choice, inputs)));
+                        traps.Add(new Trap<TIn>(Hint(ways), inputs => build(choice, inputs)));
+                }
         return traps;
     }
 
@@ -46,23 +74,19 @@ internal static class Mistakes
                 yield return [i, .. rest];
     }
 
-    /// <summary>Every choice with exactly the given steps wrong (options 1..), the first step's option changing slowest.</summary>
-    static IEnumerable<int[]> Choices(IReadOnlyList<Step> steps, int[] wrongSteps, int at = 0)
+    /// <summary>Every choice of one wrong way for each of the given steps, the first step's way changing slowest.</summary>
+    static IEnumerable<Way[]> Choices(IReadOnlyList<Step> steps, int[] wrongSteps, int at = 0)
     {
-        if (at == wrongSteps.Length) { yield return new int[steps.Count]; yield break; }
-        for (int o = 1; o < steps[wrongSteps[at]].Options; o++)
-            foreach (var choice in Choices(steps, wrongSteps, at + 1))
-            {
-                choice[wrongSteps[at]] = o;
-                yield return choice;
-            }
+        if (at == wrongSteps.Length) { yield return []; yield break; }
+        foreach (var way in steps[wrongSteps[at]].Wrong)
+            foreach (var rest in Choices(steps, wrongSteps, at + 1))
+                yield return [way, .. rest];
     }
 
-    static string Hint(IReadOnlyList<Step> steps, int[] choice)
+    static string Hint(IReadOnlyList<Way> ways)
     {
-        var hints = choice.Select((o, s) => o == 0 ? null : steps[s].WrongHints[o - 1]).OfType<string>().ToArray();
-        if (hints.Length == 1) return hints[0];
-        var count = hints.Length == 2 ? "two" : hints.Length == 3 ? "three" : hints.Length.ToString();
-        return $"{count} mistakes at once: " + string.Join("; ", hints.Select((h, i) => $"({i + 1}) {h}"));
+        if (ways.Count == 1) return ways[0].Hint;
+        var count = ways.Count == 2 ? "two" : ways.Count == 3 ? "three" : ways.Count.ToString();
+        return $"{count} mistakes at once: " + string.Join("; ", ways.Select((w, i) => $"({i + 1}) {w.Hint}"));
     }
 }

@@ -28,14 +28,18 @@ public static class LinePlot
         return new Chart(title, data, Layout(title, xTitle, yTitle), 720, 420);
     }
 
-    /// <summary>The layout of a chart with two titled axes and the legend below it (line and bar charts).</summary>
+    /// <summary>
+    /// The layout of a chart with two titled axes and the legend below it (line and bar charts). The title sits at the
+    /// left, clear of plotly's toolbar (top right), with room above the plot for both; tick labels use plain exponents
+    /// (4e-4), not SI prefixes (plotly's default writes 0.0004 as "400μ").
+    /// </summary>
     internal static JsonObject Layout(string title, string xTitle, string yTitle) => new()
     {
-        ["title"] = new JsonObject { ["text"] = Html.Escape(title) },
-        ["xaxis"] = new JsonObject { ["title"] = new JsonObject { ["text"] = xTitle } },
-        ["yaxis"] = new JsonObject { ["title"] = new JsonObject { ["text"] = yTitle } },
+        ["title"] = new JsonObject { ["text"] = Html.Escape(title), ["x"] = 0, ["xanchor"] = "left", ["xref"] = "paper", ["y"] = 0.97, ["yanchor"] = "top" },
+        ["xaxis"] = new JsonObject { ["title"] = new JsonObject { ["text"] = xTitle }, ["exponentformat"] = "e" },
+        ["yaxis"] = new JsonObject { ["title"] = new JsonObject { ["text"] = yTitle }, ["exponentformat"] = "e" },
         ["legend"] = new JsonObject { ["orientation"] = "h", ["y"] = -0.2 },
-        ["margin"] = new JsonObject { ["l"] = 70, ["r"] = 30, ["t"] = 60, ["b"] = 90 },
+        ["margin"] = new JsonObject { ["l"] = 70, ["r"] = 30, ["t"] = 80, ["b"] = 90 },
     };
 
     /// <summary>Training loss (and validation loss, when given) against the step.</summary>

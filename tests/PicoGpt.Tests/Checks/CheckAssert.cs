@@ -11,6 +11,27 @@ namespace PicoGpt.Tests;
 /// </summary>
 public static class CheckAssert
 {
+    /// <summary>A row of a table of right answers: <paramref name="answer"/> names it in the failure message.</summary>
+    public static void Passes(CheckResult r, string answer)
+    {
+        Assert.True(r.Passed, answer + ": " + r.ToPlainText());
+        Passes(r);
+    }
+
+    /// <summary>A row of a table of mistakes: <paramref name="mistake"/> names it in the failure message.</summary>
+    public static void FailsWith(CheckResult r, string hint, string mistake)
+    {
+        Assert.True(!r.Passed && r.Hint != null && r.Hint.Contains(hint), $"{mistake}: expected a failure with the hint \"{hint}\", got: {r}");
+        FailsWith(r, hint);
+    }
+
+    /// <summary>A row of a table of stubs: <paramref name="stub"/> names it in the failure message.</summary>
+    public static void NotImplemented(CheckResult r, string stub)
+    {
+        Assert.True(r.NotImplemented, stub + ": " + r);
+        NotImplemented(r);
+    }
+
     public static void Passes(CheckResult r)
     {
         Assert.True(r.Passed, r.ToPlainText());

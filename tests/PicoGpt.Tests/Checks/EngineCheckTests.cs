@@ -91,9 +91,9 @@ public class EngineCheckTests
     {
         Tensor FeedForward(Tensor x) => x;
         Func<Tensor, Tensor> local = FeedForward, lambda = x => x;
-        Assert.Equal("FeedForward", CheckEngine<int>.LearnerName(local.Method));
-        Assert.Null(CheckEngine<int>.LearnerName(lambda.Method));
-        Assert.Equal("Stub_is_not_implemented_not_failed", CheckEngine<int>.LearnerName(typeof(EngineCheckTests).GetMethod(nameof(Stub_is_not_implemented_not_failed))!));
+        Assert.Equal("FeedForward", CheckEngine.LearnerName(local.Method));
+        Assert.Null(CheckEngine.LearnerName(lambda.Method));
+        Assert.Equal("Stub_is_not_implemented_not_failed", CheckEngine.LearnerName(typeof(EngineCheckTests).GetMethod(nameof(Stub_is_not_implemented_not_failed))!));
     }
 
     [Fact]
@@ -150,5 +150,5 @@ public class EngineCheckTests
     [InlineData(1e-9, "1e-9")]
     [InlineData(12345.5, "1.23455e4")]
     public void Numbers_print_as_a_learner_reads_them(double value, string text) =>
-        Assert.Equal(text, CheckEngine<Tensor>.Num(value));
+        Assert.Equal(text, CheckEngine.Num(value));
 }

@@ -9,8 +9,14 @@ namespace PicoGpt.Tests;
 /// <summary>Checks of notebook 09: they accept the reference and reject typical wrong answers with the right hint.</summary>
 public class GenerateCheckTests
 {
-    [Fact]
-    public void TopK_reference_passes() => Passes(Checks.TopK(Sampler.TopK));
+    /// <summary>Right answers to TopK: each must pass.</summary>
+    public static TheoryData<string, Func<Tensor, int, Tensor>> TopKRightAnswers => new()
+    {
+        { "TopK_reference_passes", Sampler.TopK },
+    };
+
+    [Theory, MemberData(nameof(TopKRightAnswers))]
+    public void TopK_right_answer_passes(string answer, Func<Tensor, int, Tensor> right) => Passes(Checks.TopK(right), answer);
 
     [Fact]
     public void TopK_published_example_matches_reference()
@@ -21,46 +27,68 @@ public class GenerateCheckTests
         for (int i = 0; i < probs.Length; i++) Assert.Equal(published[i], probs[i], 4);
     }
 
-    [Fact]
-    public void TopK_zero_instead_of_minus_inf_fails() =>
-        FailsWith(Checks.TopK((l, k) =>
-        {
-            var kth = l.topk(k).values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
-            return torch.where(l >= kth, l, torch.zeros_like(l));
-        }), "-inf");
+    /// <summary>Wrong answers to TopK, written as a learner would, and the hint each must get.</summary>
+    public static TheoryData<string, Func<Tensor, int, Tensor>, string> TopKMistakes => new()
+    {
+        // was a right answer until the tie case the text promises ("keep ties with the k-th largest value"): scatter keeps exactly k
+        { "TopK_scattered_and_clamped_drops_the_ties", (l, k) =>
+            {
+                var (values, indices) = l.topk(Math.Min(k, (int)l.shape[^1]));
+                return torch.full_like(l, double.NegativeInfinity).scatter(-1, indices, values);
+            }, "keep every logit that ties with the k-th largest" },
+        { "TopK_zero_instead_of_minus_inf_fails", (l, k) =>
+            {
+                var kth = l.topk(k).values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
+                return torch.where(l >= kth, l, torch.zeros_like(l));
+            }, "-inf" },
+        { "TopK_returning_probabilities_fails", (l, k) => Sampler.TopK(l, k).softmax(-1), "not probabilities" },
+        { "TopK_smallest_fails", (l, k) =>
+            {
+                var kth = l.topk(k, largest: false).values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
+                return l.masked_fill(l > kth, double.NegativeInfinity);
+            }, "not the k smallest" },
+        { "TopK_values_only_fails", (l, k) => l.topk(k).values, "not just the k kept values" },
+        { "TopK_keeps_one_too_many_fails", (l, k) =>
+            {
+                if (k >= l.shape[^1]) return l;
+                var kth = l.topk(k + 1).values[TensorIndex.Ellipsis, TensorIndex.Slice(k, k + 1)];
+                return l.masked_fill(l < kth, double.NegativeInfinity);
+            }, "keep exactly k" },
+        { "TopK_one_threshold_for_every_row_fails", (l, k) =>
+            {
+                if (k >= l.shape[^1]) return l;
+                var kth = l.topk(k).values.min();                                         // the smallest kept value of ALL the rows
+                return l.masked_fill(l < kth, double.NegativeInfinity);
+            }, "each row has its own k-th largest logit" },
+        { "TopK_indexing_the_kth_value_of_a_2d_tensor_gets_a_hint", (l, k) =>
+            {
+                if (k >= l.shape[^1]) return l;
+                var kth = l.topk(k).values[.., k - 1];                                   // fails on the first case, logits [9]
+                return l.masked_fill(l < kth, double.NegativeInfinity);
+            }, "values.narrow(-1, k - 1, 1)" },
+        { "TopK_threshold_without_its_axis_gets_a_hint", (l, k) =>
+            {
+                if (k >= l.shape[^1]) return l;
+                var kth = l.topk(k).values[TensorIndex.Ellipsis, k - 1];                  // [...]: the last axis is gone
+                return l.masked_fill(l < kth, double.NegativeInfinity);
+            }, "must keep the last axis, as size 1" },
+        { "TopK_ascending_sort_gets_a_hint", (l, k) =>
+            {
+                if (k >= l.shape[^1]) return l;
+                var kth = l.sort(-1).Values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
+                return l.masked_fill(l < kth, double.NegativeInfinity);
+            }, "an ascending sort puts the smallest logits first" },
+        { "TopK_zeroed_probabilities_get_a_hint", (l, k) =>
+            {
+                var probs = l.softmax(-1);
+                if (k >= l.shape[^1]) return probs;
+                var kth = l.topk(k).values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
+                return probs.masked_fill(l < kth, 0);
+            }, "not probabilities with zeros" },
+    };
 
-    [Fact]
-    public void TopK_returning_probabilities_fails() =>
-        FailsWith(Checks.TopK((l, k) => Sampler.TopK(l, k).softmax(-1)), "not probabilities");
-
-    [Fact]
-    public void TopK_smallest_fails() =>
-        FailsWith(Checks.TopK((l, k) =>
-        {
-            var kth = l.topk(k, largest: false).values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
-            return l.masked_fill(l > kth, double.NegativeInfinity);
-        }), "not the k smallest");
-
-    [Fact]
-    public void TopK_values_only_fails() => FailsWith(Checks.TopK((l, k) => l.topk(k).values), "not just the k kept values");
-
-    [Fact]
-    public void TopK_keeps_one_too_many_fails() =>
-        FailsWith(Checks.TopK((l, k) =>
-        {
-            if (k >= l.shape[^1]) return l;
-            var kth = l.topk(k + 1).values[TensorIndex.Ellipsis, TensorIndex.Slice(k, k + 1)];
-            return l.masked_fill(l < kth, double.NegativeInfinity);
-        }), "keep exactly k");
-
-    [Fact]
-    public void TopK_one_threshold_for_every_row_fails() =>
-        FailsWith(Checks.TopK((l, k) =>
-        {
-            if (k >= l.shape[^1]) return l;
-            var kth = l.topk(k).values.min();                                         // the smallest kept value of ALL the rows
-            return l.masked_fill(l < kth, double.NegativeInfinity);
-        }), "each row has its own k-th largest logit");
+    [Theory, MemberData(nameof(TopKMistakes))]
+    public void TopK_mistake_fails_with_its_hint(string mistake, Func<Tensor, int, Tensor> wrong, string hint) => FailsWith(Checks.TopK(wrong), hint, mistake);
 
     [Fact]
     public void TopK_without_the_k_at_least_V_case_gets_a_hint() =>
@@ -70,15 +98,6 @@ public class GenerateCheckTests
             var kth = l.topk(k).values.narrow(-1, k - 1, 1);
             return l.masked_fill(l < kth, double.NegativeInfinity);
         }), "when k is at least the vocabulary size, nothing is removed");
-
-    [Fact]
-    public void TopK_indexing_the_kth_value_of_a_2d_tensor_gets_a_hint() =>
-        FailsWith(Checks.TopK((l, k) =>
-        {
-            if (k >= l.shape[^1]) return l;
-            var kth = l.topk(k).values[.., k - 1];                                   // fails on the first case, logits [9]
-            return l.masked_fill(l < kth, double.NegativeInfinity);
-        }), "values.narrow(-1, k - 1, 1)");
 
     [Fact]
     public void TopK_stub_is_not_implemented() => Assert.True(Checks.TopK((l, k) => throw new NotImplementedException()).NotImplemented);
@@ -107,8 +126,22 @@ public class GenerateCheckTests
         return torch.multinomial(probs, 1, generator: g);
     }
 
-    [Fact]
-    public void Sample_reference_passes() => Passes(Checks.Sample(Sampler.Next));
+    /// <summary>Right answers to Sample: each must pass.</summary>
+    public static TheoryData<string, Func<Tensor, double, int?, double?, Generator, Tensor>> SampleRightAnswers => new()
+    {
+        { "Sample_reference_passes", Sampler.Next },
+        { "Sample_with_probabilities_to_the_power_one_over_t_passes", (logits, t, k, p, g) =>
+            {
+                if (t == 0) return logits.argmax(-1, keepdim: true);
+                var x = logits.to(ScalarType.Float32);
+                if (k is int kk) x = Sampler.TopK(x, kk);                                // top-k does not care about the temperature
+                if (p is double pp) x = Sampler.TopP(x / t, pp) * t;
+                return torch.multinomial(x.softmax(-1).pow(1 / t), 1, generator: g);     // p^(1/T) ∝ softmax(x / T)
+            } },
+    };
+
+    [Theory, MemberData(nameof(SampleRightAnswers))]
+    public void Sample_right_answer_passes(string answer, Func<Tensor, double, int?, double?, Generator, Tensor> right) => Passes(Checks.Sample(right), answer);
 
     [Fact]
     public void Sample_learners_solution_passes_in_float32_and_float64()
@@ -121,49 +154,72 @@ public class GenerateCheckTests
     public void Sample_stub_is_not_implemented() =>
         Assert.True(Checks.Sample((l, t, k, p, g) => throw new NotImplementedException()).NotImplemented);
 
-    [Fact]
-    public void Sample_argmax_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => l.argmax(-1, keepdim: true)), "the argmax is greedy decoding");
+    /// <summary>Wrong answers to Sample, written as a learner would, and the hint each must get.</summary>
+    public static TheoryData<string, Func<Tensor, double, int?, double?, Generator, Tensor>, string> SampleMistakes => new()
+    {
+        { "Sample_argmax_fails", (l, t, k, p, g) => l.argmax(-1, keepdim: true), "the argmax is greedy decoding" },
+        { "Sample_temperature_multiplied_fails", (l, t, k, p, g) => Sample(l, t, k, p, g, multiply: true), "multiplying does the opposite" },
+        { "Sample_temperature_multiplied_and_filters_first_gets_the_temperature_hint", (l, t, k, p, g) => Sample(l, t, k, p, g, multiply: true, filtersFirst: true), "multiplying does the opposite" },
+        { "Sample_temperature_on_the_probabilities_fails", (l, t, k, p, g) => Sample(l, t, k, p, g, temperatureOnProbs: true), "the temperature changed nothing" },
+        { "Sample_softmax_then_top_k_on_probabilities_then_softmax_again_fails", (l, t, k, p, g) =>
+            {
+                if (t == 0) return l.argmax(-1, keepdim: true);
+                var probs = (l / t).softmax(-1);
+                if (k is int kk) probs = Sampler.TopK(probs, kk);
+                if (p is double pp) probs = Sampler.TopP(probs, pp);
+                return torch.multinomial(probs.softmax(-1), 1, generator: g);
+            }, "take one softmax" },
+        { "Sample_without_top_k_fails", (l, t, k, p, g) => Sample(l, t, k, p, g, useTopK: false), "apply top-k when topK has a value" },
+        { "Sample_without_top_p_fails", (l, t, k, p, g) => Sample(l, t, k, p, g, useTopP: false), "apply top-p when topP has a value" },
+        { "Sample_filters_before_the_temperature_fails", (l, t, k, p, g) => Sample(l, t, k, p, g, filtersFirst: true), "divide by the temperature first" },
+        { "Sample_unseeded_draw_fails", (l, t, k, p, g) =>
+                t == 0 ? l.argmax(-1, keepdim: true) : torch.multinomial(Sampler.Probabilities(l, t, k, p), 1), "change between two runs with the same seed" },
+        { "Sample_temperature_zero_not_handled_fails", (l, t, k, p, g) => Sample(l, t, k, p, g, greedyAtZero: false), "temperature 0 means greedy" },
+        { "Sample_drawing_from_logits_fails", (l, t, k, p, g) => t == 0 ? l.argmax(-1, keepdim: true) : torch.multinomial(l / t, 1, generator: g), "not logits" },
+        { "Sample_filtering_probabilities_with_minus_inf_fails", (l, t, k, p, g) =>
+            {
+                if (t == 0) return l.argmax(-1, keepdim: true);
+                var probs = (l / t).softmax(-1);
+                if (k is int kk) probs = Sampler.TopK(probs, kk);                        // -inf is not a probability
+                if (p is double pp) probs = Sampler.TopP(probs, pp);
+                return torch.multinomial(probs, 1, generator: g);
+            }, "apply them before the softmax" },
+        { "Sample_top_k_keeping_one_too_many_draws_removed_tokens", (l, t, k, p, g) => Sample(l, t, k is int kk ? Math.Min(kk + 1, (int)l.shape[^1]) : null, p, g), "probability is 0" },
+        { "Sample_ids_without_the_last_axis_fail", (l, t, k, p, g) => Sample(l, t, k, p, g).squeeze(-1), "shaped [B, 1]" },
+        { "Sample_softmax_over_the_batch_gets_a_hint", (logits, t, k, p, g) =>
+            {
+                if (t == 0) return logits.argmax(-1, keepdim: true);
+                var x = logits / t;
+                if (k is int kk) x = Sampler.TopK(x, kk);
+                if (p is double pp) x = Sampler.TopP(x, pp);
+                return torch.multinomial(x.softmax(0), 1, generator: g);
+            }, "softmax(-1) (dim 0 runs over the rows of the batch)" },
+        { "Sample_top_p_without_the_crossing_token_gets_a_hint", (logits, t, k, p, g) =>
+            {
+                if (t == 0) return logits.argmax(-1, keepdim: true);
+                var x = logits.to(ScalarType.Float32) / t;
+                if (k is int kk) x = Sampler.TopK(x, kk);
+                if (p is double pp)
+                {
+                    var (sorted, order) = x.sort(-1, descending: true);
+                    var drop = sorted.softmax(-1).cumsum(-1) > pp;                       // drops the token that crosses p
+                    drop[TensorIndex.Ellipsis, 0] = torch.tensor(false);
+                    x = x.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), double.NegativeInfinity);
+                }
+                return torch.multinomial(x.softmax(-1), 1, generator: g);
+            }, "the token that crosses p included" },
+        { "Sample_with_a_generator_of_its_own_gets_a_hint", (logits, t, k, p, g) =>
+            {
+                if (t == 0) return logits.argmax(-1, keepdim: true);
+                using var mine = new Generator(42);
+                return torch.multinomial(Sampler.Probabilities(logits, t, k, p), 1, generator: mine);
+            }, "your draws ignore the generator you are given" },
+        { "Sample_returning_int32_gets_the_dtype_hint", (logits, t, k, p, g) => (t == 0 ? logits.argmax(-1, keepdim: true)
+                : torch.multinomial(Sampler.Probabilities(logits, t, k, p), 1, generator: g)).to(ScalarType.Int32), "the numbers are right, but the dtype is int32" },
+    };
 
-    [Fact]
-    public void Sample_temperature_multiplied_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, multiply: true)), "multiplying does the opposite");
-
-    [Fact]
-    public void Sample_temperature_multiplied_and_filters_first_gets_the_temperature_hint() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, multiply: true, filtersFirst: true)), "multiplying does the opposite");
-
-    [Fact]
-    public void Sample_temperature_on_the_probabilities_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, temperatureOnProbs: true)), "the temperature changed nothing");
-
-    [Fact]
-    public void Sample_softmax_then_top_k_on_probabilities_then_softmax_again_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) =>
-        {
-            if (t == 0) return l.argmax(-1, keepdim: true);
-            var probs = (l / t).softmax(-1);
-            if (k is int kk) probs = Sampler.TopK(probs, kk);
-            if (p is double pp) probs = Sampler.TopP(probs, pp);
-            return torch.multinomial(probs.softmax(-1), 1, generator: g);
-        }), "take one softmax");
-
-    [Fact]
-    public void Sample_without_top_k_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, useTopK: false)), "apply top-k when topK has a value");
-
-    [Fact]
-    public void Sample_without_top_p_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, useTopP: false)), "apply top-p when topP has a value");
-
-    [Fact]
-    public void Sample_filters_before_the_temperature_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, filtersFirst: true)), "divide by the temperature first");
-
-    [Fact]
-    public void Sample_unseeded_draw_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) =>
-            t == 0 ? l.argmax(-1, keepdim: true) : torch.multinomial(Sampler.Probabilities(l, t, k, p), 1)), "change between two runs with the same seed");
+    [Theory, MemberData(nameof(SampleMistakes))]
+    public void Sample_mistake_fails_with_its_hint(string mistake, Func<Tensor, double, int?, double?, Generator, Tensor> wrong, string hint) => FailsWith(Checks.Sample(wrong), hint, mistake);
 
     [Fact]
     public void Sample_other_valid_draw_gets_the_distribution_hint()
@@ -177,33 +233,6 @@ public class GenerateCheckTests
             return (cdf < u).sum(-1, keepdim: true).clamp_max(l.shape[^1] - 1);
         }), "follow the right distribution");
     }
-
-    [Fact]
-    public void Sample_temperature_zero_not_handled_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g, greedyAtZero: false)), "temperature 0 means greedy");
-
-    [Fact]
-    public void Sample_drawing_from_logits_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => t == 0 ? l.argmax(-1, keepdim: true) : torch.multinomial(l / t, 1, generator: g)), "not logits");
-
-    [Fact]
-    public void Sample_filtering_probabilities_with_minus_inf_fails() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) =>
-        {
-            if (t == 0) return l.argmax(-1, keepdim: true);
-            var probs = (l / t).softmax(-1);
-            if (k is int kk) probs = Sampler.TopK(probs, kk);                        // -inf is not a probability
-            if (p is double pp) probs = Sampler.TopP(probs, pp);
-            return torch.multinomial(probs, 1, generator: g);
-        }), "apply them before the softmax");
-
-    [Fact]
-    public void Sample_top_k_keeping_one_too_many_draws_removed_tokens() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k is int kk ? Math.Min(kk + 1, (int)l.shape[^1]) : null, p, g)), "probability is 0");
-
-    [Fact]
-    public void Sample_ids_without_the_last_axis_fail() =>
-        FailsWith(Checks.Sample((l, t, k, p, g) => Sample(l, t, k, p, g).squeeze(-1)), "shaped [B, 1]");
 
     // ---------------------------------------------------------------- generate
 
@@ -224,65 +253,63 @@ public class GenerateCheckTests
         return onlyNew ? ids[.., (int)prompt.shape[1]..] : ids;
     }
 
-    [Fact]
-    public void Generate_reference_passes() => Passes(Checks.Generate((ids, gpt, n, ctx) => Generation.Greedy(gpt, ids, n, ctx)));
+    /// <summary>Right answers to Generate: each must pass.</summary>
+    public static TheoryData<string, Func<Tensor, Func<Tensor, Tensor>, int, int, Tensor>> GenerateRightAnswers => new()
+    {
+        { "Generate_reference_passes", (ids, gpt, n, ctx) => Generation.Greedy(gpt, ids, n, ctx) },
+        { "Generate_learners_solution_passes", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx) },
+    };
 
-    [Fact]
-    public void Generate_learners_solution_passes() => Passes(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx)));
+    [Theory, MemberData(nameof(GenerateRightAnswers))]
+    public void Generate_right_answer_passes(string answer, Func<Tensor, Func<Tensor, Tensor>, int, int, Tensor> right) => Passes(Checks.Generate(right), answer);
 
     [Fact]
     public void Generate_stub_is_not_implemented() =>
         Assert.True(Checks.Generate((ids, gpt, n, ctx) => throw new NotImplementedException()).NotImplemented);
 
-    [Fact]
-    public void Generate_first_position_fails() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, firstPosition: true)), "LAST position");
+    /// <summary>Wrong answers to Generate, written as a learner would, and the hint each must get.</summary>
+    public static TheoryData<string, Func<Tensor, Func<Tensor, Tensor>, int, int, Tensor>, string> GenerateMistakes => new()
+    {
+        { "Generate_first_position_fails", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, firstPosition: true), "LAST position" },
+        { "Generate_without_cropping_fails", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, crop: false), "the model sees at most nCtx positions" },
+        { "Generate_cropping_the_wrong_end_fails", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, cropFromStart: true), "keep the LAST nCtx ids" },
+        { "Generate_appending_every_position_fails", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, everyPosition: true), "append one token per step" },
+        { "Generate_one_token_too_many_fails", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, inclusive: true), "one too many" },
+        { "Generate_one_token_too_few_fails", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, startAtOne: true), "one too few" },
+        { "Generate_cropping_one_short_fails", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, keep: ctx - 1), "not nCtx - 1" },
+        { "Generate_only_new_tokens_and_one_too_many_gets_the_prompt_hint", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, onlyNew: true, inclusive: true), "not the new tokens alone" },
+        { "Generate_only_new_tokens_fails", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, onlyNew: true), "not the new tokens alone" },
+        { "Generate_on_the_prompt_alone_fails", (ids, gpt, n, ctx) =>
+            {
+                var result = ids;
+                for (int i = 0; i < n; i++)
+                    result = torch.cat(new[] { result, gpt(ids)[.., -1].argmax(-1, keepdim: true) }, dim: 1);   // the model never sees its own tokens
+                return result;
+            }, "not on the prompt alone" },
+        { "Generate_next_without_keepdim_fails", (ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, keepdim: false), "argmax(-1, keepdim: true)" },
+        { "Generate_last_sequence_instead_of_last_position_gets_a_hint", (ids, gpt, n, ctx) =>
+            {
+                for (int i = 0; i < n; i++)
+                {
+                    var context = ids.shape[1] <= ctx ? ids : ids[.., ^ctx..];
+                    ids = torch.cat(new[] { ids, gpt(context)[-1].argmax(-1, keepdim: true) }, dim: 1);  // logits[-1]: [T, V]
+                }
+                return ids;
+            }, "logits[-1] is the last sequence of the batch" },
+        { "Generate_freed_by_its_dispose_scope_gets_a_hint", (ids, gpt, nNew, nCtx) =>
+            {
+                using var scope = torch.NewDisposeScope();
+                return Greedy(ids, gpt, nNew, nCtx);                                       // no MoveToOuterDisposeScope
+            }, "return it with result.MoveToOuterDisposeScope()" },
+        { "Generate_with_next_unsqueezed_at_0_gets_a_hint", (ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, next: (l, _) => l[.., -1].argmax(-1).unsqueeze(0)), "unsqueeze(1), not unsqueeze(0)" },
+        { "Generate_cropping_with_narrow_every_time_gets_a_hint", (ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, crop: c => c.narrow(1, c.shape[1] - nCtx, nCtx)), "crop only when the sequence is longer than the context" },
+        { "Generate_argmax_over_the_positions_gets_a_hint", (ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, next: (l, _) => l.argmax(-2)[.., -1].unsqueeze(1)), "argmax(-2) picks a position, not a token" },
+        { "Generate_argmax_without_an_axis_gets_a_hint", (ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, next: (l, c) => l[.., -1].argmax().expand(c.shape[0], 1)), "argmax() without an axis flattens the whole tensor" },
+        { "Generate_returning_int32_gets_the_dtype_hint_not_a_trap", (ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx).to(ScalarType.Int32), "the numbers are right, but the dtype is int32" },
+    };
 
-    [Fact]
-    public void Generate_without_cropping_fails() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, crop: false)), "the model sees at most nCtx positions");
-
-    [Fact]
-    public void Generate_cropping_the_wrong_end_fails() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, cropFromStart: true)), "keep the LAST nCtx ids");
-
-    [Fact]
-    public void Generate_appending_every_position_fails() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, everyPosition: true)), "append one token per step");
-
-    [Fact]
-    public void Generate_one_token_too_many_fails() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, inclusive: true)), "one too many");
-
-    [Fact]
-    public void Generate_one_token_too_few_fails() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, startAtOne: true)), "one too few");
-
-    [Fact]
-    public void Generate_cropping_one_short_fails() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, keep: ctx - 1)), "not nCtx - 1");
-
-    [Fact]
-    public void Generate_only_new_tokens_and_one_too_many_gets_the_prompt_hint() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, onlyNew: true, inclusive: true)), "not the new tokens alone");
-
-    [Fact]
-    public void Generate_only_new_tokens_fails() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, onlyNew: true)), "not the new tokens alone");
-
-    [Fact]
-    public void Generate_on_the_prompt_alone_fails() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) =>
-        {
-            var result = ids;
-            for (int i = 0; i < n; i++)
-                result = torch.cat(new[] { result, gpt(ids)[.., -1].argmax(-1, keepdim: true) }, dim: 1);   // the model never sees its own tokens
-            return result;
-        }), "not on the prompt alone");
-
-    [Fact]
-    public void Generate_next_without_keepdim_fails() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) => Generate(ids, gpt, n, ctx, keepdim: false)), "argmax(-1, keepdim: true)");
+    [Theory, MemberData(nameof(GenerateMistakes))]
+    public void Generate_mistake_fails_with_its_hint(string mistake, Func<Tensor, Func<Tensor, Tensor>, int, int, Tensor> wrong, string hint) => FailsWith(Checks.Generate(wrong), hint, mistake);
 
     [Fact]
     public void Generate_cropping_the_result_fails() =>
@@ -313,103 +340,7 @@ public class GenerateCheckTests
         }), "greedy decoding takes the argmax");
     }
 
-    [Fact]
-    public void Generate_last_sequence_instead_of_last_position_gets_a_hint() =>
-        FailsWith(Checks.Generate((ids, gpt, n, ctx) =>
-        {
-            for (int i = 0; i < n; i++)
-            {
-                var context = ids.shape[1] <= ctx ? ids : ids[.., ^ctx..];
-                ids = torch.cat(new[] { ids, gpt(context)[-1].argmax(-1, keepdim: true) }, dim: 1);  // logits[-1]: [T, V]
-            }
-            return ids;
-        }), "logits[-1] is the last sequence of the batch");
-
     // ---------------------------------------------------------------- learner review (notebook 09, second pass)
-
-    [Fact]
-    public void TopK_threshold_without_its_axis_gets_a_hint() =>
-        FailsWith(Checks.TopK((l, k) =>
-        {
-            if (k >= l.shape[^1]) return l;
-            var kth = l.topk(k).values[TensorIndex.Ellipsis, k - 1];                  // [...]: the last axis is gone
-            return l.masked_fill(l < kth, double.NegativeInfinity);
-        }), "must keep the last axis, as size 1");
-
-    [Fact]
-    public void TopK_ascending_sort_gets_a_hint() =>
-        FailsWith(Checks.TopK((l, k) =>
-        {
-            if (k >= l.shape[^1]) return l;
-            var kth = l.sort(-1).Values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
-            return l.masked_fill(l < kth, double.NegativeInfinity);
-        }), "an ascending sort puts the smallest logits first");
-
-    [Fact]
-    public void TopK_zeroed_probabilities_get_a_hint() =>
-        FailsWith(Checks.TopK((l, k) =>
-        {
-            var probs = l.softmax(-1);
-            if (k >= l.shape[^1]) return probs;
-            var kth = l.topk(k).values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
-            return probs.masked_fill(l < kth, 0);
-        }), "not probabilities with zeros");
-
-    [Fact]
-    public void TopK_scattered_and_clamped_passes() =>
-        Passes(Checks.TopK((l, k) =>
-        {
-            var (values, indices) = l.topk(Math.Min(k, (int)l.shape[^1]));
-            return torch.full_like(l, double.NegativeInfinity).scatter(-1, indices, values);
-        }));
-
-    [Fact]
-    public void Sample_softmax_over_the_batch_gets_a_hint() =>
-        FailsWith(Checks.Sample((logits, t, k, p, g) =>
-        {
-            if (t == 0) return logits.argmax(-1, keepdim: true);
-            var x = logits / t;
-            if (k is int kk) x = Sampler.TopK(x, kk);
-            if (p is double pp) x = Sampler.TopP(x, pp);
-            return torch.multinomial(x.softmax(0), 1, generator: g);
-        }), "softmax(-1) (dim 0 runs over the rows of the batch)");
-
-    [Fact]
-    public void Sample_top_p_without_the_crossing_token_gets_a_hint() =>
-        FailsWith(Checks.Sample((logits, t, k, p, g) =>
-        {
-            if (t == 0) return logits.argmax(-1, keepdim: true);
-            var x = logits.to(ScalarType.Float32) / t;
-            if (k is int kk) x = Sampler.TopK(x, kk);
-            if (p is double pp)
-            {
-                var (sorted, order) = x.sort(-1, descending: true);
-                var drop = sorted.softmax(-1).cumsum(-1) > pp;                       // drops the token that crosses p
-                drop[TensorIndex.Ellipsis, 0] = torch.tensor(false);
-                x = x.masked_fill(torch.zeros_like(drop).scatter(-1, order, drop), double.NegativeInfinity);
-            }
-            return torch.multinomial(x.softmax(-1), 1, generator: g);
-        }), "the token that crosses p included");
-
-    [Fact]
-    public void Sample_with_a_generator_of_its_own_gets_a_hint() =>
-        FailsWith(Checks.Sample((logits, t, k, p, g) =>
-        {
-            if (t == 0) return logits.argmax(-1, keepdim: true);
-            using var mine = new Generator(42);
-            return torch.multinomial(Sampler.Probabilities(logits, t, k, p), 1, generator: mine);
-        }), "your draws ignore the generator you are given");
-
-    [Fact]
-    public void Sample_with_probabilities_to_the_power_one_over_t_passes() =>
-        Passes(Checks.Sample((logits, t, k, p, g) =>
-        {
-            if (t == 0) return logits.argmax(-1, keepdim: true);
-            var x = logits.to(ScalarType.Float32);
-            if (k is int kk) x = Sampler.TopK(x, kk);                                // top-k does not care about the temperature
-            if (p is double pp) x = Sampler.TopP(x / t, pp) * t;
-            return torch.multinomial(x.softmax(-1).pow(1 / t), 1, generator: g);     // p^(1/T) ∝ softmax(x / T)
-        }));
 
     static Tensor Greedy(Tensor ids, Func<Tensor, Tensor> gpt, int nNew, int nCtx, Func<Tensor, Tensor, Tensor>? next = null, Func<Tensor, Tensor>? crop = null)
     {
@@ -422,40 +353,4 @@ public class GenerateCheckTests
         return ids;
     }
 
-    [Fact]
-    public void Generate_freed_by_its_dispose_scope_gets_a_hint() =>
-        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) =>
-        {
-            using var scope = torch.NewDisposeScope();
-            return Greedy(ids, gpt, nNew, nCtx);                                       // no MoveToOuterDisposeScope
-        }), "return it with result.MoveToOuterDisposeScope()");
-
-    [Fact]
-    public void Generate_with_next_unsqueezed_at_0_gets_a_hint() =>
-        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, next: (l, _) => l[.., -1].argmax(-1).unsqueeze(0))),
-            "unsqueeze(1), not unsqueeze(0)");
-
-    [Fact]
-    public void Generate_cropping_with_narrow_every_time_gets_a_hint() =>
-        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, crop: c => c.narrow(1, c.shape[1] - nCtx, nCtx))),
-            "crop only when the sequence is longer than the context");
-
-    [Fact]
-    public void Generate_argmax_over_the_positions_gets_a_hint() =>
-        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, next: (l, _) => l.argmax(-2)[.., -1].unsqueeze(1))),
-            "argmax(-2) picks a position, not a token");
-
-    [Fact]
-    public void Generate_argmax_without_an_axis_gets_a_hint() =>
-        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx, next: (l, c) => l[.., -1].argmax().expand(c.shape[0], 1))),
-            "argmax() without an axis flattens the whole tensor");
-
-    [Fact]
-    public void Generate_returning_int32_gets_the_dtype_hint_not_a_trap() =>
-        FailsWith(Checks.Generate((ids, gpt, nNew, nCtx) => Greedy(ids, gpt, nNew, nCtx).to(ScalarType.Int32)), "the numbers are right, but the dtype is int32");
-
-    [Fact]
-    public void Sample_returning_int32_gets_the_dtype_hint() =>
-        FailsWith(Checks.Sample((logits, t, k, p, g) => (t == 0 ? logits.argmax(-1, keepdim: true)
-            : torch.multinomial(Sampler.Probabilities(logits, t, k, p), 1, generator: g)).to(ScalarType.Int32)), "the numbers are right, but the dtype is int32");
 }

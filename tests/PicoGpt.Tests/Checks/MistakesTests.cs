@@ -7,11 +7,13 @@ namespace PicoGpt.Tests;
 /// <summary>Mistakes.Combine: one trap per combination of wrong steps, single mistakes first, one hint per mistake.</summary>
 public class MistakesTests
 {
-    static readonly Mistakes.Step[] Steps = [new("a1", "a2"), new("b1"), new("c1")];
+    static readonly Mistakes.Way A1 = new("a1"), A2 = new("a2"), B1 = new("b1"), C1 = new("c1");
+    static readonly Mistakes.Step[] Steps = [new(A1, A2), new(B1), new(C1)];
 
     // encodes the choice in the output, so each trap's formula can be identified: 100·a + 10·b + c
-    static List<Trap<Tensor>> Traps(int maxMistakes = 2, Func<int[], bool>? distinct = null) =>
-        Mistakes.Combine<Tensor>(Steps, (c, x) => x * 0 + (100 * c[0] + 10 * c[1] + c[2]), maxMistakes, distinct);
+    static int A(Mistakes.Choice c) => c.Took(A1) ? 1 : c.Took(A2) ? 2 : 0;
+    static List<Trap<Tensor>> Traps(int maxMistakes = 2, Func<Mistakes.Choice, bool>? distinct = null) =>
+        Mistakes.Combine<Tensor>(Steps, (c, x) => x * 0 + (100 * A(c) + 10 * (c.Took(B1) ? 1 : 0) + (c.Took(C1) ? 1 : 0)), maxMistakes, distinct);
 
     static int Code(Trap<Tensor> t) => (int)t.Wrong(torch.zeros(1)).item<float>();
 
@@ -33,9 +35,17 @@ public class MistakesTests
     }
 
     [Fact]
+    public void A_way_keeps_its_hint_when_the_ways_are_reordered()
+    {
+        // the hint travels with the way, not with its position: reordering a step's ways reorders the traps, hint and formula together
+        var reordered = Mistakes.Combine<Tensor>([new(A2, A1)], (c, x) => x * 0 + A(c), maxMistakes: 1);
+        Assert.Equal(new[] { (2, "a2"), (1, "a1") }, reordered.Select(t => (Code(t), t.Hint)).ToArray());
+    }
+
+    [Fact]
     public void Combinations_that_are_not_distinct_are_left_out()
     {
-        var traps = Traps(distinct: c => !(c[0] == 2 && c[1] == 1));
+        var traps = Traps(distinct: c => !(c.Took(A2) && c.Took(B1)));
         Assert.DoesNotContain(traps, t => Code(t) == 210);
         Assert.Equal(8, traps.Count);
     }

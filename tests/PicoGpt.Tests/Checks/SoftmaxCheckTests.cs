@@ -12,11 +12,17 @@ public class SoftmaxCheckTests
 
     // ---------------------------------------------------------------- Softmax
 
-    [Fact]
-    public void Softmax_reference_passes() => Passes(Checks.Softmax(Ops.Softmax));
+    /// <summary>Right answers to Softmax: each must pass.</summary>
+    public static TheoryData<string, Func<Tensor, Tensor>> SoftmaxRightAnswers => new()
+    {
+        { "Softmax_reference_passes", Ops.Softmax },
+        { "Softmax_torch_builtin_passes", x => torch.nn.functional.softmax(x, -1) },
+        { "Softmax_via_logsumexp_passes", x => (x - x.logsumexp(-1, keepdim: true)).exp() },
+        { "Softmax_exp_of_log_softmax_passes", x => x.log_softmax(-1).exp() },
+    };
 
-    [Fact]
-    public void Softmax_torch_builtin_passes() => Passes(Checks.Softmax(x => torch.nn.functional.softmax(x, -1)));
+    [Theory, MemberData(nameof(SoftmaxRightAnswers))]
+    public void Softmax_right_answer_passes(string answer, Func<Tensor, Tensor> right) => Passes(Checks.Softmax(right), answer);
 
     [Fact]
     public void Softmax_stub_is_not_implemented() => NotImplemented(Checks.Softmax(x => throw new NotImplementedException()));
@@ -30,29 +36,36 @@ public class SoftmaxCheckTests
         Assert.Contains("NaN", r.Message);
     }
 
-    [Fact]
-    public void Softmax_wrong_axis_fails() => FailsWith(Checks.Softmax(x => x.softmax(0)), "wrong axis");
+    /// <summary>Wrong answers to Softmax, written as a learner would, and the hint each must get.</summary>
+    public static TheoryData<string, Func<Tensor, Tensor>, string> SoftmaxMistakes => new()
+    {
+        { "Softmax_wrong_axis_fails", x => x.softmax(0), "wrong axis" },
+        { "Softmax_over_dim_1_fails_on_a_batch", x => torch.nn.functional.softmax(x, 1), "wrong axis" }, // right for [n, m], wrong for [b, n, m]
+        { "Softmax_global_max_fails", x => { var e = (x - x.max()).exp(); return e / e.sum(-1, keepdim: true); }, "each row's max" },
+        { "Softmax_sum_without_keepdim_fails", x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(-1); }, "sum with keepdim: true" },
+        { "Softmax_whole_tensor_sum_fails", x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(); }, "not by the sum of the whole tensor" },
+        { "Softmax_max_without_keepdim_fails", x => { var shifted = x - x.amax(new long[] { -1 }); return shifted.exp() / shifted.exp().sum(-1, keepdim: true); }, "take the row max with keepdim: true" },
+        { "Softmax_max_subtracted_in_the_numerator_only_fails", x =>
+            {
+                var m = x.amax(new long[] { -1 }, keepdim: true);
+                return (x - m).exp() / x.exp().sum(-1, keepdim: true);
+            }, "subtract the max in the denominator too" },
+        { "Softmax_max_over_the_first_axis_fails", x =>
+            {
+                var e = (x - x.amax(new long[] { 0 }, keepdim: true)).exp();
+                return e / e.sum(-1, keepdim: true);
+            }, "over axis 0 you took the max of each column" },
+        { "Softmax_sum_over_the_first_axis_fails", x =>
+            {
+                var e = (x - x.amax(new long[] { -1 }, keepdim: true)).exp();
+                return e / e.sum(0, keepdim: true);
+            }, "over axis 0 you summed each column" },
+        { "Softmax_min_instead_of_max_fails", x => { var e = (x - x.amin(new long[] { -1 }, keepdim: true)).exp(); return e / e.sum(-1, keepdim: true); }, "not its min (amin)" },
+        { "Softmax_in_float64_gets_the_dtype_hint_not_a_trap", x => torch.nn.functional.softmax(x.to(ScalarType.Float64), -1), "the result must keep the inputs' dtype (float32), yours is float64" },
+    };
 
-    [Fact]
-    public void Softmax_over_dim_1_fails_on_a_batch() =>
-        FailsWith(Checks.Softmax(x => torch.nn.functional.softmax(x, 1)), "wrong axis");    // right for [n, m], wrong for [b, n, m]
-
-    [Fact]
-    public void Softmax_global_max_fails() =>
-        FailsWith(Checks.Softmax(x => { var e = (x - x.max()).exp(); return e / e.sum(-1, keepdim: true); }), "each row's max");
-
-    [Fact]
-    public void Softmax_sum_without_keepdim_fails() =>
-        FailsWith(Checks.Softmax(x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(-1); }), "sum with keepdim: true");
-
-    [Fact]
-    public void Softmax_whole_tensor_sum_fails() =>
-        FailsWith(Checks.Softmax(x => { var e = (x - x.amax([-1], keepdim: true)).exp(); return e / e.sum(); }), "not by the sum of the whole tensor");
-
-    [Fact]
-    public void Softmax_max_without_keepdim_fails() =>
-        FailsWith(Checks.Softmax(x => { var shifted = x - x.amax(new long[] { -1 }); return shifted.exp() / shifted.exp().sum(-1, keepdim: true); }),
-            "take the row max with keepdim: true");
+    [Theory, MemberData(nameof(SoftmaxMistakes))]
+    public void Softmax_mistake_fails_with_its_hint(string mistake, Func<Tensor, Tensor> wrong, string hint) => FailsWith(Checks.Softmax(wrong), hint, mistake);
 
     [Fact]
     public void Softmax_global_max_and_sum_without_keepdim_fails_with_both_hints()
@@ -101,11 +114,21 @@ public class SoftmaxCheckTests
 
     // ---------------------------------------------------------------- LogSoftmax
 
-    [Fact]
-    public void LogSoftmax_reference_passes() => Passes(Checks.LogSoftmax(CourseOps.LogSoftmax));
+    /// <summary>Right answers to LogSoftmax: each must pass.</summary>
+    public static TheoryData<string, Func<Tensor, Tensor>> LogSoftmaxRightAnswers => new()
+    {
+        { "LogSoftmax_reference_passes", CourseOps.LogSoftmax },
+        { "LogSoftmax_torch_builtin_passes", x => torch.nn.functional.log_softmax(x, -1) },
+        { "LogSoftmax_x_minus_logsumexp_passes", x => x - torch.logsumexp(x, -1, keepdim: true) }, // float32 rounds m + log Σ near 1000 to 6e-5 steps
+        { "LogSoftmax_max_added_back_inside_the_bracket_passes", x =>
+            {
+                var m = x.amax(new long[] { -1 }, keepdim: true);
+                return x - (m + (x - m).exp().sum(-1, keepdim: true).log());
+            } },
+    };
 
-    [Fact]
-    public void LogSoftmax_torch_builtin_passes() => Passes(Checks.LogSoftmax(x => torch.nn.functional.log_softmax(x, -1)));
+    [Theory, MemberData(nameof(LogSoftmaxRightAnswers))]
+    public void LogSoftmax_right_answer_passes(string answer, Func<Tensor, Tensor> right) => Passes(Checks.LogSoftmax(right), answer);
 
     [Fact]
     public void LogSoftmax_stub_is_not_implemented() => NotImplemented(Checks.LogSoftmax(x => throw new NotImplementedException()));
@@ -134,60 +157,49 @@ public class SoftmaxCheckTests
         Assert.Contains("log(softmax(x)) is not stable", r.Hint);
     }
 
-    [Fact]
-    public void LogSoftmax_logsumexp_without_max_fails() =>
-        FailsWith(Checks.LogSoftmax(x => x - x.exp().sum(-1, keepdim: true).log()), "exp overflows");
+    /// <summary>Wrong answers to LogSoftmax, written as a learner would, and the hint each must get.</summary>
+    public static TheoryData<string, Func<Tensor, Tensor>, string> LogSoftmaxMistakes => new()
+    {
+        { "LogSoftmax_logsumexp_without_max_fails", x => x - x.exp().sum(-1, keepdim: true).log(), "exp overflows" },
+        { "LogSoftmax_max_not_added_back_fails", x =>
+            {
+                var m = x.amax([-1], keepdim: true);
+                var lse = (x - m).exp().sum(-1, keepdim: true).log();       // forgot "m +"
+                return x - lse;
+            }, "add the max back" },
+        { "LogSoftmax_plus_instead_of_minus_fails", x =>
+            {
+                var s = x - x.amax([-1], keepdim: true);
+                return s + torch.log(torch.exp(s).sum(-1, keepdim: true));
+            }, "subtract the log-sum-exp, do not add it" },
+        { "LogSoftmax_mean_instead_of_sum_fails", x =>
+            {
+                var s = x - x.amax([-1], keepdim: true);
+                return s - s.exp().mean([-1], keepdim: true).log();
+            }, "not of the mean" },
+        { "LogSoftmax_global_max_fails", x => { var s = x - x.max(); return s - s.exp().sum(-1, keepdim: true).log(); }, "not the max of the whole tensor" },
+        { "LogSoftmax_returning_probabilities_fails", x => torch.nn.functional.softmax(x, -1), "you returned the probabilities" },
+        { "LogSoftmax_wrong_axis_fails", x => torch.nn.functional.log_softmax(x, 0), "wrong axis" },
+        { "LogSoftmax_sum_without_keepdim_gets_the_keepdim_hint", x => { var s = x - x.amax([-1], keepdim: true); return s - s.exp().sum(-1).log(); }, "keepdim: true" },
+        { "LogSoftmax_sum_not_shifted_fails", x =>
+            {
+                var m = x.amax(new long[] { -1 }, keepdim: true);
+                return x - m - x.exp().sum(-1, keepdim: true).log();
+            }, "shift the sum too" },
+        { "LogSoftmax_log10_fails", x =>
+            {
+                var m = x.amax(new long[] { -1 }, keepdim: true);
+                return x - m - (x - m).exp().sum(-1, keepdim: true).log10();
+            }, "not log10" },
+        { "LogSoftmax_in_place_fails", x => { x.sub_(x.amax(new long[] { -1 }, keepdim: true)); return x.sub_(x.exp().sum(-1, keepdim: true).log()); }, "ops ending in _" },
+        { "LogSoftmax_in_float64_gets_the_dtype_hint_not_a_trap", x => x.to(ScalarType.Float64).log_softmax(-1), "yours is float64" },
+        { "LogSoftmax_negated_fails", x => x.logsumexp(-1, keepdim: true) - x, "negative log-likelihood" },
+    };
 
-    [Fact]
-    public void LogSoftmax_max_not_added_back_fails() =>
-        FailsWith(Checks.LogSoftmax(x =>
-        {
-            var m = x.amax([-1], keepdim: true);
-            var lse = (x - m).exp().sum(-1, keepdim: true).log();       // forgot "m +"
-            return x - lse;
-        }), "add the max back");
-
-    [Fact]
-    public void LogSoftmax_plus_instead_of_minus_fails() =>
-        FailsWith(Checks.LogSoftmax(x =>
-        {
-            var s = x - x.amax([-1], keepdim: true);
-            return s + torch.log(torch.exp(s).sum(-1, keepdim: true));
-        }), "subtract the log-sum-exp, do not add it");
-
-    [Fact]
-    public void LogSoftmax_mean_instead_of_sum_fails() =>
-        FailsWith(Checks.LogSoftmax(x =>
-        {
-            var s = x - x.amax([-1], keepdim: true);
-            return s - s.exp().mean([-1], keepdim: true).log();
-        }), "not of the mean");
-
-    [Fact]
-    public void LogSoftmax_global_max_fails() =>
-        FailsWith(Checks.LogSoftmax(x => { var s = x - x.max(); return s - s.exp().sum(-1, keepdim: true).log(); }), "not the max of the whole tensor");
-
-    [Fact]
-    public void LogSoftmax_returning_probabilities_fails() =>
-        FailsWith(Checks.LogSoftmax(x => torch.nn.functional.softmax(x, -1)), "you returned the probabilities");
-
-    [Fact]
-    public void LogSoftmax_wrong_axis_fails() =>
-        FailsWith(Checks.LogSoftmax(x => torch.nn.functional.log_softmax(x, 0)), "wrong axis");
-
-    [Fact]
-    public void LogSoftmax_sum_without_keepdim_gets_the_keepdim_hint() =>
-        FailsWith(Checks.LogSoftmax(x => { var s = x - x.amax([-1], keepdim: true); return s - s.exp().sum(-1).log(); }), "keepdim: true");
+    [Theory, MemberData(nameof(LogSoftmaxMistakes))]
+    public void LogSoftmax_mistake_fails_with_its_hint(string mistake, Func<Tensor, Tensor> wrong, string hint) => FailsWith(Checks.LogSoftmax(wrong), hint, mistake);
 
     // ---------------------------------------------------------------- mistakes found by trying the notebook as a learner
-
-    [Fact]
-    public void Softmax_max_subtracted_in_the_numerator_only_fails() =>
-        FailsWith(Checks.Softmax(x =>
-        {
-            var m = x.amax(new long[] { -1 }, keepdim: true);
-            return (x - m).exp() / x.exp().sum(-1, keepdim: true);
-        }), "subtract the max in the denominator too");
 
     [Fact]
     public void Softmax_mean_instead_of_max_fails_on_a_widely_spread_row()
@@ -200,50 +212,6 @@ public class SoftmaxCheckTests
         FailsWith(r, "not its mean");
         Assert.Contains("widely spread row", r.Message);
     }
-
-    [Fact]
-    public void Softmax_max_over_the_first_axis_fails() =>
-        FailsWith(Checks.Softmax(x =>
-        {
-            var e = (x - x.amax(new long[] { 0 }, keepdim: true)).exp();
-            return e / e.sum(-1, keepdim: true);
-        }), "over axis 0 you took the max of each column");
-
-    [Fact]
-    public void Softmax_sum_over_the_first_axis_fails() =>
-        FailsWith(Checks.Softmax(x =>
-        {
-            var e = (x - x.amax(new long[] { -1 }, keepdim: true)).exp();
-            return e / e.sum(0, keepdim: true);
-        }), "over axis 0 you summed each column");
-
-    [Fact]
-    public void LogSoftmax_x_minus_logsumexp_passes() =>
-        Passes(Checks.LogSoftmax(x => x - torch.logsumexp(x, -1, keepdim: true)));   // float32 rounds m + log Σ near 1000 to 6e-5 steps
-
-    [Fact]
-    public void LogSoftmax_max_added_back_inside_the_bracket_passes() =>
-        Passes(Checks.LogSoftmax(x =>
-        {
-            var m = x.amax(new long[] { -1 }, keepdim: true);
-            return x - (m + (x - m).exp().sum(-1, keepdim: true).log());
-        }));
-
-    [Fact]
-    public void LogSoftmax_sum_not_shifted_fails() =>
-        FailsWith(Checks.LogSoftmax(x =>
-        {
-            var m = x.amax(new long[] { -1 }, keepdim: true);
-            return x - m - x.exp().sum(-1, keepdim: true).log();
-        }), "shift the sum too");
-
-    [Fact]
-    public void LogSoftmax_log10_fails() =>
-        FailsWith(Checks.LogSoftmax(x =>
-        {
-            var m = x.amax(new long[] { -1 }, keepdim: true);
-            return x - m - (x - m).exp().sum(-1, keepdim: true).log10();
-        }), "not log10");
 
     [Fact]
     public void LogSoftmax_mean_instead_of_max_fails_on_a_widely_spread_row()
@@ -260,38 +228,12 @@ public class SoftmaxCheckTests
     // ---------------------------------------------------------------- other correct answers, min for max, in place, dtype
 
     [Fact]
-    public void Softmax_via_logsumexp_passes() => Passes(Checks.Softmax(x => (x - x.logsumexp(-1, keepdim: true)).exp()));
-
-    [Fact]
-    public void Softmax_exp_of_log_softmax_passes() => Passes(Checks.Softmax(x => x.log_softmax(-1).exp()));
-
-    [Fact]
-    public void Softmax_min_instead_of_max_fails() =>
-        FailsWith(Checks.Softmax(x => { var e = (x - x.amin(new long[] { -1 }, keepdim: true)).exp(); return e / e.sum(-1, keepdim: true); }), "not its min (amin)");
-
-    [Fact]
     public void Softmax_in_place_fails_although_the_values_are_right()
     {
         var r = Checks.Softmax(x => { x.sub_(x.amax(new long[] { -1 }, keepdim: true)).exp_(); return x.div_(x.sum(-1, keepdim: true)); });
         FailsWith(r, "ops ending in _");
         Assert.Contains("your output is right, but your function changed its input in place", r.Message);
     }
-
-    [Fact]
-    public void Softmax_in_float64_gets_the_dtype_hint_not_a_trap() =>
-        FailsWith(Checks.Softmax(x => torch.nn.functional.softmax(x.to(ScalarType.Float64), -1)), "the result must keep the inputs' dtype (float32), yours is float64");
-
-    [Fact]
-    public void LogSoftmax_in_place_fails() =>
-        FailsWith(Checks.LogSoftmax(x => { x.sub_(x.amax(new long[] { -1 }, keepdim: true)); return x.sub_(x.exp().sum(-1, keepdim: true).log()); }), "ops ending in _");
-
-    [Fact]
-    public void LogSoftmax_in_float64_gets_the_dtype_hint_not_a_trap() =>
-        FailsWith(Checks.LogSoftmax(x => x.to(ScalarType.Float64).log_softmax(-1)), "yours is float64");
-
-    [Fact]
-    public void LogSoftmax_negated_fails() =>
-        FailsWith(Checks.LogSoftmax(x => x.logsumexp(-1, keepdim: true) - x), "negative log-likelihood");
 
     [Fact]
     public void Softmax_divided_by_sum_of_literal_zero_gets_the_dtype_trap_hint()
