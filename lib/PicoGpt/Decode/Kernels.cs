@@ -108,6 +108,42 @@ public static unsafe class Kernels
         return s;
     }
 
+    /// <summary>sum over blocks b of scale[b] * (sum_i in b of w[i] * x[i]), blocks of <paramref name="block"/> int8 weights (a multiple of 8 on the AVX2 path).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float DotI8Blocks(sbyte* w, float* scales, float* x, int n, int block)
+    {
+        if (UseAvx2 && block == 32)
+        {
+            Vector256<float> a0 = default, a1 = default;
+            int b = 0, i = 0;
+            for (; i + 64 <= n; i += 64, b += 2)
+            {
+                var t0 = Avx.Multiply(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i)), Avx.LoadVector256(x + i));
+                var t1 = Avx.Multiply(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 32)), Avx.LoadVector256(x + i + 32));
+                t0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 8)), Avx.LoadVector256(x + i + 8), t0);
+                t1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 40)), Avx.LoadVector256(x + i + 40), t1);
+                t0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 16)), Avx.LoadVector256(x + i + 16), t0);
+                t1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 48)), Avx.LoadVector256(x + i + 48), t1);
+                t0 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 24)), Avx.LoadVector256(x + i + 24), t0);
+                t1 = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 56)), Avx.LoadVector256(x + i + 56), t1);
+                a0 = Fma.MultiplyAdd(t0, Vector256.Create(scales[b]), a0);
+                a1 = Fma.MultiplyAdd(t1, Vector256.Create(scales[b + 1]), a1);
+            }
+            for (; i < n; i += 32, b++)
+            {
+                var t = Avx.Multiply(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i)), Avx.LoadVector256(x + i));
+                t = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 8)), Avx.LoadVector256(x + i + 8), t);
+                t = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 16)), Avx.LoadVector256(x + i + 16), t);
+                t = Fma.MultiplyAdd(Avx.ConvertToVector256Single(Avx2.ConvertToVector256Int32(w + i + 24)), Avx.LoadVector256(x + i + 24), t);
+                a0 = Fma.MultiplyAdd(t, Vector256.Create(scales[b]), a0);
+            }
+            return Vector256.Sum(a0 + a1);
+        }
+        float s = 0;
+        for (int b = 0, i = 0; i < n; i += block, b++) s += DotI8(w + i, x + i, block) * scales[b];
+        return s;
+    }
+
     /// <summary>y += a * x over n floats.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Axpy(float a, float* x, float* y, int n)

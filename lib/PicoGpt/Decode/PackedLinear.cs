@@ -31,7 +31,7 @@ public static class DecodeDTypes
 
 /// <summary>
 /// One linear layer's weight [out, in] (nn.Linear's orientation: one contiguous row per output) in native memory, in
-/// float32, float16 or int8 with per-row scales, plus an optional float32 bias. <see cref="Rows"/> computes a range of
+/// float32, float16 or int8 with a scale per 32 weights, plus an optional float32 bias. <see cref="Rows"/> computes a range of
 /// outputs y[r] = w[r]·x (* scale[r]) + b[r].
 /// </summary>
 public sealed unsafe class PackedLinear : IDisposable
@@ -42,6 +42,9 @@ public sealed unsafe class PackedLinear : IDisposable
     public int Out { get; }
     public int In { get; }
     public DecodeDType DType { get; }
+
+    /// <summary>int8: weights per scale (32, or the whole row when 32 does not divide it); 0 otherwise.</summary>
+    public int Block { get; }
 
     /// <summary>Bytes read per use: the weight codes plus the int8 scales (the bias is negligible and not counted).</summary>
     public long WeightBytes => _w.Bytes + (_scales?.Bytes ?? 0);
@@ -70,8 +73,9 @@ public sealed unsafe class PackedLinear : IDisposable
                 for (int i = 0; i < weight.Length; i++) h[i] = BitConverter.HalfToUInt16Bits((Half)weight[i]);
                 break;
             default:
-                _scales = new NativeBuffer(outFeatures * 4L);
-                Int8Quantization.QuantizeRows(weight, outFeatures, inFeatures, _w.Span<sbyte>(), _scales.Span<float>());
+                Block = Int8Quantization.BlockFor(inFeatures);
+                _scales = new NativeBuffer((long)outFeatures * (inFeatures / Block) * 4);
+                Int8Quantization.QuantizeRows(weight, outFeatures, inFeatures, _w.Span<sbyte>(), _scales.Span<float>(), Block);
                 break;
         }
         if (!bias.IsEmpty)
@@ -94,8 +98,8 @@ public sealed unsafe class PackedLinear : IDisposable
                 break;
             default:
                 var q = _w.As<sbyte>() + (long)r * In;
-                float s = _scales!.As<float>()[r];
-                for (int i = 0; i < In; i++) into[i] = q[i] * s;
+                float* s = _scales!.As<float>() + (long)r * (In / Block);
+                for (int i = 0; i < In; i++) into[i] = q[i] * s[i / Block];
                 break;
         }
     }
@@ -131,9 +135,11 @@ public sealed unsafe class PackedLinear : IDisposable
                 {
                     sbyte* w = _w.As<sbyte>();
                     float* s = _scales!.As<float>();
+                    int bs = Block, per = n / bs;
                     for (int r = r0; r < r1; r++)
                     {
-                        float v = Kernels.DotI8(w + (long)r * n, x, n) * s[r] + (b != null ? b[r] : 0f);
+                        float v = (bs == n ? Kernels.DotI8(w + (long)r * n, x, n) * s[r] : Kernels.DotI8Blocks(w + (long)r * n, s + (long)r * per, x, n, bs))
+                                  + (b != null ? b[r] : 0f);
                         y[r] = accumulate ? y[r] + v : v;
                     }
                     break;
