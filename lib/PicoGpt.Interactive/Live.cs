@@ -20,7 +20,14 @@ public sealed class Live
     Live(Action<object?> update) => _update = update;
 
     /// <summary>Shows <paramref name="value"/> as an output of the running cell and returns a handle that redraws it.</summary>
-    public static Live Display(object? value) => Course.InKernel ? InKernel(value) : new Live(_ => { });
+    public static Live Display(object? value) => KernelSetup.InKernel ? InKernel(value) : new Live(_ => { });
+
+    /// <summary>
+    /// Set by the course's setup: whether a formatted output carries the page's inline copy of plotly.js, and how to
+    /// make the next chart carry it again. The bridge knows no charts; without these hooks updates carry what they carry.
+    /// </summary>
+    internal static Func<string, bool>? CarriesPageScript;
+    internal static Action? ResetPageScript;
 
     /// <summary>Replaces the displayed output with <paramref name="value"/>, formatted the same way.</summary>
     public void Update(object? value) => _update(value);
@@ -32,10 +39,10 @@ public sealed class Live
         DisplayedValue shown = context.Display(value);
         // If this output carries the page's copy of plotly.js (the notebook's first chart), its replacements must carry it
         // too, or the saved notebook would end with a chart that finds no plotly.js when reopened.
-        bool carriesPlotly = shown.FormattedValues.Any(f => f.Value is string html && Plots.PlotlyJs.HasInlineCopy(html));
+        bool carriesPlotly = CarriesPageScript is { } carries && shown.FormattedValues.Any(f => f.Value is string html && carries(html));
         return new Live(v =>
         {
-            if (carriesPlotly) Plots.PlotlyJs.ResetPage();
+            if (carriesPlotly) ResetPageScript?.Invoke();
             shown.Update(v);
         });
     }
