@@ -72,6 +72,8 @@ public sealed unsafe class FastDecoder : IDisposable
 
     /// <summary>Packs the weights of <paramref name="model"/> (any device or dtype; read once, converted to float32 on the
     /// cpu, then packed into <paramref name="dtype"/>). The model can be disposed afterwards.</summary>
+    /// <param name="model">the TorchSharp model whose weights are copied</param>
+    /// <param name="dtype">the number format of the packed weights</param>
     /// <param name="threads">threads for the mat-vecs, the caller included (default: <see cref="WorkerPool.DefaultThreads"/>)</param>
     public static FastDecoder FromModel(Gpt model, DecodeDType dtype, int? threads = null)
     {

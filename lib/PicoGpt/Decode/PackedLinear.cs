@@ -53,7 +53,10 @@ public sealed unsafe class PackedLinear : IDisposable
     public long ResidentBytes => WeightBytes + (_bias?.Bytes ?? 0);
 
     /// <param name="weight">[out, in] row-major float32</param>
-    /// <param name="bias">[out] or null</param>
+    /// <param name="bias">[out] or empty</param>
+    /// <param name="outFeatures">rows (outputs)</param>
+    /// <param name="inFeatures">columns (inputs)</param>
+    /// <param name="dtype">the number format to pack into</param>
     public PackedLinear(ReadOnlySpan<float> weight, ReadOnlySpan<float> bias, int outFeatures, int inFeatures, DecodeDType dtype)
     {
         if (weight.Length != (long)outFeatures * inFeatures)

@@ -12,7 +12,7 @@ public sealed record AgreementResult(double Loss, double ReferenceLoss, double T
 public static class QuantizedEvaluation
 {
     /// <summary>
-    /// The int8 model of <paramref name="model"/>: a copy (loaded again from <paramref name="dir"/>) whose linear weights
+    /// The int8 counterpart of the model in <paramref name="dir"/>: a float32 copy whose linear weights
     /// and tied head are rounded through per-row int8 (<see cref="Int8Quantization.RoundTripWeights"/>). It computes in
     /// float on TorchSharp with exactly the weights the int8 decoder reads, so whole sequences (prefill, evaluation) run
     /// at GEMM speed.
