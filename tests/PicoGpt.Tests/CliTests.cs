@@ -57,7 +57,7 @@ public class CliTests
     [InlineData(new[] { "next", "--model", "GOLDEN", "--ids", "1", "--top", "0" }, 2, "--top must be at least 1")]
     [InlineData(new[] { "next", "--model", "GOLDEN", "--ids", "1", "--wat" }, 2, "option --wat needs a value")]
     [InlineData(new[] { "next", "--model", "GOLDEN", "--ids", "1", "--wat", "3" }, 2, "unknown option --wat")]
-    [InlineData(new[] { "next", "--model", "GOLDEN", "--ids", "1", "--dtype", "int8" }, 1, "unknown dtype 'int8'")]
+    [InlineData(new[] { "next", "--model", "GOLDEN", "--ids", "1", "--dtype", "q4" }, 1, "unknown dtype 'q4'")]
     [InlineData(new[] { "next", "--model", "/nonexistent/model", "--ids", "1" }, 1, "/nonexistent/model: model folder not found")]
     [InlineData(new[] { "info", "--model", "no-such-model" }, 1, "unknown model 'no-such-model'")]
     [InlineData(new[] { "frobnicate" }, 2, "unknown command 'frobnicate'")]

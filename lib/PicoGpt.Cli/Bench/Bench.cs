@@ -127,9 +127,6 @@ public static class Bench
             }
             Add(new("decode gpt2", "no cache, position 500", noCache * 1000, "ms/token"));
             Add(new("decode gpt2", "no cache / cache at 500", noCache / perToken[500], "x", ">= 5", noCache / perToken[500] >= 5));
-            double weightBytes = model.ParameterCount * 4.0;
-            double fraction = weightBytes / perToken[500] / 1e9 / bandwidth;
-            Add(new("decode gpt2", "weights read per token / time, vs copy bandwidth", fraction, "x", ">= 0.5", fraction >= 0.5));
         }
 
         // 4. tokenizer

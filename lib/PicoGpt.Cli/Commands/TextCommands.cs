@@ -1,4 +1,5 @@
 using System.Text.Json;
+using PicoGpt.Decode;
 using PicoGpt.Sampling;
 using PicoGpt.Tokenizers;
 using PicoGpt.Weights;
@@ -71,7 +72,9 @@ public sealed class DecodeCommand : ICommand
 
 /// <summary>
 /// picogpt generate [--model DIR] (--prompt S | --ids 1,2,3) --max-new-tokens N [--temperature T] [--top-k K] [--top-p P]
-/// [--seed S] [--stop S] [--no-cache] [--json]: streams text to stdout; --json prints {"ids": [...], "text": "..."}.
+/// [--seed S] [--stop S] [--no-cache] [--dtype f32|f16|int8|bf16] [--device D] [--json]: streams text to stdout; --json prints
+/// {"ids": [...], "text": "..."}. On the cpu it decodes with the C# decoder (PicoGpt.Decode), in f16 by default where that
+/// is fast (<see cref="DecodeDefaults.Generation"/>); --dtype f32 asks for float32.
 /// </summary>
 public sealed class GenerateCommand : ICommand
 {
@@ -103,9 +106,12 @@ public sealed class GenerateCommand : ICommand
 
         var dir = spec.Dir;
         var tokenizer = Tokenizer.Load(dir);
-        using var model = spec.Load(dir);
-        if (tokenizer.VocabSize > model.Config.VocabSize)
-            throw new PicoGptException($"{dir}: the tokenizer has {tokenizer.VocabSize} tokens but the model only {model.Config.VocabSize}");
+        var decoderDType = spec.Decoder(generation: true, noCache: !options.UseCache);
+        using var fast = decoderDType is DecodeDType d ? FastDecoder.Load(dir, d) : null;   // C# decoding (cpu)
+        using var model = fast == null ? spec.Load(dir) : null;                             // TorchSharp
+        var config = fast?.Config ?? model!.Config;
+        if (tokenizer.VocabSize > config.VocabSize)
+            throw new PicoGptException($"{dir}: the tokenizer has {tokenizer.VocabSize} tokens but the model only {config.VocabSize}");
         var ids = promptIds ?? tokenizer.Encode(prompt!);
         options = options.WithEndOfText(tokenizer);
 
@@ -115,7 +121,8 @@ public sealed class GenerateCommand : ICommand
         try
         {
             var newIds = new List<int>();
-            var stream = Generation.StreamText(Generation.Generate(model, ids, options, w => Console.Error.WriteLine("warning: " + w)),
+            Action<string> warn = w => Console.Error.WriteLine("warning: " + w);
+            var stream = Generation.StreamText(fast != null ? fast.Generate(ids, options, warn) : Generation.Generate(model!, ids, options, warn),
                 tokenizer, options.StopStrings, newIds);
             var text = new System.Text.StringBuilder();
             var stdout = Console.Out;

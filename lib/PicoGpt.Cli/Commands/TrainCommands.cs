@@ -141,8 +141,8 @@ sealed class ProgressLine(bool quiet)
 }
 
 /// <summary>
-/// picogpt eval [--model DIR] [--data FILE] [--max-train-blocks N] [--json]: loss on the 90/10 train/val split of a text
-/// file (default: the committed tinyshakespeare, data/tinyshakespeare.txt).
+/// picogpt eval [--model DIR] [--data FILE] [--max-train-blocks N] [--dtype int8] [--json]: loss on the 90/10 train/val split of a text
+/// file (default: the committed tinyshakespeare, data/tinyshakespeare.txt). --dtype int8 also reports top-1 agreement with float32.
 /// </summary>
 public sealed class EvalCommand : ICommand
 {
@@ -160,12 +160,34 @@ public sealed class EvalCommand : ICommand
         var text = TokenizeCommand.ReadText(dataPath ?? Paths.TinyShakespeare);
         var dir = spec.Dir;
         var tokenizer = Tokenizer.Load(dir);
+        if (spec.Decoder(generation: false) == PicoGpt.Decode.DecodeDType.Int8)
+            return EvalInt8(dir, tokenizer, text, maxTrainBlocks, json);
         using var model = spec.Load(dir);
         var data = new TokenDataset(tokenizer.Encode(text), tokenizer.VocabSize);
         double val = Evaluation.Loss(model, data.Val);
         double train = Evaluation.Loss(model, data.Train, maxBlocks: maxTrainBlocks);
         if (json) Console.WriteLine(JsonSerializer.Serialize(new { val_loss = val, train_loss = train }));
         else Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"val loss {val:F4}\ntrain loss {train:F4}"));
+        return 0;
+    }
+
+    /// <summary>--dtype int8: the int8 weights' loss, and top-1 agreement with float32 on the same positions.</summary>
+    static int EvalInt8(string dir, ITokenizer tokenizer, string text, int? maxTrainBlocks, bool json)
+    {
+        using var f32 = Gpt2Checkpoint.Load(dir, TorchSharp.torch.CPU);
+        using var int8 = PicoGpt.Decode.QuantizedEvaluation.LoadInt8RoundTrip(dir);
+        var data = new TokenDataset(tokenizer.Encode(text), tokenizer.VocabSize);
+        var val = PicoGpt.Decode.QuantizedEvaluation.Compare(int8, f32, data.Val);
+        var train = PicoGpt.Decode.QuantizedEvaluation.Compare(int8, f32, data.Train, maxBlocks: maxTrainBlocks);
+        if (json)
+            Console.WriteLine(JsonSerializer.Serialize(new
+            {
+                dtype = "int8", val_loss = val.Loss, train_loss = train.Loss, top1_agreement = val.Top1Agreement,
+                f32_val_loss = val.ReferenceLoss, val_positions = val.Positions,
+            }));
+        else
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"val loss {val.Loss:F4} (f32 {val.ReferenceLoss:F4})\ntrain loss {train.Loss:F4}\ntop-1 agreement with f32 {val.Top1Agreement:P2} over {val.Positions} val positions"));
         return 0;
     }
 }

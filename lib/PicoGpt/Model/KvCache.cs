@@ -49,6 +49,9 @@ public sealed class KvCache : IDisposable
     /// <summary>Called by the model once every layer has appended a step of <paramref name="t"/> positions.</summary>
     internal void Advance(long t) => Length += t;
 
+    /// <summary>Keep only the first <paramref name="length"/> positions (benchmarks re-run one step at a fixed position).</summary>
+    internal void Truncate(long length) => Length = Math.Clamp(length, 0, Length);
+
     /// <summary>Forget everything (keeps the memory).</summary>
     public void Reset() => Length = 0;
 
