@@ -12,7 +12,8 @@ namespace PicoGpt.Interactive;
 /// Jupyter and saved notebooks keep the first picture). <see cref="Display"/> publishes through the cell's invocation
 /// context and keeps that value, so updates replace the output everywhere, and the saved notebook ends with the last one.
 /// If the first picture carried the notebook's inline copy of plotly.js, every update carries it as well.
-/// Outside a kernel (a program, a test) it shows nothing and updates are ignored.
+/// Outside a kernel (a lesson file run with <c>dotnet run</c>, a program, a test) a chart goes to an HTML file beside the
+/// calling file, rewritten on every update (<see cref="PicoGpt.Notebook.Terminal.Live"/>); other values print once.
 /// </summary>
 public sealed class Live
 {
@@ -20,7 +21,8 @@ public sealed class Live
     Live(Action<object?> update) => _update = update;
 
     /// <summary>Shows <paramref name="value"/> as an output of the running cell and returns a handle that redraws it.</summary>
-    public static Live Display(object? value) => Course.InKernel ? InKernel(value) : new Live(_ => { });
+    public static Live Display(object? value, [CallerFilePath] string file = "") =>
+        Course.InKernel ? InKernel(value) : new Live(PicoGpt.Notebook.Terminal.Live(value, file));
 
     /// <summary>Replaces the displayed output with <paramref name="value"/>, formatted the same way.</summary>
     public void Update(object? value) => _update(value);
