@@ -9,7 +9,7 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
-#:project ../lib/PicoGpt.Interactive/PicoGpt.Interactive.csproj
+#:project ../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
 #:property Nullable=disable
@@ -50,7 +50,7 @@ using static PicoGpt.Notebook.Terminal;   // display(...): verdicts in colour, c
 // your function matches, a red box that names the failing case (often with a hint) when it does not, and an amber box
 // while the function still throws `NotImplementedException`. The solutions are in `notebooks/solutions/`.
 
-display(PicoGpt.Interactive.Course.Setup());
+display(PicoGpt.Course.Setup());
 
 // ## GPT-2's tokenizer: byte-level BPE
 //
@@ -403,12 +403,13 @@ display(Checks.SinusoidalPositions(SinusoidalPositions));
 
 // ### The two tables as pictures
 //
-// Left: the sine table for the loaded model's size (from the library, `Ops.SinusoidalPositions`); right: the model's
-// learned `wpe`. Rows are positions (position 0 at the top); the columns are every few dimensions, so that the slow
-// columns at the right end show too (with a step of 4 or 16 these are the sine columns 0, 4, 8, ...; each cosine
-// partner looks the same, a quarter turn later). Red is positive, blue negative, and each panel has its own scale.
+// Left: the sine table for the loaded model's size (from the library, `CourseOps.SinusoidalPositions`); right: the
+// model's learned `wpe`. Rows are positions (position 0 at the top); the columns are every few dimensions, so that
+// the slow columns at the right end show too (with a step of 4 or 16 these are the sine columns 0, 4, 8, ...; each
+// cosine partner looks the same, a quarter turn later). Red is positive, blue negative, and each panel has its own
+// scale.
 
-var sinusoidal = Ops.SinusoidalPositions(config.ContextLength, config.NEmbd);     // [n_ctx, n_embd]
+var sinusoidal = CourseOps.SinusoidalPositions(config.ContextLength, config.NEmbd);     // [n_ctx, n_embd]
 long rows = Math.Min(64, config.ContextLength);                                   // positions in the curves below
 long stride = Math.Max(1, config.NEmbd / 48);                                     // the heatmaps show 48 positions x 48 columns
 Tensor Corner(Tensor table) => table.narrow(0, 0, 48).index_select(1, torch.arange(0, config.NEmbd, stride, device: table.device));
@@ -444,7 +445,7 @@ display(LinePlot.Create("How alike are two positions k apart?", "distance k", "m
 foreach (var k in new[] { 1, 5, 20, (int)rows - 1 })
     Console.WriteLine($"k = {k,3}: sinusoidal {alikeSine[k]:0.00}, learned {alikeLearned[k]:0.00}");
 
-var pe = Ops.SinusoidalPositions(64, config.NEmbd, ScalarType.Float64);
+var pe = CourseOps.SinusoidalPositions(64, config.NEmbd, ScalarType.Float64);
 Console.WriteLine("sine table, dot product of two positions 5 apart: " +
     string.Join(", ", new[] { 0, 10, 50 }.Select(t => $"PE[{t}]·PE[{t + 5}] = {pe[t].dot(pe[t + 5]).item<double>():0.0000}")));
 

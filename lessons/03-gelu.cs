@@ -9,7 +9,7 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
-#:project ../lib/PicoGpt.Interactive/PicoGpt.Interactive.csproj
+#:project ../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
 #:property Nullable=disable
@@ -40,7 +40,7 @@ using static PicoGpt.Notebook.Terminal;   // display(...): verdicts in colour, c
 // | `GeluExact(x)` | same as `x` | `x · Φ(x)`, the definition (Φ is explained below), applied to each element |
 // | `Gelu(x)` | same as `x` | GPT-2's tanh approximation of it, applied to each element |
 
-display(PicoGpt.Interactive.Course.Setup());
+display(PicoGpt.Course.Setup());
 
 // ## The idea
 //
@@ -55,11 +55,11 @@ display(PicoGpt.Interactive.Course.Setup());
 //
 // `gelu(x) = 0.5 · x · (1 + erf(x / √2))`.
 //
-// Here are `Φ` and the gate at a few points (the library's `Ops.GeluExact`):
+// Here are `Φ` and the gate at a few points (the library's `CourseOps.GeluExact`):
 
 var points = torch.tensor(new double[] { -3, -2, -1, -0.5, 0, 0.5, 1, 2, 3 });     // [9]
 var phi = 0.5 * (1 + (points / Math.Sqrt(2)).erf());                                // [9]: Φ(x)
-display(Show.Tensor(torch.stack(new[] { points, phi, Ops.GeluExact(points), points.relu() }), maxCols: 9,
+display(Show.Tensor(torch.stack(new[] { points, phi, CourseOps.GeluExact(points), points.relu() }), maxCols: 9,
                     name: "rows: x, Φ(x), x·Φ(x) (exact GELU), ReLU(x)"));
 
 // ## Exercise: `GeluExact`
@@ -103,11 +103,11 @@ display(Checks.Gelu(Gelu));
 // and compare them with the exact GELU, then look for the largest difference on a fine grid:
 
 var published = torch.tensor(new double[] { 1, 2, -4 });
-var table = torch.stack(new[] { published, Ops.Gelu(published), Ops.GeluExact(published) });    // [3, 3]
+var table = torch.stack(new[] { published, Ops.Gelu(published), CourseOps.GeluExact(published) });    // [3, 3]
 display(Show.Tensor(table, name: "rows: x, tanh GELU (GPT-2's), exact erf GELU"));
 
 var fine = torch.linspace(-6, 6, 120_001, dtype: ScalarType.Float64);                // [120001], 1e-4 apart
-var gap = (Ops.Gelu(fine) - Ops.GeluExact(fine)).abs();
+var gap = (Ops.Gelu(fine) - CourseOps.GeluExact(fine)).abs();
 var at = gap.argmax().item<long>();
 Console.WriteLine($"largest |tanh - erf| on [-6, 6]: {gap.max().item<double>():0.000e+0} at x = ±{Math.Abs(fine[at].item<double>()):0.000}");
 
@@ -119,10 +119,10 @@ var xs = torch.linspace(-4, 4, 161, dtype: ScalarType.Float64);                 
 double[] Values(Tensor t) => t.data<double>().ToArray();
 display(LinePlot.Create("GELU (tanh approximation), exact GELU and ReLU", "x", "f(x)",
     new Series("gelu (tanh, GPT-2)", Values(xs), Values(Ops.Gelu(xs))),
-    new Series("gelu (exact, erf)", Values(xs), Values(Ops.GeluExact(xs))),
+    new Series("gelu (exact, erf)", Values(xs), Values(CourseOps.GeluExact(xs))),
     new Series("relu", Values(xs), Values(xs.relu()))));
 display(LinePlot.Create("tanh approximation minus exact GELU", "x", "gelu_tanh(x) - gelu_erf(x)",
-    new Series("difference", Values(xs), Values(Ops.Gelu(xs) - Ops.GeluExact(xs)))));
+    new Series("difference", Values(xs), Values(Ops.Gelu(xs) - CourseOps.GeluExact(xs)))));
 
 // Unlike ReLU, GELU dips below 0 for negative inputs before it returns to 0. Where is the bottom of the dip? The two
 // versions answer slightly differently, so find both minima on a grid of half a million points between -1 and -0.5:
@@ -135,7 +135,7 @@ var grid = torch.linspace(-1, -0.5, 500_001, dtype: ScalarType.Float64);        
     return (grid[i].item<double>(), y[i].item<double>());
 }
 var tanhMin = Minimum(Ops.Gelu);
-var erfMin = Minimum(Ops.GeluExact);
+var erfMin = Minimum(CourseOps.GeluExact);
 Console.WriteLine($"tanh GELU (GPT-2's): minimum {tanhMin.Y:0.000000} at x = {tanhMin.X:0.00000}");
 Console.WriteLine($"exact erf GELU:      minimum {erfMin.Y:0.000000} at x = {erfMin.X:0.00000}");
 
@@ -168,7 +168,7 @@ var negative = (hidden < 0).to(ScalarType.Float32).mean().item<float>();
 Console.WriteLine($"{negative:P0} of the inputs are negative; after GELU the smallest value is " +
                   $"{activated.min().item<float>():0.0000} (the tanh GELU's minimum is {tanhMin.Y:0.0000}, at x = {tanhMin.X:0.0000})");
 Console.WriteLine($"ReLU instead would change outputs by up to {Max(hidden.relu() - activated):0.0000}; " +
-                  $"the exact erf GELU by up to {Max(Ops.GeluExact(hidden) - activated):0.0000}");
+                  $"the exact erf GELU by up to {Max(CourseOps.GeluExact(hidden) - activated):0.0000}");
 var fast = torch.nn.functional.gelu(hidden, TorchSharp.Modules.GELU.Approximate.tanh);    // the model module's GELU
 Console.WriteLine($"torch.nn.functional.gelu(tanh) vs Ops.Gelu: largest difference {Max(fast - activated):G3}");
 

@@ -9,7 +9,7 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
-#:project ../lib/PicoGpt.Interactive/PicoGpt.Interactive.csproj
+#:project ../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
 #:property Nullable=disable
@@ -46,7 +46,7 @@ using static PicoGpt.Notebook.Terminal;   // display(...): verdicts in colour, c
 // on top of it. GPT-2 uses layer norm three times: `ln_1` before attention, `ln_2` before the MLP (in every block),
 // and `ln_f` after the last block.
 
-display(PicoGpt.Interactive.Course.Setup());
+display(PicoGpt.Course.Setup());
 
 // ## The idea, and two details that matter
 //

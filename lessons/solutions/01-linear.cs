@@ -9,7 +9,7 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
-#:project ../../lib/PicoGpt.Interactive/PicoGpt.Interactive.csproj
+#:project ../../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
 #:property Nullable=disable
@@ -43,7 +43,7 @@ using static PicoGpt.Notebook.Terminal;   // display(...): verdicts in colour, c
 // Every transformer block has four of them: `attn.c_attn` `[n_embd, 3·n_embd]` (makes queries, keys and values),
 // `attn.c_proj` `[n_embd, n_embd]`, `mlp.c_fc` `[n_embd, 4·n_embd]` and `mlp.c_proj` `[4·n_embd, n_embd]`.
 
-display(PicoGpt.Interactive.Course.Setup());
+display(PicoGpt.Course.Setup());
 
 // ## The idea
 //

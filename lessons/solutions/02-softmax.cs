@@ -9,7 +9,7 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
-#:project ../../lib/PicoGpt.Interactive/PicoGpt.Interactive.csproj
+#:project ../../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
 #:property Nullable=disable
@@ -43,7 +43,7 @@ using static PicoGpt.Notebook.Terminal;   // display(...): verdicts in colour, c
 // formula overflows, and a `LogSoftmax` that gives the log-probabilities the training loss needs (notebook 10),
 // correct even where a probability is too small for a float.
 
-display(PicoGpt.Interactive.Course.Setup());
+display(PicoGpt.Course.Setup());
 
 // ## The idea
 //
@@ -157,14 +157,14 @@ foreach (var t in new[] { 0.5, 1.0, 2.0 })
 var gap = torch.tensor(new double[] { 0, 1000 });                                 // [2], float64
 display(Show.Tensor(Ops.Softmax(gap), name: "softmax([0, 1000])"));
 display(Show.Tensor(Ops.Softmax(gap).log(), name: "log(softmax([0, 1000])): log(0) = -inf"));
-display(Show.Tensor(Ops.LogSoftmax(gap), name: "Ops.LogSoftmax([0, 1000]) = x - m - log Σ exp(x - m)"));
+display(Show.Tensor(CourseOps.LogSoftmax(gap), name: "CourseOps.LogSoftmax([0, 1000]) = x - m - log Σ exp(x - m)"));
 
 // float32 runs out much sooner: below about 1e-38 it loses digits, below 1.4e-45 it is 0
 Console.WriteLine("gap g    log(softmax([0, g]))[0]    LogSoftmax([0, g])[0]    (float32)");
 foreach (var g in new float[] { 10, 80, 95, 100, 103, 104, 1000 })
 {
     var pair = torch.tensor(new float[] { 0, g });                                 // [2], float32
-    Console.WriteLine($"{g,5}    {Ops.Softmax(pair).log()[0].item<float>(),23:0.000}    {Ops.LogSoftmax(pair)[0].item<float>(),21:0.000}");
+    Console.WriteLine($"{g,5}    {Ops.Softmax(pair).log()[0].item<float>(),23:0.000}    {CourseOps.LogSoftmax(pair)[0].item<float>(),21:0.000}");
 }
 
 // ## Exercise: `LogSoftmax`
@@ -189,12 +189,12 @@ display(Checks.LogSoftmax(LogSoftmax));
 //
 // This is the number notebook 10 will make smaller. At every position of the prompt the model scores every possible
 // next token. The loss at that position is `-log p` of the token that really comes next, read from the log-softmax
-// (the library's `Ops.LogSoftmax`). Its mean over the positions is the **cross-entropy**, measured in nats. A model
-// that guessed uniformly would pay `ln(n_vocab)` at every position.
+// (the library's `CourseOps.LogSoftmax`). Its mean over the positions is the **cross-entropy**, measured in nats. A
+// model that guessed uniformly would pay `ln(n_vocab)` at every position.
 
 var promptIds = tok.Encode(prompt);                                               // the prompt above, as ids
 var all = model.Forward(ids).detach()[0].cpu().to(ScalarType.Float64);           // [n_seq, n_vocab]
-var logp = Ops.LogSoftmax(all);                                                   // [n_seq, n_vocab]
+var logp = CourseOps.LogSoftmax(all);                                                   // [n_seq, n_vocab]
 int nNext = promptIds.Length - 1;                                                 // positions that have a next token
 var losses = new double[nNext];
 for (int t = 0; t < nNext; t++)

@@ -9,7 +9,7 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
-#:project ../../lib/PicoGpt.Interactive/PicoGpt.Interactive.csproj
+#:project ../../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
 #:property Nullable=disable
@@ -48,7 +48,7 @@ using static PicoGpt.Notebook.Terminal;   // display(...): verdicts in colour, c
 // the mask (its training objective), how a decoder-only model like GPT differs from an encoder-only model like BERT,
 // and the attention of a real model on a real prompt (notebook 06 then shows every head of every layer).
 
-display(PicoGpt.Interactive.Course.Setup());
+display(PicoGpt.Course.Setup());
 
 // ## Scores, the causal mask, weights
 //

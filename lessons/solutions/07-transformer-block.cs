@@ -9,7 +9,7 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
-#:project ../../lib/PicoGpt.Interactive/PicoGpt.Interactive.csproj
+#:project ../../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
 #:property Nullable=disable
@@ -54,7 +54,7 @@ using static PicoGpt.Notebook.Terminal;   // display(...): verdicts in colour, c
 // the
 // **residual stream** `x` through the layers of a real model.
 
-display(PicoGpt.Interactive.Course.Setup());
+display(PicoGpt.Course.Setup());
 
 // ## The feed-forward network
 //
@@ -115,15 +115,16 @@ display(Checks.FeedForward(FeedForward));
 // The library's `Gpt` module has exactly these four (`drop`, the dropout inside attention, `resid_dropout`, and the
 // MLP's
 // `dropout`). The functions you write in this course compute the model in evaluation mode, so they have none, like
-// picoGPT, which only runs a trained model. Here is `Ops.Dropout` on a tensor of ones, and on a million numbers:
+// picoGPT, which only runs a trained model. Here is `CourseOps.Dropout` on a tensor of ones, and on a million
+// numbers:
 
 var ones = torch.ones(4, 8);                                                     // [4, 8]
-display(Show.Tensor(Ops.Dropout(ones, 0.25, training: true, new torch.Generator(0)),
+display(Show.Tensor(CourseOps.Dropout(ones, 0.25, training: true, new torch.Generator(0)),
     name: "training, p = 0.25: about a quarter of the values are 0, the others 1 / (1 - 0.25) = 1.333"));
-display(Show.Tensor(Ops.Dropout(ones, 0.25, training: false), name: "eval: unchanged"));
+display(Show.Tensor(CourseOps.Dropout(ones, 0.25, training: false), name: "eval: unchanged"));
 
 var values = torch.randn(1_000_000, generator: new torch.Generator(1)) + 1;        // [1000000], mean about 1
-var dropped = Ops.Dropout(values, 0.1, training: true, new torch.Generator(2));
+var dropped = CourseOps.Dropout(values, 0.1, training: true, new torch.Generator(2));
 var unscaled = values * (dropped != 0);                                           // the same zeros, without the 1/(1-p)
 Console.WriteLine($"p = 0.1: {(dropped == 0).to(ScalarType.Float64).mean().item<double>():P2} of the values dropped");
 Console.WriteLine($"mean before {values.mean().item<float>():F4}, after dropout {dropped.mean().item<float>():F4}, " +
@@ -141,8 +142,8 @@ Console.WriteLine($"mean before {values.mean().item<float>():F4}, after dropout 
 //
 // Randomness and checks: the check passes you a `torch.Generator` with a fixed seed, so the same call always draws
 // the
-// same numbers. With the recipe above your zeros are exactly those of `Ops.Dropout`. Another correct recipe (for
-// example
+// same numbers. With the recipe above your zeros are exactly those of `CourseOps.Dropout`. Another correct recipe
+// (for example
 // `torch.bernoulli`, or `< 1 - p`) draws other zeros: the check then accepts it when its statistics are right (values
 // 0
 // or `x / (1 - p)`, about a fraction `p` of zeros, the same output for the same seed).

@@ -9,7 +9,7 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
-#:project ../../lib/PicoGpt.Interactive/PicoGpt.Interactive.csproj
+#:project ../../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
 #:property Nullable=disable
@@ -58,7 +58,7 @@ using static PicoGpt.Notebook.Terminal;   // display(...): verdicts in colour, c
 // GPT-2
 // moved the layer norms to the front.
 
-display(PicoGpt.Interactive.Course.Setup());
+display(PicoGpt.Course.Setup());
 
 // ## Embeddings and the tied head, on toy numbers
 //

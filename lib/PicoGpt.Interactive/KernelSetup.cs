@@ -12,6 +12,10 @@ namespace PicoGpt.Interactive;
 /// </summary>
 internal static class KernelSetup
 {
+    /// <summary>True inside a .NET Interactive C# kernel (its assemblies are loaded).</summary>
+    internal static bool InKernel =>
+        AppDomain.CurrentDomain.GetAssemblies().Any(a => a.GetName().Name == "Microsoft.DotNet.Interactive.CSharp");
+
     static readonly FieldInfo? ScriptOptionsField =
         typeof(CSharpKernel).GetField("_scriptOptions", BindingFlags.Instance | BindingFlags.NonPublic);
 

@@ -15,7 +15,7 @@ public sealed record SetupItem(string Part, bool Ok, string Found, string? Fix);
 public static class LearnerSetup
 {
     /// <summary>The course library the notebooks' setup cell and the lessons' #:project line reference.</summary>
-    public const string CourseLibrary = "PicoGpt.Interactive";
+    public const string CourseLibrary = "PicoGpt.Course";
 
     public static IReadOnlyList<SetupItem> Check(string repoRoot)
     {

@@ -159,7 +159,7 @@ public sealed class NotebookRunner(RunnerOptions? options = null)
                       || Regex.IsMatch(cellSource, @"\bmatmul\s*\(") && (exitCode is -6 or 134 || stderr.Contains("c10::Error", StringComparison.Ordinal));
         if (matmul)
             text += " This is TorchSharp 0.107's matmul on shapes that do not fit: instead of throwing an exception it ends the process. " +
-                    "Run the notebook's setup cell first (PicoGpt.Interactive.Course.Setup() checks the shapes of every .matmul, so a mismatch " +
+                    "Run the notebook's setup cell first (PicoGpt.Course.Setup() checks the shapes of every .matmul, so a mismatch " +
                     "throws a readable error instead), or multiply with Ops.MatMul(a, b) or a.mm(b), which throw; " +
                     "and check the shapes: [..., n, k] @ [..., k, m].";
         else if (what.Length == 0 && KernelClient.LastLines(stderr, 2) is { Length: > 0 } last)

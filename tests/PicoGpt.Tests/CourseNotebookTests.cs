@@ -13,12 +13,12 @@ public class CourseNotebookTests
 {
     /// <summary>The first code cell of every solution notebook, exactly.</summary>
     public const string SetupCell = """
-        #r "../../lib/PicoGpt.Interactive/bin/Debug/net10.0/PicoGpt.Interactive.dll"
+        #r "../../lib/PicoGpt.Course/bin/Debug/net10.0/PicoGpt.Course.dll"
         // The course library, built by `dotnet build` at the repository root (after rebuilding it, restart the kernel).
         using TorchSharp;
         using static TorchSharp.torch;
         using PicoGpt;
-        PicoGpt.Interactive.Course.Setup()
+        PicoGpt.Course.Setup()
         """;
 
     /// <summary>The learner's setup cell: notebooks/ is one folder up from notebooks/solutions/.</summary>

@@ -105,7 +105,7 @@ public class LessonTests
     public void The_lesson_guard_names_raw_matmul_and_a_zero_read_as_a_dtype()
     {
         using var tmp = TestPaths.Temp();
-        var project = Path.Combine(TestPaths.RepoRoot, "lib", "PicoGpt.Interactive", "PicoGpt.Interactive.csproj");
+        var project = Path.Combine(TestPaths.RepoRoot, "lib", "PicoGpt.Course", "PicoGpt.Course.csproj");
         var lesson = Path.Combine(tmp.Path, "lesson.cs");
         File.WriteAllText(lesson, $"#:project {Path.GetRelativePath(tmp.Path, project)[..^".csproj".Length]}.csproj\nusing TorchSharp;\nusing static TorchSharp.torch;\n" +
                                   "var a = torch.ones(2, 3);\nvar b = a.matmul(a.T);\nvar s = a.sum(0);\nvar ok = PicoGpt.Ops.MatMul(a, a.T).sum(dim: 0);\n");

@@ -130,7 +130,7 @@ public class NotebookFileTests
     {
         const string setup = """
             #r "nuget: Something, 1.0.0"
-            #r "../../lib/PicoGpt.Interactive/bin/Debug/net10.0/PicoGpt.Interactive.dll"
+            #r "../../lib/PicoGpt.Course/bin/Debug/net10.0/PicoGpt.Course.dll"
               #r  "../../lib/Other.dll"
             var s = "../../lib/ in a string stays";
             // #r "../../lib/ in a comment stays"
@@ -138,7 +138,7 @@ public class NotebookFileTests
             """;
         Assert.Equal("""
             #r "nuget: Something, 1.0.0"
-            #r "../lib/PicoGpt.Interactive/bin/Debug/net10.0/PicoGpt.Interactive.dll"
+            #r "../lib/PicoGpt.Course/bin/Debug/net10.0/PicoGpt.Course.dll"
               #r  "../lib/Other.dll"
             var s = "../../lib/ in a string stays";
             // #r "../../lib/ in a comment stays"
@@ -146,7 +146,7 @@ public class NotebookFileTests
             """, NotebookStripper.LearnerReferences(setup));
 
         var learner = NotebookStripper.Strip(NotebookFile.New(NotebookFile.Code(setup), NotebookFile.Markdown("#r \"../../lib/x.dll\"")));
-        Assert.StartsWith("#r \"nuget: Something, 1.0.0\"\n#r \"../lib/PicoGpt.Interactive/", learner.Elements[0].Contents);
+        Assert.StartsWith("#r \"nuget: Something, 1.0.0\"\n#r \"../lib/PicoGpt.Course/", learner.Elements[0].Contents);
         Assert.Equal("#r \"../../lib/x.dll\"", learner.Elements[1].Contents);       // markdown is left alone
     }
 

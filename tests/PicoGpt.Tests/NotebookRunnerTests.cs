@@ -11,9 +11,9 @@ public sealed class KernelNotebookFixture
 {
     /// <summary>The setup cell for a notebook outside the course folders: the course bundle from the test's own folder.</summary>
     public static string Setup(bool course = true) =>
-        $"#r \"{Path.Combine(AppContext.BaseDirectory, "PicoGpt.Interactive.dll")}\"\n" +
+        $"#r \"{Path.Combine(AppContext.BaseDirectory, "PicoGpt.Course.dll")}\"\n" +
         "using TorchSharp;\nusing static TorchSharp.torch;\nusing PicoGpt;\n" +
-        (course ? "PicoGpt.Interactive.Course.Setup()" : "PicoGpt.Native.TorchRuntime.Initialize();");
+        (course ? "PicoGpt.Course.Setup()" : "PicoGpt.Native.TorchRuntime.Initialize();");
 
     public static readonly string[] Cells =
     [
@@ -112,7 +112,7 @@ public class NotebookRunnerTests(KernelNotebookFixture fixture) : IClassFixture<
         Assert.Equal("⚠ line 3: in z.sum(0), C# reads the 0 as a dtype, ScalarType.Byte (a literal 0 converts to any enum), so this calls sum(ScalarType type), " +
                      "not sum over axis 0: it reduces the WHOLE tensor, in bytes. Name the axis: z.sum(dim: 0)", warning);
         Assert.Equal("Byte 10", Text(Assert.Single(c.Outputs.OfType<ReturnValueElement>()), "text/plain")); // 1.5 + 2 + 3 + 4 = 10.5 → 10 as a byte
-        Assert.Empty(Cell(2).Outputs.Where(o => o is not ReturnValueElement && o is not TextElement));       // "t.sum()" has no literal 0: no warning
+        Assert.DoesNotContain(Cell(2).Outputs, o => o is not ReturnValueElement && o is not TextElement);       // "t.sum()" has no literal 0: no warning
     }
 
     [Fact]

@@ -18,7 +18,7 @@ public class PlotTests
         return (scores + Ops.CausalMask(t)).softmax(-1);
     }
 
-    /// <summary>The vendored bundle (lib/PicoGpt/Plots/plotly/README.md): plotly.js-cartesian-dist-min 2.30.1.</summary>
+    /// <summary>The vendored bundle (lib/PicoGpt.Course/Plots/plotly/README.md): plotly.js-cartesian-dist-min 2.30.1.</summary>
     const string BundleVersion = "2.30.1";
     const string BundleSha256 = "181be210a207c15775c86938c6f3833973956f243de254794ffb8fbb42d654c5"; // plotly-cartesian.min.js
     const int BundleBytes = 1_293_243;
@@ -39,7 +39,7 @@ public class PlotTests
     [Fact]
     public void The_readme_of_the_vendored_bundle_states_its_checksum_and_version()
     {
-        var dir = Path.Combine(TestPaths.RepoRoot, "lib", "PicoGpt", "Plots", "plotly");
+        var dir = Path.Combine(TestPaths.RepoRoot, "lib", "PicoGpt.Course", "Plots", "plotly");
         var readme = File.ReadAllText(Path.Combine(dir, "README.md"));
         Assert.Contains(BundleSha256, readme);
         Assert.Contains($"plotly.js-cartesian-dist-min-{BundleVersion}.tgz", readme);

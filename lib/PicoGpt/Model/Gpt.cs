@@ -28,6 +28,7 @@ public sealed class CausalSelfAttention : Module<Tensor, Tensor>
 
     /// <param name="x">[B, T, C]</param>
     /// <param name="cache">keys/values of earlier positions, appended to (null: no cache)</param>
+    /// <param name="layer">this block's index in the cache</param>
     /// <param name="attention">when not null, receives this layer's attention weights [B, n_head, T, T_total] (float32, detached)</param>
     public Tensor Forward(Tensor x, KvCache? cache, int layer, List<Tensor>? attention)
     {
@@ -122,6 +123,10 @@ public sealed class Gpt : Module<Tensor, Tensor>
     public GptConfig Config { get; }
 
     /// <summary>Builds a randomly initialised model (nanoGPT's init) on <paramref name="device"/> (default: cuda if available) in <paramref name="dtype"/>.</summary>
+    /// <param name="config">the sizes (validated here)</param>
+    /// <param name="device">where the parameters live; null picks cuda when available, else cpu</param>
+    /// <param name="dtype">the parameters' dtype</param>
+    /// <param name="seed">seeds torch's generator before the initialisation, for reproducible weights (null: leave it)</param>
     /// <param name="initialize">false skips nanoGPT's initialisation (the loader overwrites every weight anyway)</param>
     public Gpt(GptConfig config, Device? device = null, ScalarType dtype = ScalarType.Float32, long? seed = null, bool initialize = true) : base("GPT")
     {

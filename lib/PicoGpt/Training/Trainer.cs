@@ -81,6 +81,10 @@ public sealed class Trainer : IDisposable
     public int Step => _step;
     public IReadOnlyList<EvalResult> Evals => _evals;
 
+    /// <param name="model">the model trained in place</param>
+    /// <param name="data">the train and validation tokens</param>
+    /// <param name="options">steps, batch, learning rate schedule, evaluation and checkpoint intervals</param>
+    /// <param name="outDir">where checkpoints and the final model are written</param>
     /// <param name="saveTokenizer">writes the tokenizer's files into a folder (checkpoints and the final model carry it)</param>
     public Trainer(Gpt model, TokenDataset data, TrainOptions options, string outDir, Action<string>? saveTokenizer = null)
     {

@@ -62,7 +62,7 @@ public class BlockCheckTests
     static Tensor Uniform(Tensor x, Generator g) => torch.rand(x.shape, dtype: x.dtype, generator: g);
 
     [Fact]
-    public void Dropout_reference_passes() => Passes(Checks.Dropout((x, p, training, g) => Ops.Dropout(x, p, training, g)));
+    public void Dropout_reference_passes() => Passes(Checks.Dropout((x, p, training, g) => CourseOps.Dropout(x, p, training, g)));
 
     [Fact]
     public void Dropout_stub_is_not_implemented() => Assert.True(Checks.Dropout((x, p, t, g) => throw new NotImplementedException()).NotImplemented);
@@ -79,7 +79,7 @@ public class BlockCheckTests
     [Fact]
     public void Dropout_with_other_random_draws_is_accepted()
     {
-        // float32 draws compared with "< 1 - p": a correct dropout whose zeros are not those of Ops.Dropout
+        // float32 draws compared with "< 1 - p": a correct dropout whose zeros are not those of CourseOps.Dropout
         var r = Checks.Dropout((x, p, training, g) => training ? x * (torch.rand(x.shape, generator: g) < 1 - p) / (1 - p) : x);
         Passes(r);
         Assert.Contains("another correct answer", r.Message);

@@ -11,7 +11,7 @@ public class MultiHeadAttentionCheckTests
     // ---- SplitHeads
 
     [Fact]
-    public void SplitHeads_reference_passes() => Passes(Checks.SplitHeads(Ops.SplitHeads));
+    public void SplitHeads_reference_passes() => Passes(Checks.SplitHeads(CourseOps.SplitHeads));
 
     [Fact]
     public void SplitHeads_with_view_and_transpose_passes() =>
@@ -69,7 +69,7 @@ public class MultiHeadAttentionCheckTests
     // ---- MergeHeads
 
     [Fact]
-    public void MergeHeads_reference_passes() => Passes(Checks.MergeHeads(Ops.MergeHeads));
+    public void MergeHeads_reference_passes() => Passes(Checks.MergeHeads(CourseOps.MergeHeads));
 
     [Fact]
     public void MergeHeads_with_cat_passes() =>
@@ -158,9 +158,9 @@ public class MultiHeadAttentionCheckTests
         Passes(Checks.MultiHeadAttention((x, p, nHead) =>
         {
             var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
-            var (q, k, v) = (Ops.SplitHeads(qkv[0], nHead), Ops.SplitHeads(qkv[1], nHead), Ops.SplitHeads(qkv[2], nHead));
+            var (q, k, v) = (CourseOps.SplitHeads(qkv[0], nHead), CourseOps.SplitHeads(qkv[1], nHead), CourseOps.SplitHeads(qkv[2], nHead));
             var heads = Ops.Attention(q, k, v, Ops.CausalMask(x.shape[^2], x.dtype));
-            return Ops.Linear(Ops.MergeHeads(heads), p.CProj.W, p.CProj.B);
+            return Ops.Linear(CourseOps.MergeHeads(heads), p.CProj.W, p.CProj.B);
         }));
 
     [Fact]
@@ -183,8 +183,8 @@ public class MultiHeadAttentionCheckTests
         FailsWith(Checks.MultiHeadAttention((x, p, nHead) =>
         {
             var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
-            var heads = Ops.Attention(Ops.SplitHeads(qkv[1], nHead), Ops.SplitHeads(qkv[0], nHead), Ops.SplitHeads(qkv[2], nHead), Ops.CausalMask(x.shape[^2], x.dtype));
-            return Ops.Linear(Ops.MergeHeads(heads), p.CProj.W, p.CProj.B);
+            var heads = Ops.Attention(CourseOps.SplitHeads(qkv[1], nHead), CourseOps.SplitHeads(qkv[0], nHead), CourseOps.SplitHeads(qkv[2], nHead), Ops.CausalMask(x.shape[^2], x.dtype));
+            return Ops.Linear(CourseOps.MergeHeads(heads), p.CProj.W, p.CProj.B);
         }), "[q | k | v]");
 
     [Fact]
@@ -253,7 +253,7 @@ public class MultiHeadAttentionCheckTests
         {
             var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
             var heads = Ops.Attention(SplitHeads(qkv[0], nHead), SplitHeads(qkv[1], nHead), SplitHeads(qkv[2], nHead), Ops.CausalMask(x.shape[^2], x.dtype));
-            return Ops.Linear(Ops.MergeHeads(heads), p.CProj.W, p.CProj.B);
+            return Ops.Linear(CourseOps.MergeHeads(heads), p.CProj.W, p.CProj.B);
         }
         var r = Checks.MultiHeadAttention(MultiHeadAttention);
         Assert.True(r.NotImplemented, r.ToString());
@@ -266,9 +266,9 @@ public class MultiHeadAttentionCheckTests
     {
         var qkv = (cut ?? (t => t.chunk(3, dim: -1)))(Ops.Linear(x, p.CAttn.W, p.CAttn.B));
         order ??= [0, 1, 2];
-        var (q, k, v) = (Ops.SplitHeads(qkv[order[0]], nHead), Ops.SplitHeads(qkv[order[1]], nHead), Ops.SplitHeads(qkv[order[2]], nHead));
+        var (q, k, v) = (CourseOps.SplitHeads(qkv[order[0]], nHead), CourseOps.SplitHeads(qkv[order[1]], nHead), CourseOps.SplitHeads(qkv[order[2]], nHead));
         var heads = Ops.Attention(q, k, v, (mask ?? (t => Ops.CausalMask(t.shape[^2], t.dtype)))(x));
-        return Ops.Linear((merge ?? Ops.MergeHeads)(heads), p.CProj.W, p.CProj.B);
+        return Ops.Linear((merge ?? CourseOps.MergeHeads)(heads), p.CProj.W, p.CProj.B);
     }
 
     [Fact]
@@ -295,19 +295,19 @@ public class MultiHeadAttentionCheckTests
         FailsWith(Checks.MultiHeadAttention((x, p, nHead) =>
         {
             var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
-            var (q, k, v) = (Ops.SplitHeads(qkv[0], nHead), Ops.SplitHeads(qkv[1], nHead), Ops.SplitHeads(qkv[2], nHead));
+            var (q, k, v) = (CourseOps.SplitHeads(qkv[0], nHead), CourseOps.SplitHeads(qkv[1], nHead), CourseOps.SplitHeads(qkv[2], nHead));
             var scores = Ops.MatMul(q, k.transpose(-2, -1)) + Ops.CausalMask(x.shape[^2], x.dtype);   // no / sqrt(hs)
-            return Ops.Linear(Ops.MergeHeads(Ops.MatMul(scores.softmax(-1), v)), p.CProj.W, p.CProj.B);
+            return Ops.Linear(CourseOps.MergeHeads(Ops.MatMul(scores.softmax(-1), v)), p.CProj.W, p.CProj.B);
         }), "divide each head's scores by sqrt(head size)");
 
     [Fact]
     public void MultiHeadAttention_heads_split_before_q_k_v_fails() =>
         FailsWith(Checks.MultiHeadAttention((x, p, nHead) =>
         {
-            var heads = Ops.SplitHeads(Ops.Linear(x, p.CAttn.W, p.CAttn.B), nHead);    // [..., n_head, n_seq, 3·hs]
+            var heads = CourseOps.SplitHeads(Ops.Linear(x, p.CAttn.W, p.CAttn.B), nHead);    // [..., n_head, n_seq, 3·hs]
             var qkv = heads.chunk(3, dim: -1);
             var o = Ops.Attention(qkv[0], qkv[1], qkv[2], Ops.CausalMask(x.shape[^2], x.dtype));
-            return Ops.Linear(Ops.MergeHeads(o), p.CProj.W, p.CProj.B);
+            return Ops.Linear(CourseOps.MergeHeads(o), p.CProj.W, p.CProj.B);
         }), "cut c_attn's output into q, k and v first");
 
     [Fact]
@@ -325,7 +325,7 @@ public class MultiHeadAttentionCheckTests
         FailsWith(Checks.MultiHeadAttention((x, p, nHead) =>
         {
             var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
-            return Ops.Attention(Ops.SplitHeads(qkv[0], nHead), Ops.SplitHeads(qkv[1], nHead), Ops.SplitHeads(qkv[2], nHead),
+            return Ops.Attention(CourseOps.SplitHeads(qkv[0], nHead), CourseOps.SplitHeads(qkv[1], nHead), CourseOps.SplitHeads(qkv[2], nHead),
                 Ops.CausalMask(x.shape[^2], x.dtype));                                 // no merge, no c_proj
         }), "you returned the heads, [..., n_head, n_seq, hs]: join them with MergeHeads");
 
@@ -353,7 +353,7 @@ public class MultiHeadAttentionCheckTests
             Tensor Split(Tensor t) => t.unflatten(-1, [h, t.shape[^1] / h]).transpose(-3, -2);
             var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
             var heads = Ops.Attention(Split(qkv[0]), Split(qkv[1]), Split(qkv[2]), Ops.CausalMask(x.shape[^2], x.dtype));
-            return Ops.Linear(Ops.MergeHeads(heads), p.CProj.W, p.CProj.B);
+            return Ops.Linear(CourseOps.MergeHeads(heads), p.CProj.W, p.CProj.B);
         }), "in your SplitHeads");
 
     [Fact]
@@ -393,8 +393,8 @@ public class MultiHeadAttentionCheckTests
         Func<Tensor, Tensor>? qkvProj = null, Func<Tensor, Tensor>? outProj = null)
     {
         var qkv = (qkvProj ?? (t => t.matmul(p.CAttn.W) + p.CAttn.B))(x).split(x.shape[^1], dim: -1);
-        var heads = attend(Ops.SplitHeads(qkv[0], nHead), Ops.SplitHeads(qkv[1], nHead), Ops.SplitHeads(qkv[2], nHead));
-        return (outProj ?? (t => t.matmul(p.CProj.W) + p.CProj.B))(Ops.MergeHeads(heads));
+        var heads = attend(CourseOps.SplitHeads(qkv[0], nHead), CourseOps.SplitHeads(qkv[1], nHead), CourseOps.SplitHeads(qkv[2], nHead));
+        return (outProj ?? (t => t.matmul(p.CProj.W) + p.CProj.B))(CourseOps.MergeHeads(heads));
     }
 
     static Tensor Scaled(Tensor q, Tensor k) => q.matmul(k.transpose(-2, -1)) / Math.Sqrt(q.shape[^1]);

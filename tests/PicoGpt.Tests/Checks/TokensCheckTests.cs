@@ -87,7 +87,7 @@ public class TokensCheckTests
         : Math.Cos(pos / Math.Pow(10000, (double)(j - j % 2) / d));
 
     [Fact]
-    public void Sinusoidal_reference_passes() => Passes(Checks.SinusoidalPositions((n, d) => Ops.SinusoidalPositions(n, d)));
+    public void Sinusoidal_reference_passes() => Passes(Checks.SinusoidalPositions((n, d) => CourseOps.SinusoidalPositions(n, d)));
 
     [Fact]
     public void Sinusoidal_loops_in_float32_pass() => Passes(Checks.SinusoidalPositions((n, d) => Table(n, d, (pos, j) => Paper(pos, j, d))));
@@ -117,14 +117,14 @@ public class TokensCheckTests
     [Fact]
     public void Sinusoidal_known_values()
     {
-        var pe = Ops.SinusoidalPositions(3, 4, ScalarType.Float64);
+        var pe = CourseOps.SinusoidalPositions(3, 4, ScalarType.Float64);
         double[] row1 = [Math.Sin(1), Math.Cos(1), Math.Sin(0.01), Math.Cos(0.01)];              // 10000^(2/4) = 100
         Assert.Equal(new long[] { 3, 4 }, pe.shape);
         Assert.Equal(new double[] { 0, 1, 0, 1 }, pe[0].data<double>().ToArray());
         Assert.All(row1.Zip(pe[1].data<double>().ToArray()), v => Assert.Equal(v.First, v.Second, 1e-15));
         Assert.Equal(Math.Sin(2), pe[2, 0].item<double>(), 1e-15);
-        Assert.Equal(ScalarType.Float32, Ops.SinusoidalPositions(2, 6).dtype);
-        var odd = Ops.SinusoidalPositions(5, 5, ScalarType.Float64);                              // the last column is a sine
+        Assert.Equal(ScalarType.Float32, CourseOps.SinusoidalPositions(2, 6).dtype);
+        var odd = CourseOps.SinusoidalPositions(5, 5, ScalarType.Float64);                              // the last column is a sine
         Assert.Equal(new long[] { 5, 5 }, odd.shape);
         Assert.Equal(Math.Sin(3 / Math.Pow(10000, 4.0 / 5)), odd[3, 4].item<double>(), 1e-15);
     }

@@ -32,7 +32,7 @@ public static partial class Checks
             ],
             Traps =
             [
-                new($"this is the exact erf GELU; GPT-2 uses the tanh approximation {TanhFormula}", Ops.GeluExact),
+                new($"this is the exact erf GELU; GPT-2 uses the tanh approximation {TanhFormula}", CourseOps.GeluExact),
                 new($"this is ReLU; GPT-2 uses GELU (tanh approximation): {TanhFormula}", x => x.relu()),
                 new("this is the sigmoid approximation x·σ(1.702·x); GPT-2 uses the tanh approximation", x => x * (1.702 * x).sigmoid()),
                 new($"this is SiLU (swish), x·σ(x); GPT-2 uses GELU with the tanh approximation {TanhFormula}", x => x * x.sigmoid()),
@@ -75,8 +75,8 @@ public static partial class Checks
         return new CheckEngine<Tensor>
         {
             Name = "gelu_exact",
-            Reference = Ops.GeluExact,
-            ReferenceName = "Ops.GeluExact",
+            Reference = CourseOps.GeluExact,
+            ReferenceName = "CourseOps.GeluExact",
             Learner = geluExact,
             Cases =
             [

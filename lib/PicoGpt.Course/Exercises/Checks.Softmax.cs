@@ -92,8 +92,8 @@ public static partial class Checks
         return new CheckEngine<Tensor>
         {
             Name = "log_softmax",
-            Reference = Ops.LogSoftmax,
-            ReferenceName = "Ops.LogSoftmax",
+            Reference = CourseOps.LogSoftmax,
+            ReferenceName = "CourseOps.LogSoftmax",
             Learner = logSoftmax,
             Cases =
             [

@@ -1,9 +1,10 @@
 using System.Reflection;
 using System.Runtime.CompilerServices;
+using PicoGpt.Interactive;
 using PicoGpt.Native;
 using TorchSharp;
 
-namespace PicoGpt.Interactive;
+namespace PicoGpt;
 
 /// <summary>
 /// What the notebooks' setup cell calls. In a .NET Interactive C# kernel (VS Code Polyglot Notebooks, Jupyter) it also
@@ -22,13 +23,16 @@ public static class Course
     public static string Setup()
     {
         TorchRuntime.Initialize();
-        var kernel = InKernel && KernelSetup.Run() ? ", kernel ready (.matmul checked)" : "";
+        var kernel = "";
+        if (KernelSetup.InKernel)
+        {
+            Live.CarriesPageScript = Plots.PlotlyJs.HasInlineCopy;
+            Live.ResetPageScript = Plots.PlotlyJs.ResetPage;
+            kernel = KernelSetup.Run() ? ", kernel ready (.matmul checked)" : "";
+        }
+        else Live.Outside = Notebook.Terminal.Live;                   // a lesson: Live.Display writes its chart to a file
         var (torchSharp, _) = TorchRuntime.Versions();
         var device = TorchRuntime.DefaultDevice;
         return $"PicoGPT.NET: TorchSharp {torchSharp}, device {device.type.ToString().ToLowerInvariant()}, {torch.get_num_threads()} threads{kernel}";
     }
-
-    /// <summary>True inside a .NET Interactive C# kernel (its assemblies are loaded).</summary>
-    internal static bool InKernel =>
-        AppDomain.CurrentDomain.GetAssemblies().Any(a => a.GetName().Name == "Microsoft.DotNet.Interactive.CSharp");
 }

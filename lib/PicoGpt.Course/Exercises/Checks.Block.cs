@@ -53,7 +53,7 @@ public static partial class Checks
     static Tensor WrongFfn(int[] c, Tensor x, FeedForwardParams p)
     {
         Tensor Lin(Tensor h, LinearParams l) => c[2] == 1 ? Ops.MatMul(h, l.W) : Ops.Linear(h, l.W, l.B);
-        Tensor Act(Tensor h) => c[0] switch { 1 => h.relu(), 2 => Ops.GeluExact(h), 3 => h, _ => Ops.Gelu(h) };
+        Tensor Act(Tensor h) => c[0] switch { 1 => h.relu(), 2 => CourseOps.GeluExact(h), 3 => h, _ => Ops.Gelu(h) };
         return c[1] switch
         {
             1 => Act(Lin(Lin(x, p.CFc), p.CProj)),
@@ -65,7 +65,7 @@ public static partial class Checks
     // ---------------------------------------------------------------- dropout
 
     /// <summary>
-    /// Inverted dropout with the generator passed in. Exact comparison with Ops.Dropout (same draws: u = torch.rand in x's
+    /// Inverted dropout with the generator passed in. Exact comparison with CourseOps.Dropout (same draws: u = torch.rand in x's
     /// dtype, kept where u >= p); another recipe passes when it is a valid dropout: every value 0 or x/(1-p), the dropped
     /// fraction within 5 standard deviations of p, the same output for the same generator seed and another for another.
     /// </summary>
@@ -80,8 +80,8 @@ public static partial class Checks
         return new CheckEngine<(Tensor X, double P, bool Training, Generator G, ulong Seed)>
         {
             Name = "dropout",
-            Reference = i => Ops.Dropout(i.X, i.P, i.Training, i.G),
-            ReferenceName = "Ops.Dropout",
+            Reference = i => CourseOps.Dropout(i.X, i.P, i.Training, i.G),
+            ReferenceName = "CourseOps.Dropout",
             Learner = i => dropout(i.X, i.P, i.Training, i.G),
             Cases =
             [
@@ -98,9 +98,9 @@ public static partial class Checks
                 new(DropoutSwapped, Wrong(i => i.X * (U(i) < i.P) / i.P)),
                 new(DropoutSwapped, Wrong(i => i.X * (U(i) < i.P) / (1 - i.P))),
                 new(DropoutDivP, Wrong(i => i.X * (U(i) >= i.P) / i.P)),
-                new(DropoutInEval, Wrong(i => Ops.Dropout(i.X, i.P, true, i.G), i => Ops.Dropout(i.X, i.P, true, i.G))),
-                new(DropoutEvalScaled, Wrong(i => Ops.Dropout(i.X, i.P, true, i.G), i => i.X * (1 - i.P))),
-                new(DropoutFlagSwapped, Wrong(i => i.X, i => Ops.Dropout(i.X, i.P, true, i.G))),
+                new(DropoutInEval, Wrong(i => CourseOps.Dropout(i.X, i.P, true, i.G), i => CourseOps.Dropout(i.X, i.P, true, i.G))),
+                new(DropoutEvalScaled, Wrong(i => CourseOps.Dropout(i.X, i.P, true, i.G), i => i.X * (1 - i.P))),
+                new(DropoutFlagSwapped, Wrong(i => i.X, i => CourseOps.Dropout(i.X, i.P, true, i.G))),
                 new(DropoutFlagSwapped, Wrong(i => i.X)),
                 new("multiply x by the mask: return x * keep / (1 - p); you returned the scaled mask itself",
                     Wrong(i => (U(i) >= i.P).to(i.X.dtype) / (1 - i.P))),
@@ -108,7 +108,7 @@ public static partial class Checks
             Accept = (i, expected, got) => i.Training && i.P > 0 && DropoutProperties(i.X, i.P, got, Tol(i.X)) is { Valid: true } d && !SharedMask(got)
                 && Rerun(dropout, i, i.Seed) is { } same && (same == got).all().item<bool>()
                 && Rerun(dropout, i, i.Seed + 1000) is { } other && !(other == got).all().item<bool>()
-                    ? $"another valid dropout (other random draws than Ops.Dropout): {d.Dropped:P1} dropped for p = {i.P}, kept values × 1/(1-p), the same output for the same generator seed"
+                    ? $"another valid dropout (other random draws than CourseOps.Dropout): {d.Dropped:P1} dropped for p = {i.P}, kept values × 1/(1-p), the same output for the same generator seed"
                     : null,
             Diagnose = (i, expected, got) => DropoutDiagnosis(dropout, i, got),
         }.Run();

@@ -44,7 +44,7 @@ public static partial class Checks
                 new("GPT-2 adds the embeddings as they are: x = wte[ids] + wpe[positions]; the 2017 Transformer multiplies its token embeddings by √d_model, GPT-2 does not",
                     i => i.Wte[i.Ids] * Math.Sqrt(i.Wte.shape[^1]) + i.Wpe[Pos(i.Ids)]),
                 new("GPT-2 learns its positions: add the rows of wpe (wpe[positions]), not the sinusoidal table of the 2017 Transformer",
-                    i => i.Wte[i.Ids] + Ops.SinusoidalPositions(i.Ids.shape[^1], i.Wte.shape[^1], i.Wte.dtype)),
+                    i => i.Wte[i.Ids] + CourseOps.SinusoidalPositions(i.Ids.shape[^1], i.Wte.shape[^1], i.Wte.dtype)),
             ],
             InputsUnchanged = true,
             ExceptionHint = e =>
@@ -70,7 +70,7 @@ public static partial class Checks
 
     /// <summary>
     /// positions(n_ctx, n_embd): the original Transformer's PE[pos, 2i] = sin(pos / 10000^(2i/d)),
-    /// PE[pos, 2i+1] = cos(pos / 10000^(2i/d)), compared with Ops.SinusoidalPositions in float64 (any float dtype is fine).
+    /// PE[pos, 2i+1] = cos(pos / 10000^(2i/d)), compared with CourseOps.SinusoidalPositions in float64 (any float dtype is fine).
     /// </summary>
     public static CheckResult SinusoidalPositions(Func<long, long, Tensor> positions)
     {
@@ -89,8 +89,8 @@ public static partial class Checks
         return new CheckEngine<(long NCtx, long NEmbd)>
         {
             Name = "sinusoidal positions",
-            Reference = i => Ops.SinusoidalPositions(i.NCtx, i.NEmbd, Float64),
-            ReferenceName = "Ops.SinusoidalPositions",
+            Reference = i => CourseOps.SinusoidalPositions(i.NCtx, i.NEmbd, Float64),
+            ReferenceName = "CourseOps.SinusoidalPositions",
             Learner = i => { var t = positions(i.NCtx, i.NEmbd); return t is not null && t.is_floating_point() ? t.to(Float64) : t!; },
             Cases =
             [
@@ -119,7 +119,7 @@ public static partial class Checks
                 new("the angles are in radians already: sin(pos / 10000^(2i/d)) with no conversion from degrees",
                     i => Wrong(i, (pos, j) => Right(pos, j, i.NEmbd) * Math.PI / 180)),
                 new("rows are positions and columns are dimensions: return [n_ctx, n_embd], not its transpose",
-                    i => Ops.SinusoidalPositions(i.NEmbd, i.NCtx, Float64).T),
+                    i => CourseOps.SinusoidalPositions(i.NEmbd, i.NCtx, Float64).T),
                 new("interleave sin and cos, and sin first: column 2i is sin, column 2i+1 is cos of the same angle (you put all the cosines first, then all the sines)",
                     i => { var a = Right(torch.arange(i.NCtx, dtype: Float64).unsqueeze(1), torch.arange(0, i.NEmbd, 2, dtype: Float64), i.NEmbd); return torch.cat([a.cos(), a.sin()], 1); }),
                 new("columns 2i and 2i+1 share one frequency, 1 / 10000^(2i/d), with i the pair number: you used 2·j/d with j the column number (so column 1 got 10000^(2/d), and column 2 10000^(4/d))",

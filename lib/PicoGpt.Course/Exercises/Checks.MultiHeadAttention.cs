@@ -22,8 +22,8 @@ public static partial class Checks
         return new CheckEngine<(Tensor X, int H)>
         {
             Name = "split_heads",
-            Reference = i => Ops.SplitHeads(i.X, i.H),
-            ReferenceName = "Ops.SplitHeads",
+            Reference = i => CourseOps.SplitHeads(i.X, i.H),
+            ReferenceName = "CourseOps.SplitHeads",
             Learner = i => splitHeads(i.X, i.H),
             Cases =
             [
@@ -64,8 +64,8 @@ public static partial class Checks
         return new CheckEngine<Tensor>
         {
             Name = "merge_heads",
-            Reference = Ops.MergeHeads,
-            ReferenceName = "Ops.MergeHeads",
+            Reference = CourseOps.MergeHeads,
+            ReferenceName = "CourseOps.MergeHeads",
             Learner = mergeHeads,
             Cases =
             [
@@ -204,13 +204,13 @@ public static partial class Checks
         long t = x.shape[^2], c = x.shape[^1], hs = c / nHead;
         var lead = x.shape[..^2];
         var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);                // 3 x [..., n_seq, n_embd]
-        Tensor Split(Tensor z) => splitNoTranspose ? z.reshape([.. lead, nHead, t, hs]) : Ops.SplitHeads(z, nHead);
+        Tensor Split(Tensor z) => splitNoTranspose ? z.reshape([.. lead, nHead, t, hs]) : CourseOps.SplitHeads(z, nHead);
         int[] order = swap switch { 1 => [1, 0, 2], 2 => [0, 2, 1], _ => [0, 1, 2] };
         var (q, k, v) = (Split(qkv[order[0]]), Split(qkv[order[1]]), Split(qkv[order[2]])); // [..., n_head, n_seq, hs]
         var s = Ops.MatMul(q, k.transpose(-2, -1)) / (scale switch { 1 => Math.Sqrt(c), 2 => 1, 3 => Math.Sqrt(c) / nHead, _ => Math.Sqrt(hs) }); // [..., n_head, n_seq, n_seq]
         if (mask) s = s + Ops.CausalMask(t, x.dtype);
         var o = Ops.MatMul(s.softmax(-1), v);                                           // [..., n_head, n_seq, hs]
-        o = mergeNoTranspose ? o.reshape(x.shape) : Ops.MergeHeads(o);                   // [..., n_seq, n_embd]
+        o = mergeNoTranspose ? o.reshape(x.shape) : CourseOps.MergeHeads(o);                   // [..., n_seq, n_embd]
         return project ? Ops.Linear(o, p.CProj.W, p.CProj.B) : o;
     }
 
@@ -228,9 +228,9 @@ public static partial class Checks
         bool attnBias = true, bool projBias = true, bool projT = false)
     {
         var qkv = (attnBias ? Ops.Linear(i.X, i.P.CAttn.W, i.P.CAttn.B) : Ops.MatMul(i.X, i.P.CAttn.W)).chunk(3, dim: -1); // 3 x [..., n_seq, n_embd]
-        var (q, k, v) = (Ops.SplitHeads(qkv[0], i.H), Ops.SplitHeads(qkv[1], i.H), Ops.SplitHeads(qkv[2], i.H));     // [..., n_head, n_seq, hs]
+        var (q, k, v) = (CourseOps.SplitHeads(qkv[0], i.H), CourseOps.SplitHeads(qkv[1], i.H), CourseOps.SplitHeads(qkv[2], i.H));     // [..., n_head, n_seq, hs]
         var heads = attend != null ? attend(q, k, v) : Ops.Attention(q, k, v, Ops.CausalMask(q.shape[^2], q.dtype));
-        var merged = Ops.MergeHeads(heads);                                                                            // [..., n_seq, n_embd]
+        var merged = CourseOps.MergeHeads(heads);                                                                            // [..., n_seq, n_embd]
         var w = projT ? i.P.CProj.W.T : i.P.CProj.W;
         return projBias ? Ops.Linear(merged, w, i.P.CProj.B) : Ops.MatMul(merged, w);
     }
@@ -238,9 +238,9 @@ public static partial class Checks
     /// <summary>The mistake of splitting [q | k | v] into heads before cutting it into q, k and v.</summary>
     static Tensor SplitBeforeChunk((Tensor X, AttentionParams P, int H) i)
     {
-        var parts = Ops.SplitHeads(Ops.Linear(i.X, i.P.CAttn.W, i.P.CAttn.B), i.H).chunk(3, dim: -1); // 3 x [..., n_head, n_seq, hs]
+        var parts = CourseOps.SplitHeads(Ops.Linear(i.X, i.P.CAttn.W, i.P.CAttn.B), i.H).chunk(3, dim: -1); // 3 x [..., n_head, n_seq, hs]
         var heads = Ops.Attention(parts[0], parts[1], parts[2], Ops.CausalMask(i.X.shape[^2], i.X.dtype));
-        return Ops.Linear(Ops.MergeHeads(heads), i.P.CProj.W, i.P.CProj.B);
+        return Ops.Linear(CourseOps.MergeHeads(heads), i.P.CProj.W, i.P.CProj.B);
     }
 
     static string? MhaExceptionHint(Exception e)
