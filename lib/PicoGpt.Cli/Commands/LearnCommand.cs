@@ -9,12 +9,13 @@ namespace PicoGpt.Cli.Commands;
 /// shows the progress. Keys: r run again, n next lesson, l list, q quit.
 /// picogpt learn --list: every exercise with its state. --lesson NAME: start at that lesson. --once: run once and exit
 /// (exit 0 when the lesson passed). --from-notebook notebooks/NAME.ipynb: rewrite lessons/NAME.cs with the answers of
-/// that notebook; --to-notebook notebooks/NAME.ipynb: the reverse. The logic lives in PicoGpt.Notebooks' LearnSession.
+/// that notebook; --to-notebook notebooks/NAME.ipynb: the reverse. --lessons DIR: another folder of lessons (at the same
+/// depth as lessons/, so their #:project lines resolve). The logic lives in PicoGpt.Notebooks' LearnSession.
 /// </summary>
 public sealed class LearnCommand : ICommand
 {
     public string Name => "learn";
-    public string Help => "the course in the terminal: run the current lesson on every save, show the first hint, move on when it passes ([--list] [--lesson NAME] [--once] [--from-notebook NB | --to-notebook NB])";
+    public string Help => "the course in the terminal: run the current lesson on every save, show the first hint, move on when it passes ([--list] [--lesson NAME] [--once] [--lessons DIR] [--from-notebook NB | --to-notebook NB])";
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "list", "once" };
 
     public int Run(Args args)
@@ -26,7 +27,7 @@ public sealed class LearnCommand : ICommand
         var timeout = TimeSpan.FromSeconds(args.Int("timeout", min: 10) ?? 900);
         args.EnsureAllUsed();
         var root = Paths.RepoRoot ?? throw new CliError("run picogpt learn inside the course's repository (no global.json and weights/ found above the working directory)");
-        var lessonsDir = Path.Combine(root, "lessons");
+        var lessonsDir = Path.GetFullPath(args.Get("lessons") ?? Path.Combine(root, "lessons"));
 
         if (from != null || to != null)
         {
@@ -40,7 +41,7 @@ public sealed class LearnCommand : ICommand
             return 0;
         }
 
-        var session = LearnSession.ForRepository(root);
+        var session = new LearnSession(lessonsDir, Path.Combine(root, LearnSession.StateFileName));
         if (lesson != null) session.Select(lesson);
         bool colour = Terminal.Colour;
         if (list)
