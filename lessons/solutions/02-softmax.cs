@@ -12,6 +12,7 @@
 #:project ../../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
+#:property PublishAot=false
 #:property Nullable=disable
 #:property WarningLevel=1
 

@@ -101,6 +101,7 @@ public static class LessonGenerator
         // runtimeconfig.dev.json, instead of being copied into every lesson's build folder (~/.local/share/dotnet/runfile).
         sb.Append("#:property CopyLocalLockFileAssemblies=false\n");
         sb.Append("#:property GenerateRuntimeConfigDevFile=true\n");
+        sb.Append("#:property PublishAot=false\n");                   // a file-based app defaults to AOT: no reflection-based JSON
         sb.Append("#:property Nullable=disable\n");                    // as in the kernel: no nullable annotations or warnings
         sb.Append("#:property WarningLevel=1\n");                       // as in the kernel's setup: no notes on learners' stubs
         sb.Append('\n');

@@ -25,9 +25,10 @@ public sealed class LearnCommand : ICommand
         var from = args.Get("from-notebook");
         var to = args.Get("to-notebook");
         var timeout = TimeSpan.FromSeconds(args.Int("timeout", min: 10) ?? 900);
+        var lessonsOption = args.Get("lessons");
         args.EnsureAllUsed();
         var root = Paths.RepoRoot ?? throw new CliError("run picogpt learn inside the course's repository (no global.json and weights/ found above the working directory)");
-        var lessonsDir = Path.GetFullPath(args.Get("lessons") ?? Path.Combine(root, "lessons"));
+        var lessonsDir = Path.GetFullPath(lessonsOption ?? Path.Combine(root, "lessons"));
 
         if (from != null || to != null)
         {

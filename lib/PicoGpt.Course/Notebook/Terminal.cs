@@ -81,8 +81,21 @@ public static class Terminal
     {
         var path = Environment.GetEnvironmentVariable(ReportVariable);
         if (string.IsNullOrEmpty(path)) return;
-        var line = JsonSerializer.Serialize(new LessonCheck(check.Name, check.Status, check.Message, check.Hint, check.Details.ToArray()));
-        File.AppendAllText(path, line + "\n");
+        // Utf8JsonWriter, not JsonSerializer: a file-based app may run with reflection-based serialization disabled
+        using var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteString("Name", check.Name);
+            json.WriteString("Status", check.Status);
+            json.WriteString("Message", check.Message);
+            if (check.Hint != null) json.WriteString("Hint", check.Hint); else json.WriteNull("Hint");
+            json.WriteStartArray("Details");
+            foreach (var d in check.Details) json.WriteStringValue(d);
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        File.AppendAllText(path, System.Text.Encoding.UTF8.GetString(buffer.ToArray()) + "\n");
     }
 
     /// <summary>Writes the chart as a standalone page in charts/ beside <paramref name="file"/>; returns its path (relative to the working directory when inside it).</summary>
