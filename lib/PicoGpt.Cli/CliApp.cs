@@ -17,6 +17,7 @@ public static class CliApp
         new EvalCommand(),
         new DownloadCommand(),
         new NotebooksCommand(),
+        new LearnCommand(),
         new BenchCommand(),
         new AttentionCommand(),
         // (add commands here, one line each)

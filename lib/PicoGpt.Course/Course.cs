@@ -31,6 +31,7 @@ public static class Course
             Live.ResetPageScript = Plots.PlotlyJs.ResetPage;
             kernel = KernelSetup.Run() is { } said ? ", " + said : "";
         }
+        else Live.Outside = Notebook.Terminal.Live;                   // a lesson: Live.Display writes its chart to a file
         var (torchSharp, _) = TorchRuntime.Versions();
         var device = TorchRuntime.DefaultDevice;
         return $"PicoGPT.NET: TorchSharp {torchSharp}, device {device.type.ToString().ToLowerInvariant()}, {torch.get_num_threads()} threads{kernel}";

@@ -12,7 +12,9 @@ namespace PicoGpt.Interactive;
 /// Jupyter and saved notebooks keep the first picture). <see cref="Display"/> publishes through the cell's invocation
 /// context and keeps that value, so updates replace the output everywhere, and the saved notebook ends with the last one.
 /// If the first picture carried the notebook's inline copy of plotly.js, every update carries it as well.
-/// Outside a kernel (a program, a test) it shows nothing and updates are ignored.
+/// Outside a kernel (a lesson file run with <c>dotnet run</c>) the course's setup hands it <see cref="Outside"/>: a chart
+/// goes to an HTML file beside the lesson, rewritten on every update. Without that hook (a program, a test) it shows
+/// nothing and updates are ignored.
 /// </summary>
 public sealed class Live
 {
@@ -20,7 +22,14 @@ public sealed class Live
     Live(Action<object?> update) => _update = update;
 
     /// <summary>Shows <paramref name="value"/> as an output of the running cell and returns a handle that redraws it.</summary>
-    public static Live Display(object? value) => KernelSetup.InKernel ? InKernel(value) : new Live(_ => { });
+    public static Live Display(object? value, [CallerFilePath] string file = "") =>
+        KernelSetup.InKernel ? InKernel(value) : new Live(Outside?.Invoke(value, file) ?? (_ => { }));
+
+    /// <summary>
+    /// Set by the course's setup outside a kernel: shows a value in the terminal for the calling file and returns how to
+    /// update it (the course's Terminal.Live).
+    /// </summary>
+    internal static Func<object?, string, Action<object?>>? Outside;
 
     /// <summary>
     /// Set by the course's setup: whether a formatted output carries the page's inline copy of plotly.js, and how to

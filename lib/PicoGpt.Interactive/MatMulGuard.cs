@@ -117,7 +117,7 @@ public static class CellGuard
 
         public override SyntaxNode? VisitInvocationExpression(InvocationExpressionSyntax node)
         {
-            var method = TorchMatMul(node);
+            var method = TorchCalls.MatMul(model, node);
             var visited = (InvocationExpressionSyntax)base.VisitInvocationExpression(node)!;
             if (method == null) return visited;
             InvocationExpressionSyntax result;
@@ -146,22 +146,6 @@ public static class CellGuard
             else return visited;
             Count++;
             return result.WithLeadingTrivia(visited.GetLeadingTrivia()).WithTrailingTrivia(visited.GetTrailingTrivia());
-        }
-
-        /// <summary>The TorchSharp matmul this call binds to (Tensor.matmul(other), torch.matmul(a, b)), else null.</summary>
-        IMethodSymbol? TorchMatMul(InvocationExpressionSyntax node)
-        {
-            var name = node.Expression switch
-            {
-                MemberAccessExpressionSyntax m => m.Name.Identifier.ValueText,
-                IdentifierNameSyntax i => i.Identifier.ValueText,
-                _ => null,
-            };
-            if (name != "matmul") return null;
-            var info = model.GetSymbolInfo(node);
-            var method = info.Symbol as IMethodSymbol ?? info.CandidateSymbols.OfType<IMethodSymbol>().FirstOrDefault();
-            var ns = method?.ContainingType?.ContainingNamespace?.ToDisplayString() ?? "";
-            return method != null && (ns == "TorchSharp" || ns.StartsWith("TorchSharp.", StringComparison.Ordinal)) ? method : null;
         }
     }
 }

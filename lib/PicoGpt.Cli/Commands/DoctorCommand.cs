@@ -1,14 +1,18 @@
 using System.Runtime.InteropServices;
 using PicoGpt.Native;
+using PicoGpt.Notebooks;
 using TorchSharp;
 
 namespace PicoGpt.Cli.Commands;
 
-/// <summary>picogpt doctor: is this machine ready? .NET, TorchSharp/libtorch, native load, cuda, threads, weights.</summary>
+/// <summary>
+/// picogpt doctor: is this machine ready? .NET, TorchSharp/libtorch, native load, cuda, threads, weights; and, inside the
+/// repository, every part of a learner's setup with the fix for each missing one (<see cref="LearnerSetup"/>).
+/// </summary>
 public sealed class DoctorCommand : ICommand
 {
     public string Name => "doctor";
-    public string Help => "check .NET, TorchSharp, the native library, CUDA, threads and downloaded weights";
+    public string Help => "check .NET, TorchSharp, the native library, CUDA, threads, downloaded weights, and the course setup (SDK, kernel tool, Jupyter kernelspec, course library, lessons) with fixes";
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json" };
 
     public int Run(Args args)
@@ -48,10 +52,23 @@ public sealed class DoctorCommand : ICommand
             ? Directory.GetDirectories(Paths.WeightsDir).Where(d => File.Exists(Path.Combine(d, "config.json")))
                 .Select(Path.GetFileName).OrderBy(n => n).ToArray()
             : Array.Empty<string>();
-        if (json) Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(report));
+        var setup = Paths.RepoRoot is { } root ? LearnerSetup.Check(root) : [];
+        if (json)
+        {
+            report["course_setup"] = setup.Select(i => new Dictionary<string, object?> { ["part"] = i.Part, ["ok"] = i.Ok, ["found"] = i.Found, ["fix"] = i.Ok ? null : i.Fix }).ToArray();
+            Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(report));
+        }
         else
+        {
             foreach (var (k, v) in report)
                 Console.WriteLine($"{k,-36} {(v is string[] a ? (a.Length == 0 ? "(none)" : string.Join(", ", a)) : v)}");
+            if (setup.Count > 0) Console.WriteLine("\ncourse setup:");
+            foreach (var item in setup)
+            {
+                Console.WriteLine($"  {(item.Ok ? "✓" : "✗")} {item.Part,-20} {item.Found}");
+                if (!item.Ok && item.Fix != null) Console.WriteLine($"    {"",-20} fix: {item.Fix}");
+            }
+        }
         return ok ? 0 : 1;
     }
 }

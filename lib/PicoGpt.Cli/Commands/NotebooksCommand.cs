@@ -13,13 +13,14 @@ namespace PicoGpt.Cli.Commands;
 /// the real .NET Interactive kernel (a folder runs its *.ipynb), one fresh kernel per notebook; exit 1 if any cell fails
 /// or a kernel dies. A cell that ends the kernel (TorchSharp's matmul abort) is reported with the reason and the fix, and
 /// the run goes on with the next notebook. --out writes each executed .ipynb and an offline HTML page.
-/// picogpt notebooks strip [--check] [--dir DIR]: regenerate DIR/*.ipynb (default: the repository's notebooks/)
-/// from DIR/solutions/*.ipynb; --check only compares and exits 1 listing the drifted files.
+/// picogpt notebooks strip [--check] [--dir DIR] [--lessons DIR]: regenerate DIR/*.ipynb (default: the repository's
+/// notebooks/) from DIR/solutions/*.ipynb, and the lessons (file-based apps, default: lessons/ beside DIR) NAME.cs and
+/// solutions/NAME.cs from the same solutions; --check only compares and exits 1 listing the drifted files.
 /// </summary>
 public sealed class NotebooksCommand : ICommand
 {
     public string Name => "notebooks";
-    public string Help => "run notebooks in the .NET Interactive kernel (run PATH... [--json] [--out DIR] [--cell-timeout S]) or make learner notebooks from solutions (strip [--check])";
+    public string Help => "run notebooks in the .NET Interactive kernel (run PATH... [--json] [--out DIR] [--cell-timeout S]) or make learner notebooks and lesson files from solutions (strip [--check])";
     public IReadOnlySet<string> Flags { get; } = new HashSet<string> { "json", "check", "stop-on-error" };
 
     public int Run(Args args)
@@ -128,16 +129,19 @@ public sealed class NotebooksCommand : ICommand
         bool check = args.Flag("check");
         var dir = args.Get("dir") ?? (Paths.RepoRoot is { } root ? Path.Combine(root, "notebooks")
             : throw new CliError("repository root not found: give --dir NOTEBOOKS_DIR"));
+        var lessons = args.Get("lessons") ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(dir))!, "lessons");
         args.EnsureAllUsed(1);
-        var drifted = NotebookStripper.Sync(Path.Combine(dir, "solutions"), dir, check);
+        var repoRoot = Path.GetDirectoryName(Path.GetFullPath(lessons))!;
+        var drifted = NotebookStripper.Sync(Path.Combine(dir, "solutions"), dir, check)
+            .Concat(LessonGenerator.Sync(repoRoot, dir, lessons, check)).ToList();
         if (check)
         {
             foreach (var f in drifted) Console.WriteLine($"drifted: {f} (run: picogpt notebooks strip)");
-            if (drifted.Count == 0) Console.WriteLine($"learner notebooks in {dir} match their solutions");
+            if (drifted.Count == 0) Console.WriteLine($"learner notebooks in {dir} and lessons in {lessons} match their solutions");
             return drifted.Count == 0 ? 0 : 1;
         }
         foreach (var f in drifted) Console.WriteLine($"wrote {f}");
-        if (drifted.Count == 0) Console.WriteLine($"learner notebooks in {dir} were already up to date");
+        if (drifted.Count == 0) Console.WriteLine($"learner notebooks in {dir} and lessons in {lessons} were already up to date");
         return 0;
     }
 }
