@@ -292,7 +292,7 @@ public static partial class Checks
                 ExceptionHint = e =>
                     e.Message.Contains("on top of") ? "give the model only the new token each step ([B, 1], the argmax you just appended): the cache already holds every earlier position, "
                         + "and feeding the sequence again would store it twice"
-                    : e.Message.Contains("the cache is full") ? "crop: before a step, if the cached positions + the new ones exceed nCtx, start a new cache (new Tensor?[nLayer] for ks and vs) "
+                    : e.Message.Contains("the cache is full") ? "crop: before a step, if the cached positions + the new ones exceed nCtx, start a new cache (new Tensor[nLayer] for ks and vs) "
                         + "from the last nCtx / 2 ids; and crop a prompt longer than nCtx to its last nCtx ids"
                     : e.Message.Contains("the model takes ids") ? "pass the model ids shaped [B, T] (keep the batch axis: next is [B, 1])"
                     : null,
