@@ -313,7 +313,9 @@ public static partial class Checks
                     HasNonFinite(got) && !HasNonFinite(expected)
                         ? "your gradient has NaN or infinities on large logits: exp(1000) overflows to inf and inf / inf is NaN; subtract each row's max first, " +
                           "e = (logits - logits.amax(new long[] { -1 }, keepdim: true)).exp() (or use softmax(-1), which does it)"
-                    : got.dim() == 0 ? "return the gradient with respect to every logit, shaped like the logits [N, V], not the loss" : null,
+                    : got.dim() == 0 ? "return the gradient with respect to every logit, shaped like the logits [N, V], not the loss"
+                    : got.dim() == 1 && got.shape[0] == i.Logits.shape[1] ? "the gradient has one row per row of the logits, [N, V]: divide (p - y) by N instead of averaging over the rows (mean(0) adds the rows together)"
+                    : null,
             }.Run(),
             Property(Name, "logits that require grad (as in a model), [3, 4]: the gradient must be a plain tensor", "the gradient does not require grad; the logits have no .grad", () =>
             {

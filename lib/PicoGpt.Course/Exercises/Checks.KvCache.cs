@@ -103,7 +103,8 @@ public static partial class Checks
             Traps = traps,
             ExceptionHint = e => e is NullReferenceException || e.Message.Contains("null")
                 ? "the first call has no cache yet: kPast and vPast are null, so K = kPast is null ? k : torch.cat(new[] { kPast, k }, dim: 1) (and P = 0)"
-                : e.Message.Contains("must match") || e.Message.Contains("Sizes of tensors") ? AppendHint + "; the mask is [T, P + T]: " + MaskHint
+                : e.Message.Contains("must match") || e.Message.Contains("Sizes of tensors") ? "the scores q·kᵀ are [B, T, P + T] (T new queries against P + T keys), so the mask is [T, P + T]: " + MaskHint
+                    + ". If your mask is that, check the append: " + AppendHint
                 : ShapeError(e) ? "the scores q·kᵀ are [B, T, P + T] (T new queries against P + T keys): " + MaskHint : null,
             Diagnose = (i, e, g) =>
                 i.KPast is { } kp && g.dim() == 3 && g.shape[0] == e.shape[0] && g.shape[2] == 2 * e.shape[2] ? AppendHint + ": dim: -1 puts the new keys next to the features"
@@ -284,7 +285,7 @@ public static partial class Checks
                 Accept = (i, e, g) =>
                 {
                     if (!g.shape.SequenceEqual(e.shape)) return null;
-                    for (int keep = 1; keep < i.Ctx; keep++)
+                    for (int keep = 1; keep <= i.Ctx; keep++)
                         if (keep != i.Ctx / 2 && CheckEngine<int>.Matches(g, Ref(i, keep), 0))
                             return $"you refill the cache from the last {keep} ids when it is full (the library keeps nCtx / 2 = {i.Ctx / 2}): another correct answer";
                     return null;

@@ -242,6 +242,10 @@ public class GradientsCheckTests
         FailsWith(Checks.CrossEntropyBackward((l, t) => (l.softmax(-1) - OneHot(l, t)) / l.shape[0]), "torch.no_grad()");
 
     [Fact]
+    public void CrossEntropyBackward_mean_over_the_rows_gets_a_hint() =>
+        FailsWith(Checks.CrossEntropyBackward((l, t) => { using var _ = torch.no_grad(); return (l.softmax(-1) - OneHot(l, t)).mean([0]); }), "instead of averaging over the rows");
+
+    [Fact]
     public void CrossEntropyBackward_stub_is_not_implemented() =>
         NotImplemented(Checks.CrossEntropyBackward((l, t) => throw new NotImplementedException()));
 }

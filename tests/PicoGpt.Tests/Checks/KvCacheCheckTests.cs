@@ -70,6 +70,23 @@ public class KvCacheCheckTests
         FailsWith(Checks.CachedAttention((x, p, h, k, v) => Attend(x, p, h, k, v, new(OnlyNewK: true))), "return the whole cache");
 
     [Fact]
+    public void CachedAttention_with_a_T_by_T_mask_gets_a_hint() =>
+        // Ops.CausalMask(T) fits one new token ([1, 1], all visible) but not 3 new tokens against 7 keys
+        FailsWith(Checks.CachedAttention((x, p, h, k, v) =>
+        {
+            var (_, K, V) = Attend(x, p, h, k, v, new());
+            var qkv = Ops.Linear(x, p.CAttn.W, p.CAttn.B).chunk(3, dim: -1);
+            var (q, kh, vh) = (qkv[0].chunk(h, dim: -1), K.chunk(h, dim: -1), V.chunk(h, dim: -1));
+            var mask = Ops.CausalMask(x.shape[1], x.dtype);
+            var y = torch.cat(Enumerable.Range(0, h).Select(i => Ops.Attention(q[i], kh[i], vh[i], mask)).ToArray(), dim: -1);
+            return (Ops.Linear(y, p.CProj.W, p.CProj.B), K, V);
+        }), "so the mask is [T, P + T]");
+
+    [Fact]
+    public void GenerateCached_cropping_to_the_full_context_is_accepted() =>
+        Passes(Checks.GenerateCached((ids, gpt, l, n, c) => Generate(ids, gpt, l, n, c, keep: c)));
+
+    [Fact]
     public void CachedAttention_that_forgets_the_empty_cache_gets_a_hint() =>
         FailsWith(Checks.CachedAttention((x, p, h, k, v) => { _ = k!.shape; return Attend(x, p, h, k, v, new()); }), "kPast and vPast are null");
 
