@@ -29,6 +29,8 @@ public static class Course
             Live.CarriesPageScript = Plots.PlotlyJs.HasInlineCopy;
             Live.ResetPageScript = Plots.PlotlyJs.ResetPage;
             kernel = KernelSetup.Run() ? ", kernel ready (.matmul checked)" : "";
+            AnswerBook.LibraryCode = name => Answers.Library.TryGetValue(name, out var code) ? code : null;
+            AnswerBook.Install();                                  // passing answers saved, Answers.Load(...) cells served
         }
         var (torchSharp, _) = TorchRuntime.Versions();
         var device = TorchRuntime.DefaultDevice;
