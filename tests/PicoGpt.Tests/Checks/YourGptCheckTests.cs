@@ -231,6 +231,10 @@ public class YourGptCheckTests
     public void SaveGpt2_stub_is_not_implemented() => NotImplemented(Save((_, _) => throw new NotImplementedException()));
 
     [Fact]
+    public void SaveGpt2_with_MyGpt_still_a_stub_is_not_implemented() =>
+        NotImplemented(Checks.SaveGpt2((m, p) => Saver(m, p), (p, c) => Loader(p, c), _ => throw new NotImplementedException()));
+
+    [Fact]
     public void SaveGpt2_not_transposed_fails() => FailsWith(Save((m, p) => Saver(m, p, transpose: false)), "Conv1D layout [in, out]");
 
     [Fact]
