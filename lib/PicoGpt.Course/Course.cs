@@ -30,6 +30,8 @@ public static class Course
             Live.CarriesPageScript = Plots.PlotlyJs.HasInlineCopy;
             Live.ResetPageScript = Plots.PlotlyJs.ResetPage;
             kernel = KernelSetup.Run() is { } said ? ", " + said : "";
+            AnswerBook.LibraryCode = name => Answers.Library.TryGetValue(name, out var code) ? code : null;
+            AnswerBook.Install();                                  // passing answers saved, Answers.Load(...) cells served
         }
         else Live.Outside = Notebook.Terminal.Live;                   // a lesson: Live.Display writes its chart to a file
         var (torchSharp, _) = TorchRuntime.Versions();
