@@ -315,7 +315,7 @@ public class FastDecoderTests
         {
             var (code, stdout, err) = CliTests.Cli(args);
             Assert.True(code != 0, string.Join(" ", args));
-            Assert.Equal(1, err.Trim().Split('\n').Length);
+            Assert.Single(err.Trim().Split('\n'));
             Assert.Contains("dtype", err);
             Assert.DoesNotContain("   at ", err);                              // no stack trace
         }

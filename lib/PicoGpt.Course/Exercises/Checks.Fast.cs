@@ -37,27 +37,25 @@ public static partial class Checks
     public static CheckResult QuantizeInt8(Func<Tensor, (Tensor Q, Tensor Scale)> quantize)
     {
         const string name = "quantize_int8";
-        var scaleSteps = new Mistakes.Step[]
-        {
-            new(ColumnAxis + "; amax(1) gives one scale per input (a row)",
-                "one scale per output channel (column), not one for the whole tensor (per-tensor): a single large weight would then coarsen every column"),
-            new("the scale comes from the LARGEST |w| of the column (amax), not the mean |w|: with the mean most weights land outside ±127 and are clamped",
-                "take the max of |w| (w.abs()), not of w: the largest magnitude can be a negative weight, and without abs it is missed (or the scale is negative)"),
-            new("divide by 127, not 128: int8's symmetric range is -127..127, and with 128 the largest weight rounds to 128, which int8 cannot hold (it wraps to -128)",
-                "divide by 127, not 255: 255 is uint8's range; a signed code has 127 steps on each side, so /255 wastes half of them",
-                "the scale is max|w| / 127 (the size of one step), not 127 / max|w| (its inverse)"),
-            new("a column of zeros has max|w| = 0, so scale 0, and then w / scale = 0 / 0 = NaN: give such a column a scale above 0 " +
-                "(torch.where(max > 0, max / 127, torch.ones_like(max))); its codes are all 0 either way"),
-        };
+        var perRow = new Mistakes.Way(ColumnAxis + "; amax(1) gives one scale per input (a row)");
+        var perTensor = new Mistakes.Way("one scale per output channel (column), not one for the whole tensor (per-tensor): a single large weight would then coarsen every column");
+        var mean = new Mistakes.Way("the scale comes from the LARGEST |w| of the column (amax), not the mean |w|: with the mean most weights land outside ±127 and are clamped");
+        var noAbs = new Mistakes.Way("take the max of |w| (w.abs()), not of w: the largest magnitude can be a negative weight, and without abs it is missed (or the scale is negative)");
+        var by128 = new Mistakes.Way("divide by 127, not 128: int8's symmetric range is -127..127, and with 128 the largest weight rounds to 128, which int8 cannot hold (it wraps to -128)");
+        var by255 = new Mistakes.Way("divide by 127, not 255: 255 is uint8's range; a signed code has 127 steps on each side, so /255 wastes half of them");
+        var inverse = new Mistakes.Way("the scale is max|w| / 127 (the size of one step), not 127 / max|w| (its inverse)");
+        var zeroScale = new Mistakes.Way("a column of zeros has max|w| = 0, so scale 0, and then w / scale = 0 / 0 = NaN: give such a column a scale above 0 " +
+                "(torch.where(max > 0, max / 127, torch.ones_like(max))); its codes are all 0 either way");
+        var scaleSteps = new Mistakes.Step[] { new(perRow, perTensor), new(mean, noAbs), new(by128, by255, inverse), new(zeroScale) };
         var scaleTraps = Mistakes.Combine<Tensor>(scaleSteps, (c, w) =>
         {
-            var source = c[1] == 2 ? w : w.abs();                                     // the max of w, without abs
-            Tensor Stat(long? dim) => c[1] == 1
+            var source = c.Took(noAbs) ? w : w.abs();                                 // the max of w, without abs
+            Tensor Stat(long? dim) => c.Took(mean)
                 ? (dim is long d ? source.mean(new long[] { d }) : source.mean())                   // the mean |w|
                 : (dim is long e ? source.amax(new long[] { e }) : source.max());
-            var max = c[0] switch { 1 => Stat(1), 2 => Stat(null), _ => Stat(0) };     // [n_out], [n_in] or []
-            var scale = c[2] switch { 1 => max / 128, 2 => max / 255, 3 => 127 / max, _ => max / 127 };
-            return c[3] == 1 ? scale : torch.where(max > 0, scale, torch.ones_like(scale));
+            var max = c.Took(perRow) ? Stat(1) : c.Took(perTensor) ? Stat(null) : Stat(0);   // [n_in], [] or [n_out]
+            var scale = c.Took(by128) ? max / 128 : c.Took(by255) ? max / 255 : c.Took(inverse) ? 127 / max : max / 127;
+            return c.Took(zeroScale) ? scale : torch.where(max > 0, scale, torch.ones_like(scale));
         });
         // the per-tensor scale repeated for every column, as a learner who read "one per column" might write it
         scaleTraps.Add(new("one scale per output channel (column), each from ITS largest |w|: yours is the same number in every column (the whole tensor's max)",

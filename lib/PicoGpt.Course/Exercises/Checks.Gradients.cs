@@ -39,8 +39,8 @@ public static partial class Checks
             using var scope = torch.NewDisposeScope();
             failure = check();
         }
-        catch (Exception e) when (CheckEngine<int>.IsNotImplemented(e)) { return new CheckResult(name, false, true, "your function still throws NotImplementedException: replace the stub with your code", null, []); }
-        catch (Exception e) { failure = ($"your function threw {e.GetType().Name}: {CheckEngine<int>.FirstLine(e.Message)}", "run it on the inputs of the cases above: it passed them"); }
+        catch (Exception e) when (CheckEngine.IsNotImplemented(e)) { return new CheckResult(name, false, true, "your function still throws NotImplementedException: replace the stub with your code", null, []); }
+        catch (Exception e) { failure = ($"your function threw {e.GetType().Name}: {CheckEngine.FirstLine(e.Message)}", "run it on the inputs of the cases above: it passed them"); }
         return failure is { } f
             ? new CheckResult(name, false, false, $"case '{caseName}': {f.Problem}. Hint: {f.Hint}", f.Hint, [$"✗ {caseName}: {f.Problem}"])
             : new CheckResult(name, true, false, ok, null, [$"✓ {caseName}: {ok}"]);
@@ -191,7 +191,7 @@ public static partial class Checks
                 new(NoMean, i => LinearGrads(i).Dx / N(i)),
                 new("the bias does not change dx: dx = dy @ Wᵀ, nothing added", i => LinearGrads(i).Dx + i.B.sum()),
                 new("that is dW's formula: dx = dy @ Wᵀ (shaped like x)", i => Ops.MatMul(i.X.T, i.Dy)),
-            ], (i, e, g) => g.shape.SequenceEqual(e.shape.Reverse()) && CheckEngine<int>.Matches(g.T, e, 1e-6)
+            ], (i, e, g) => g.shape.SequenceEqual(e.shape.Reverse()) && CheckEngine.Matches(g.T, e, 1e-6)
                 ? "dx is shaped like x, [N, n_in]: dy @ Wᵀ; yours is its transpose (W @ dyᵀ)" : null),
             () => Part("dW", r => r.dW, i => LinearGrads(i).DW,
             [
@@ -200,7 +200,7 @@ public static partial class Checks
                 new("dW = xᵀ @ dy: the inputs x, not the gradient dx, multiply dy", i => Ops.MatMul(Ops.MatMul(i.Dy, i.W.T).T, i.Dy)),
                 new("dW sums over the batch through the matmul, xᵀ @ dy: every row of x meets its own row of dy (x.sum(0) times dy.sum(0) mixes rows)",
                     i => i.X.sum(dim: 0).unsqueeze(1) * i.Dy.sum(dim: 0).unsqueeze(0)),
-            ], (i, e, g) => g.shape.SequenceEqual(e.shape.Reverse()) && CheckEngine<int>.Matches(g.T, e, 1e-6)
+            ], (i, e, g) => g.shape.SequenceEqual(e.shape.Reverse()) && CheckEngine.Matches(g.T, e, 1e-6)
                 ? "dW is shaped like W, [n_in, n_out]: xᵀ @ dy; yours is its transpose (dyᵀ @ x)" : null),
             () => Part("db", r => r.db, i => LinearGrads(i).Db,
             [
@@ -237,40 +237,39 @@ public static partial class Checks
         return l.grad!.detach();
     }
 
+    static readonly Mistakes.Way CeLogSoftmax = new("use the probabilities softmax(logits), not log-softmax: the gradient of -log p_target through log-softmax is softmax - one_hot");
+    static readonly Mistakes.Way CeExpNotNormalised = new("divide exp(logits) by each row's sum: the probabilities softmax(logits) = e / e.sum(-1, keepdim: true)");
+    static readonly Mistakes.Way CeSoftmaxAxis0 = new("take the softmax over the classes, the last axis (softmax(-1)): dim 0 runs over the batch");
+    static readonly Mistakes.Way CeLogits = new("subtract the one-hot from the probabilities softmax(logits), not from the logits");
+    static readonly Mistakes.Way CeOneHotOfPrediction = new("the one-hot marks each row's TARGET class, one_hot(targets, V): yours marks the class the model predicts (argmax of the logits)");
+    static readonly Mistakes.Way CeNoOneHot = new("subtract the one-hot of the targets: the gradient is softmax - one_hot(targets), a target's probability pulled towards 1");
+    static readonly Mistakes.Way CeSign = new("the sign is swapped: the gradient is softmax - one_hot (p - y), positive where the model gives too much probability; gradient descent then subtracts it");
+    static readonly Mistakes.Way CeNoMean = new("divide by N, the number of rows: the loss is the mean over N rows, so each row's gradient is (p - y) / N");
+    static readonly Mistakes.Way CeByNV = new("divide by N, the number of rows, not by N·V: the loss averages over the rows, each row's loss sums over its classes through the softmax");
+    static readonly Mistakes.Way CeByV = new("divide by N, the number of rows, not by V: the mean is over the rows of the batch");
+
     static readonly Mistakes.Step[] CeSteps =
     [
-        new("use the probabilities softmax(logits), not log-softmax: the gradient of -log p_target through log-softmax is softmax - one_hot",
-            "divide exp(logits) by each row's sum: the probabilities softmax(logits) = e / e.sum(-1, keepdim: true)",
-            "take the softmax over the classes, the last axis (softmax(-1)): dim 0 runs over the batch",
-            "subtract the one-hot from the probabilities softmax(logits), not from the logits"),
-        new("the one-hot marks each row's TARGET class, one_hot(targets, V): yours marks the class the model predicts (argmax of the logits)",
-            "subtract the one-hot of the targets: the gradient is softmax - one_hot(targets), a target's probability pulled towards 1"),
-        new("the sign is swapped: the gradient is softmax - one_hot (p - y), positive where the model gives too much probability; gradient descent then subtracts it"),
-        new("divide by N, the number of rows: the loss is the mean over N rows, so each row's gradient is (p - y) / N",
-            "divide by N, the number of rows, not by N·V: the loss averages over the rows, each row's loss sums over its classes through the softmax",
-            "divide by N, the number of rows, not by V: the mean is over the rows of the batch"),
+        new(CeLogSoftmax, CeExpNotNormalised, CeSoftmaxAxis0, CeLogits),
+        new(CeOneHotOfPrediction, CeNoOneHot),
+        new(CeSign),
+        new(CeNoMean, CeByNV, CeByV),
     ];
 
-    static Tensor WrongCe(int[] c, CeIn i)
+    static Tensor WrongCe(Mistakes.Choice c, CeIn i)
     {
         var (l, t) = (i.Logits, i.Targets);
         long n = l.shape[0], v = l.shape[1];
-        var p = c[0] switch
-        {
-            1 => l.log_softmax(-1),
-            2 => l.exp(),
-            3 => l.softmax(0),
-            4 => l,
-            _ => l.softmax(-1),
-        };
-        var y = c[1] switch
-        {
-            1 => torch.nn.functional.one_hot(l.argmax(-1), v).to(l.dtype),
-            2 => torch.zeros_like(l),
-            _ => torch.nn.functional.one_hot(t, v).to(l.dtype),
-        };
-        var g = c[2] == 1 ? y - p : p - y;
-        return c[3] switch { 1 => g, 2 => g / (n * v), 3 => g / v, _ => g / n };
+        var p = c.Took(CeLogSoftmax) ? l.log_softmax(-1)
+            : c.Took(CeExpNotNormalised) ? l.exp()
+            : c.Took(CeSoftmaxAxis0) ? l.softmax(0)
+            : c.Took(CeLogits) ? l
+            : l.softmax(-1);
+        var y = c.Took(CeOneHotOfPrediction) ? torch.nn.functional.one_hot(l.argmax(-1), v).to(l.dtype)
+            : c.Took(CeNoOneHot) ? torch.zeros_like(l)
+            : torch.nn.functional.one_hot(t, v).to(l.dtype);
+        var g = c.Took(CeSign) ? y - p : p - y;
+        return c.Took(CeNoMean) ? g : c.Took(CeByNV) ? g / (n * v) : c.Took(CeByV) ? g / v : g / n;
     }
 
     /// <summary>
@@ -300,7 +299,7 @@ public static partial class Checks
                 ],
                 Traps =
                 [
-                    .. Mistakes.Combine<CeIn>(CeSteps, WrongCe, distinct: c => !(c[1] == 2 && c[2] == 1)),
+                    .. Mistakes.Combine<CeIn>(CeSteps, WrongCe, distinct: c => !(c.Took(CeNoOneHot) && c.Took(CeSign))),
                     new("one row at a time: the targets index the rows' classes (one_hot(targets, V) is [N, V]); a one-hot of the wrong shape broadcasts over the batch",
                         i => (i.Logits.softmax(-1) - torch.nn.functional.one_hot(i.Targets, i.Logits.shape[1]).to(i.Logits.dtype).T) / i.Logits.shape[0]),
                 ],

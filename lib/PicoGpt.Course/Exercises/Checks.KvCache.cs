@@ -197,7 +197,7 @@ public static partial class Checks
             ],
             ExceptionHint = e => e.Message.Contains("out of bounds") || e.Message.Contains("out of range")
                 ? "an index ran past a table: token ids index wte [n_vocab, C], positions P .. P + T - 1 index wpe [n_ctx, C] (torch.arange(P, P + T))" : null,
-            Diagnose = (i, e, g) => g.shape.SequenceEqual(e.shape) && CheckEngine<int>.Matches(g[0], e[0], 1e-5) && !CheckEngine<int>.Matches(g, e, 1e-5)
+            Diagnose = (i, e, g) => g.shape.SequenceEqual(e.shape) && CheckEngine.Matches(g[0], e[0], 1e-5) && !CheckEngine.Matches(g, e, 1e-5)
                 ? "the prompt's logits are right, the steps after it are not: each step must put its token at position P (wpe[P]), see every cached key and value, and store the grown caches in ks[l], vs[l]"
                 : null,
         }.Run();
@@ -286,7 +286,7 @@ public static partial class Checks
                 {
                     if (!g.shape.SequenceEqual(e.shape)) return null;
                     for (int keep = 1; keep <= i.Ctx; keep++)
-                        if (keep != i.Ctx / 2 && CheckEngine<int>.Matches(g, Ref(i, keep), 0))
+                        if (keep != i.Ctx / 2 && CheckEngine.Matches(g, Ref(i, keep), 0))
                             return $"you refill the cache from the last {keep} ids when it is full (the library keeps nCtx / 2 = {i.Ctx / 2}): another correct answer";
                     return null;
                 },

@@ -43,7 +43,7 @@ public static partial class Checks
     }
 
     static CheckResult StubResult(string name, Exception e) =>
-        new(name, false, true, CheckEngine<int>.StubMessage(e)?.Replace(".ctor", "the constructor") ?? "your code still throws NotImplementedException: replace the stub with your code", null, []);
+        new(name, false, true, CheckEngine.StubMessage(e)?.Replace(".ctor", "the constructor") ?? "your code still throws NotImplementedException: replace the stub with your code", null, []);
 
     static bool IsNotImplemented(Exception e) =>
         e is NotImplementedException || e.InnerException is { } inner && IsNotImplemented(inner) || e is AggregateException a && a.InnerExceptions.Any(IsNotImplemented);
@@ -183,7 +183,7 @@ public static partial class Checks
             got = yours.forward(ids);
             want = reference.forward(ids);
         }
-        var (diff, _) = CheckEngine<int>.Compare(want, got, tol);
+        var (diff, _) = CheckEngine.Compare(want, got, tol);
         return diff == null ? null : ($"logits on ids [{string.Join(", ", ids.shape)}]: {diff} (tolerance {tol:G2})", diagnose?.Invoke());
     }
 
@@ -204,11 +204,11 @@ public static partial class Checks
         var blocksNoT = p.Blocks.Select(b => b with { Attn = b.Attn with { CProj = b.Attn.CProj with { W = b.Attn.CProj.W.t() } } }).ToList();
         var swapped = p.Blocks.Select(b => b with { Ln1 = b.Ln2, Ln2 = b.Ln1 }).ToList();
         using var _ = torch.no_grad();
-        if (CheckEngine<int>.Matches(Ops.Gpt2(ids, p with { Blocks = blocksNoT }, reference.Config.NHead), got, 1e-4))
+        if (CheckEngine.Matches(Ops.Gpt2(ids, p with { Blocks = blocksNoT }, reference.Config.NHead), got, 1e-4))
             return "attn.c_proj.weight is square ([C, C]), so forgetting its .t() in Params() raises no shape error: every Conv1D weight goes to Linear as weight.t()";
-        if (CheckEngine<int>.Matches(Ops.Gpt2(ids, p with { Blocks = swapped }, reference.Config.NHead), got, 1e-4))
+        if (CheckEngine.Matches(Ops.Gpt2(ids, p with { Blocks = swapped }, reference.Config.NHead), got, 1e-4))
             return "ln_1 is the layer norm before attention, ln_2 the one before the MLP: yours are swapped";
-        if (CheckEngine<int>.Matches(Ops.Gpt2(ids, p with { LnF = p.Blocks[^1].Ln2 }, reference.Config.NHead), got, 1e-4))
+        if (CheckEngine.Matches(Ops.Gpt2(ids, p with { LnF = p.Blocks[^1].Ln2 }, reference.Config.NHead), got, 1e-4))
             return "the final layer norm is ln_f (its own weight and bias), not the last block's";
         return null;
     }
@@ -312,9 +312,9 @@ public static partial class Checks
     {
         var p = reference.ToParams();
         var noT = p.Blocks.Select(b => b with { Attn = b.Attn with { CProj = b.Attn.CProj with { W = b.Attn.CProj.W.t() } } }).ToList();
-        if (CheckEngine<int>.Matches(Ops.Gpt2(ids, p with { Blocks = noT }, reference.Config.NHead), got, 1e-4))
+        if (CheckEngine.Matches(Ops.Gpt2(ids, p with { Blocks = noT }, reference.Config.NHead), got, 1e-4))
             return "attn.c_proj.weight is square ([C, C]), so copying it without .t() raises no shape error: transpose all four Conv1D weights (attn.c_attn, attn.c_proj, mlp.c_fc, mlp.c_proj), not only those whose shapes differ";
-        var sameLogits = CheckEngine<int>.Matches(Ops.Gpt2(ids, p, reference.Config.NHead), got, 1e-3);
+        var sameLogits = CheckEngine.Matches(Ops.Gpt2(ids, p, reference.Config.NHead), got, 1e-3);
         return sameLogits ? null : "compare your model's named_parameters with the file's keys: every one must be copied (Conv1D weights transposed), and lm_head.weight and .attn.bias skipped";
     }
 
@@ -358,7 +358,7 @@ public static partial class Checks
                     using var back = load(path, SmallConfig);
                     Tensor a, b;
                     using (torch.no_grad()) { mine.eval(); back.eval(); a = mine.forward(ids); b = back.forward(ids); }
-                    var (diff, _) = CheckEngine<int>.Compare(a, b, 1e-6);      // the same numbers; a fused kernel may round differently
+                    var (diff, _) = CheckEngine.Compare(a, b, 1e-6);      // the same numbers; a fused kernel may round differently
                     return diff == null ? null : ($"logits after the round trip: {diff}", "save and load must be exact inverses: the same keys, and the same transposes both ways");
                 }));
         }
