@@ -145,7 +145,7 @@ display(Checks.MergeHeads(MergeHeads));
 // - The check compares with `Ops.MultiHeadAttention`, picoGPT's loop over `chunk`ed heads: a loop passes too.
 
 // ── exercise 3: MultiHeadAttention (cell 066adcb4) ── your answer goes here ──
-Tensor MultiHeadAttention(Tensor x, AttentionParams p, int nHead) // [n_seq, n_embd] -> [n_seq, n_embd]
+Tensor MultiHeadAttention(Tensor x, AttentionParams p, int nHead) // [..., n_seq, n_embd] -> [..., n_seq, n_embd]
 {
     throw new NotImplementedException();
 }

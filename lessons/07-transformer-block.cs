@@ -100,8 +100,11 @@ display(Checks.FeedForward(FeedForward));
 // `x`. The 2014 paper did it the other way round: no scaling in training, and weights multiplied by `1 - p` at test
 // time. The expectation is the same; PyTorch, nanoGPT and GPT-2 use the inverted form.
 //
-// Where GPT-2 applies it (probability 0.1 in GPT-2's training; the shipped Shakespeare model was trained with 0.1
-// too):
+// Where GPT-2 applies it. The rate is usually given as 0.1, but that number is from Hugging Face's `config.json` for
+// GPT-2
+// (`resid_pdrop`, `embd_pdrop`, `attn_pdrop`, as notebook 08 says): the GPT-2 paper gives no rate, and OpenAI's
+// released
+// code has no dropout at all. The shipped Shakespeare model was trained with 0.1 (nanoGPT's setting for it):
 //
 // ```
 // x = dropout(wte[ids] + wpe[positions])                        the embeddings
@@ -203,7 +206,11 @@ display(Checks.TransformerBlock(TransformerBlock));
 // Measured: the shipped Shakespeare model's 4 trained blocks, repeated 12 times to make 48, on the next-token loss of
 // a
 // line of text, once as GPT-2 computes them and once with the two `x +` removed. For every block, the size of the
-// gradient of its weights:
+// gradient of its weights. The cell marks the weights with `requires_grad_(true)` (record how they are used) and
+// calls
+// `loss.backward()` (compute the gradient of the loss for each of them, into `w.grad`); notebook 11-gradients
+// explains
+// both, step by step. Here only the sizes of the gradients matter:
 
 int depth = 48;
 bool quick = Environment.GetEnvironmentVariable("PICOGPT_NOTEBOOK_QUICK") == "1"; // the course's automated runs: a shorter text

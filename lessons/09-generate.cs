@@ -138,7 +138,9 @@ foreach (var t in new[] { 0.5, 1.0, 2.0, 3.0 })
 
 // ## Exercise: `Sample`
 //
-// One step of sampling, in the order nanoGPT's and Hugging Face's `generate` use:
+// One step of sampling, in the order Hugging Face's `generate` uses (nanoGPT's `generate` has the temperature and
+// top-k
+// steps, but no top-p):
 //
 // 1. `temperature == 0` is greedy: return `logits.argmax(-1, keepdim: true)` (dividing by 0 would give infinities).
 // 2. Divide the logits by the temperature (the logits, before the softmax: dividing probabilities by `T` would change
@@ -177,7 +179,7 @@ using (var generator = new Generator(1))                                        
     if (sampleCheck.Passed) drawn = Sample(rows, 1.0, 3, null, generator);
     else
     {
-        Console.WriteLine($"(sample: yours is {sampleCheck.Status}, so this cell uses Sampler.Next)");
+        Console.WriteLine($"(sample: your check: {sampleCheck.Status}, so this cell uses Sampler.Next)");
         drawn = Sampler.Next(rows, 1.0, 3, null, generator);
     }
 }
@@ -210,7 +212,7 @@ Console.WriteLine(prompt.Replace("\n", "\\n") + " ...");
 display(Show.NextTokens(last, Decode));
 
 if (topKCheck.Passed) display(Show.Probabilities(TopK(last, 3).softmax(-1), Decode, top: 4));
-else Console.WriteLine($"(top_k: yours is {topKCheck.Status}: finish the exercise above to see its effect here)");
+else Console.WriteLine($"(top_k: your check: {topKCheck.Status}; finish the exercise above to see its effect here)");
 
 // ## Exercise: `Generate` (greedy decoding)
 //
@@ -233,6 +235,14 @@ else Console.WriteLine($"(top_k: yours is {topKCheck.Status}: finish the exercis
 // step 3:  [3 0 6 1 7 2 a b]  -> c        8 ids: the context is full
 // step 4:  [0 6 1 7 2 a b c]  -> d        the oldest id drops out of the window (not out of the result)
 // ```
+//
+// Every step makes new tensors (the logits `[B, T, n_vocab]` are the big ones). C# frees a tensor's memory only when
+// the garbage collector gets round to it, so a long loop can fill the memory first. `using var scope =
+// torch.NewDisposeScope();` at the top of the function collects every tensor made after it, and disposes them all
+// when
+// the function returns. The result is made inside the scope too, so it would be disposed with the rest:
+// `return ids.MoveToOuterDisposeScope();` moves it out of the scope (to the caller's scope, if there is one), and it
+// survives. A returned tensor that was disposed anyway shows as an error saying the tensor is invalid or disposed.
 //
 // The check runs a counting model (its next token is always the last one + 1, so mistakes are easy to read) and a
 // tiny
@@ -258,7 +268,7 @@ Tensor generated;                                                               
 if (generateCheck.Passed) generated = Generate(promptIds, Logits, greedyTokens, model.Config.ContextLength);
 else
 {
-    Console.WriteLine($"(generate: yours is {generateCheck.Status}, so this cell uses Generation.Greedy)");
+    Console.WriteLine($"(generate: your check: {generateCheck.Status}, so this cell uses Generation.Greedy)");
     generated = Generation.Greedy(Logits, promptIds, greedyTokens, model.Config.ContextLength);
 }
 var newIds = generated[0].narrow(0, ids.Length, generated.shape[1] - ids.Length).data<long>().Select(i => (int)i).ToArray();

@@ -49,7 +49,10 @@ using static PicoGpt.Notebook.Terminal;   // display(...): verdicts in colour, c
 // **How the course works.** Run the cells from top to bottom. Each exercise cell has a function for you to write. The
 // check cell below it tests your function against the library's reference implementation. It shows a green box when
 // your function matches, a red box that names the failing case (often with a hint) when it does not, and an amber box
-// while the function still throws `NotImplementedException`. The solutions are in `notebooks/solutions/`.
+// while the function still throws `NotImplementedException`. If a check cell shows a compiler error instead, `The
+// name 'Embed' does not exist` (CS0103), your exercise cell above did not compile, so the function does not exist
+// yet: the exercise cell's own error says why. Fix it, run it again, then the check. The solutions are in
+// `notebooks/solutions/`.
 
 display(PicoGpt.Course.Setup());
 

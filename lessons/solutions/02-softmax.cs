@@ -73,7 +73,11 @@ display(Show.Tensor(shifted.exp() / shifted.exp().sum(), name: "after subtractin
 // Write a stable softmax over the **last** axis. `x` may have more dimensions, for example `[batch, n_seq, n_vocab]`,
 // so every row needs its own maximum and its own sum:
 //
-// - `x.amax(new long[] { -1 }, keepdim: true)`: the maximum of each row, as `[..., 1]`
+// - `x.amax(new long[] { -1 }, keepdim: true)`: the maximum of each row, as `[..., 1]`. `amax` takes the axes as a
+//   `long[]` (several at once are allowed: `new long[] { -2, -1 }`). Not `x.max(-1)`: with an axis, `max` returns a
+//   pair
+//   `(values, indexes)`, the maxima and where they are, which C# cannot subtract from a tensor (error CS0019); take
+//   `.values` of it, or use `amax`
 // - `t.sum(-1, keepdim: true)`: the sum of each row, as `[..., 1]`
 //
 // `keepdim: true` keeps the axis with length 1, so the result broadcasts against `x`. Give the axis as `-1` (or `dim:

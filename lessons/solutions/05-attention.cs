@@ -145,12 +145,15 @@ display(Checks.CausalMask(CausalMask));
 //   all of them).
 // - Multiply with `.matmul` or `Ops.MatMul`: in this kernel both check the shapes first (outside it, TorchSharp
 //   0.107's raw `matmul` ends the process when the shapes do not fit, see notebook 01). For the softmax, use
-//   `Ops.Softmax` or yours from notebook 02.
+//   `Ops.Softmax`, or `Softmax`: the next cell, `Answers.Load("Softmax")`, brings in yours from notebook 02 once its
+//   check passed there (the library's otherwise) and says which.
 // - Use the `mask` you are given, as it is: add it to the scores. Its last case has 3 queries, 5 keys and an all-zero
 //   mask, so a causal mask of your own, or `torch.nn.functional.scaled_dot_product_attention` with `is_casual: true`
 //   (TorchSharp's spelling), fails there.
 // - The check passes the mask in, built with `Ops.CausalMask`; the cells below use the library's `Ops.Attention` and
 //   `Ops.CausalMask`, so they run whatever state your exercises are in.
+
+display(Answers.Load("Softmax"));
 
 // ── exercise 2: Attention (cell 4919976f) ── your answer goes here ──
 Tensor Attention(Tensor q, Tensor k, Tensor v, Tensor mask) // [n_q, d_k], [n_k, d_k], [n_k, d_v], [n_q, n_k] -> [n_q, d_v]

@@ -152,7 +152,7 @@ display(Checks.MergeHeads(MergeHeads));
 // - The check compares with `Ops.MultiHeadAttention`, picoGPT's loop over `chunk`ed heads: a loop passes too.
 
 // ── exercise 3: MultiHeadAttention (cell 066adcb4) ── your answer goes here ──
-Tensor MultiHeadAttention(Tensor x, AttentionParams p, int nHead) // [n_seq, n_embd] -> [n_seq, n_embd]
+Tensor MultiHeadAttention(Tensor x, AttentionParams p, int nHead) // [..., n_seq, n_embd] -> [..., n_seq, n_embd]
 {
     // BEGIN SOLUTION
     x = Ops.Linear(x, p.CAttn.W, p.CAttn.B);                     // [n_seq, 3*n_embd]

@@ -62,7 +62,7 @@ display(PicoGpt.Course.Setup());
 // Cells after an exercise use your function once its check passes, and the library's until then (so Run All works).
 bool Yours(CheckResult check)
 {
-    if (!check.Passed) Console.WriteLine($"({check.Name}: yours is {check.Status}, so this cell uses the library's)");
+    if (!check.Passed) Console.WriteLine($"({check.Name}: your check: {check.Status}, so this cell uses the library's)");
     return check.Passed;
 }
 
@@ -367,7 +367,7 @@ display(LinePlot.Create("One batch, learned by heart", "step", "loss on that bat
 // ## Exercise 6: `EstimateLoss`, how good is the model?
 //
 // The loss of one batch is noisy: it depends on which windows were drawn. nanoGPT's `estimate_loss` averages over
-// `eval_iters` batches of each split, and does three more things:
+// `eval_iters` batches of each split, and does two more things; the third below is our choice, not nanoGPT's:
 //
 // - `model.eval()` first: dropout off (our model here has no dropout, but the shipped one uses 0.1, and an estimate
 //   must
@@ -375,9 +375,12 @@ display(LinePlot.Create("One batch, learned by heart", "step", "loss on that bat
 // - `using (torch.no_grad())` around the forward passes: no backward will follow, so no graph needs to be kept
 //   (faster,
 //   less memory);
-// - **fixed batches**: draw them from one `new Random(seed)` made inside the function, before the loop, so every
-//   estimate sees the same
-//   windows and two estimates differ only because the model changed.
+// - **fixed batches** (ours: nanoGPT's `estimate_loss` draws fresh random batches on every call): draw them from one
+//   `new Random(seed)` made inside the function, before the loop, so every estimate sees the same windows and two
+//   estimates differ only because the model changed.
+//
+// Each batch is `GetBatch(data, batchSize, model.Config.ContextLength, rng)`: windows as long as the model's context
+// (`block_size` in nanoGPT), the length the model is trained on.
 //
 // Use your `GetBatch` and `CrossEntropy`, fill a tensor `losses = torch.zeros(iters)` with `losses[k] = ...`, and
 // return `losses.mean()` (a 0-d tensor; the check also looks at whether it still requires grad).
@@ -434,10 +437,10 @@ Console.WriteLine($"val loss, batches of seeds 2 .. 5:  {string.Join(", ", Enume
 // place. In VS Code and Jupyter the chart below grows while the cell runs (about once a second) and the step lines
 // appear under it; the saved notebook keeps the final chart. (`display(chart).Update(...)` would not work here: in
 // this
-// kernel version those updates are dropped and the first, empty chart stays.) The full run takes about six minutes on
-// two
-// busy CPU cores and reaches a validation loss near **1.9** (1.917 here; nanoGPT reports about 1.88 for this recipe).
-// In full mode the
+// kernel version those updates are dropped and the first, empty chart stays.) The full run takes a few minutes on a
+// CPU
+// and reaches a validation loss near **1.9** (the last line of the output says where this run ended; nanoGPT reports
+// about 1.88 for this recipe). In full mode the
 // trained model is saved to `runs/notebook-10/`: `dotnet run --project lib/PicoGpt.Cli -- generate --model
 // runs/notebook-10 --prompt "ROMEO:" --max-new-tokens 200` (at the repository root) samples from it later.
 
