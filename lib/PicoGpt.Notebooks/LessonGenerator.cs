@@ -1,3 +1,4 @@
+using PicoGpt;
 using System.Text;
 using System.Text.RegularExpressions;
 using Microsoft.CodeAnalysis;
@@ -72,6 +73,7 @@ public static class LessonGenerator
             bool exercise = cell.Contents.Contains(NotebookStripper.Begin, StringComparison.Ordinal);
             var source = exercise && cell.Id != null && answers != null && answers.TryGetValue(cell.Id, out var answer) ? answer
                 : learner ? NotebookStripper.StripSource(cell.Contents, where) : cell.Contents;
+            if (AnswersLoad.Match(source.Trim()) is { Success: true } load) source = LibraryAnswers(load, where);
             var code = TopLevel(source, where, up, directives, usings, types);
             if (exercise)
             {
@@ -113,6 +115,30 @@ public static class LessonGenerator
             sb.Append("\n// Types declared in the notebook's cells (a program declares its types after all its statements).\n");
             foreach (var t in types) sb.Append('\n').Append(t.Trim('\n')).Append('\n');
         }
+        return sb.ToString();
+    }
+
+    /// <summary>A notebook cell that is exactly <c>Answers.Load("A", "B")</c> (the kernel bridge carries earlier answers in).</summary>
+    static readonly Regex AnswersLoad = new(@"^(?:display\()?Answers\.Load\(((?:\s*""\w+""\s*,?)+)\)\)?\s*;?$", RegexOptions.Compiled);
+
+    /// <summary>
+    /// A lesson has no kernel to carry answers between files, so an <c>Answers.Load</c> cell becomes the library's
+    /// versions of those functions (<see cref="global::PicoGpt.Answers.Library"/>), with a line saying so; a learner who wants theirs
+    /// pastes them in its place.
+    /// </summary>
+    static string LibraryAnswers(Match load, string where)
+    {
+        var names = Regex.Matches(load.Groups[1].Value, @"""(\w+)""").Select(m => m.Groups[1].Value).ToList();
+        var sb = new StringBuilder();
+        sb.Append("// In the notebook this cell was Answers.Load(...), which brings in your passing answers from earlier notebooks.\n");
+        sb.Append("// A lesson file cannot: these are the library's versions. Paste yours over them to use your own.\n");
+        foreach (var n in names)
+        {
+            if (!global::PicoGpt.Answers.Library.TryGetValue(n, out var code))
+                throw new PicoGptException($"{where}: Answers.Load names \"{n}\", which has no library version (Answers.Library)");
+            sb.Append(code).Append('\n');
+        }
+        sb.Append($"Console.WriteLine(\"library: {string.Join(", ", names)} (paste your own over them to use yours)\");\n");
         return sb.ToString();
     }
 
