@@ -523,37 +523,11 @@ internal static class CheckEngine
         return line.Length > 200 ? line[..200] + "…" : line;
     }
 
-    /// <summary>
-    /// A number as a learner reads it: 0; whole numbers from 1e4 up to 1e10 in full with thousands separators (a
-    /// parameter count, 124,439,808); 1e-3 to 1e4 with up to 6 decimals; else 6 significant digits in exponent form
-    /// (-7.0246e-5, a mask's -1e10), so two different values never print the same.
-    /// </summary>
-    internal static string Num(double v) =>
-        v == 0 ? "0"
-        : Math.Abs(v) >= 1e4 && Math.Abs(v) < 1e10 && v == Math.Floor(v) ? v.ToString("#,0", CultureInfo.InvariantCulture)
-        : Math.Abs(v) >= 1e-3 && Math.Abs(v) < 1e4 ? v.ToString("0.######", CultureInfo.InvariantCulture)
-        : v.ToString("0.#####e0", CultureInfo.InvariantCulture);
+    /// <summary>A number as a learner reads it in a check (<see cref="Numbers.Check"/>).</summary>
+    internal static string Num(double v) => Numbers.Check(v);
 
-    /// <summary>
-    /// Two numbers printed with as many digits as it takes to tell them apart (Num's 6 significant digits print
-    /// 9.999994e-4 and 9.999986e-4 both as 9.99999e-4). A private helper of the checks: the course's shared number
-    /// formatting lives in PicoGpt.Notebook.
-    /// </summary>
-    internal static (string A, string B) Apart(double a, double b)
-    {
-        string x = Num(a), y = Num(b);
-        if (x != y || a.Equals(b) || !double.IsFinite(a) || !double.IsFinite(b)) return (x, y);
-        for (int digits = 7; digits <= 17; digits++)
-        {
-            x = Digits(a, digits); y = Digits(b, digits);
-            if (x != y) return (x, y);
-        }
-        return (a.ToString("R", CultureInfo.InvariantCulture), b.ToString("R", CultureInfo.InvariantCulture));
-    }
-
-    static string Digits(double v, int digits) =>
-        Math.Abs(v) >= 1e-3 && Math.Abs(v) < 1e4 ? v.ToString("0." + new string('#', digits), CultureInfo.InvariantCulture)
-        : v.ToString("0." + new string('#', digits - 1) + "e0", CultureInfo.InvariantCulture);
+    /// <summary>Two numbers with as many digits as it takes to tell them apart (<see cref="Numbers.CheckApart"/>).</summary>
+    internal static (string A, string B) Apart(double a, double b) => Numbers.CheckApart(a, b);
 
     /// <summary>Same shape and values within tol, with NaN equal to NaN and infinities equal to themselves.</summary>
     internal static bool Matches(Tensor a, Tensor b, double tol)
