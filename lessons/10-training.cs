@@ -202,8 +202,8 @@ Tensor freshLogits;
 using (torch.no_grad()) freshLogits = model.forward(fx);                                    // [12, 64, 65]
 var freshLoss = (Yours(lossCheck) ? CrossEntropy(freshLogits, fy) : TrainingOps.CrossEntropy(freshLogits, fy)).item<float>();
 Console.WriteLine($"{model.ParameterCount:N0} parameters");
-Console.WriteLine($"loss of a uniform guess: ln {tokenizer.VocabSize} = {Math.Log(tokenizer.VocabSize):F3}");
-Console.WriteLine($"loss of the untrained model on one batch: {freshLoss:F3}");
+Console.WriteLine($"loss of a uniform guess: ln {tokenizer.VocabSize} = {Math.Log(tokenizer.VocabSize):F3} (perplexity exp(loss) = {tokenizer.VocabSize}: as unsure as a choice among all {tokenizer.VocabSize} characters)");
+Console.WriteLine($"loss of the untrained model on one batch: {freshLoss:F3} (perplexity {Math.Exp(freshLoss):F1})");
 display(Show.NextTokens(freshLogits[0, -1], id => tokenizer.Decode(new[] { id }), top: 6));
 
 // ## Exercise 3: `Decays`, which weights get weight decay
@@ -456,7 +456,7 @@ for (int step = 0; step <= options.MaxSteps; step++)
 }
 live.Update(LossChart());
 model.eval();
-Console.WriteLine($"{steps.Count} steps in {clock.Elapsed.TotalSeconds:F0} s; val loss {evalVal[^1]:F3} " +
+Console.WriteLine($"{steps.Count} steps in {clock.Elapsed.TotalSeconds:F0} s; val loss {evalVal[^1]:F3}, perplexity {Math.Exp(evalVal[^1]):F2} " +
                   $"(untrained: ln 65 = {Math.Log(65):F2}; nanoGPT's reference for this recipe: about 1.88)");
 if (!quick)
 {

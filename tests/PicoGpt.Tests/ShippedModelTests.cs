@@ -127,6 +127,8 @@ public class ShippedModelTests
         var j = JsonDocument.Parse(stdout).RootElement;
         Assert.InRange(j.GetProperty("val_loss").GetDouble(), 0.5, 2.5);
         Assert.InRange(j.GetProperty("train_loss").GetDouble(), 0.5, 2.5);
+        double val = j.GetProperty("val_loss").GetDouble();
+        Assert.Equal(Math.Exp(val), j.GetProperty("val_perplexity").GetDouble(), 1e-9);   // perplexity is exp(loss)
     }
 
     [Gpt2WeightsFact]

@@ -97,7 +97,7 @@ public sealed class TrainCommand : ICommand
             var result = trainer.Run(p =>
             {
                 if (p.Eval is EvalResult e)
-                    bar.Line(string.Create(CultureInfo.InvariantCulture, $"step {e.Step,6}: train loss {e.TrainLoss:F4}, val loss {e.ValLoss:F4}"));
+                    bar.Line(string.Create(CultureInfo.InvariantCulture, $"step {e.Step,6}: train loss {e.TrainLoss:F4}, val loss {e.ValLoss:F4} (perplexity {Math.Exp(e.ValLoss):F2})"));
                 bar.Update(string.Create(CultureInfo.InvariantCulture,
                     $"step {p.Step}/{p.MaxSteps} | loss {p.Loss:F4} | lr {p.Lr:0.00e0} | {p.TokensPerSecond:N0} tok/s | ETA {p.Eta:hh\\:mm\\:ss}"));
             }, cancel.Token);
@@ -107,7 +107,7 @@ public sealed class TrainCommand : ICommand
                 Console.Error.WriteLine($"interrupted at step {result.Steps}: checkpoint saved in {Path.Combine(outDir, Trainer.CheckpointDir)}; continue with --resume");
                 return 130;
             }
-            var json = JsonSerializer.Serialize(new { steps = result.Steps, best_val_loss = result.BestValLoss, final_val_loss = result.Evals[^1].ValLoss, seconds = result.Seconds });
+            var json = JsonSerializer.Serialize(new { steps = result.Steps, best_val_loss = result.BestValLoss, final_val_loss = result.Evals[^1].ValLoss, final_val_perplexity = Math.Exp(result.Evals[^1].ValLoss), seconds = result.Seconds });
             Console.WriteLine(json);
         }
         finally { Console.CancelKeyPress -= onCancel; }
@@ -166,8 +166,8 @@ public sealed class EvalCommand : ICommand
         var data = new TokenDataset(tokenizer.Encode(text), tokenizer.VocabSize);
         double val = Evaluation.Loss(model, data.Val);
         double train = Evaluation.Loss(model, data.Train, maxBlocks: maxTrainBlocks);
-        if (json) Console.WriteLine(JsonSerializer.Serialize(new { val_loss = val, train_loss = train }));
-        else Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"val loss {val:F4}\ntrain loss {train:F4}"));
+        if (json) Console.WriteLine(JsonSerializer.Serialize(new { val_loss = val, train_loss = train, val_perplexity = Math.Exp(val) }));
+        else Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"val loss {val:F4} (perplexity {Math.Exp(val):F3})\ntrain loss {train:F4}"));
         return 0;
     }
 
@@ -182,12 +182,12 @@ public sealed class EvalCommand : ICommand
         if (json)
             Console.WriteLine(JsonSerializer.Serialize(new
             {
-                dtype = "int8", val_loss = val.Loss, train_loss = train.Loss, top1_agreement = val.Top1Agreement,
+                dtype = "int8", val_loss = val.Loss, val_perplexity = Math.Exp(val.Loss), train_loss = train.Loss, top1_agreement = val.Top1Agreement,
                 f32_val_loss = val.ReferenceLoss, val_positions = val.Positions,
             }));
         else
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"val loss {val.Loss:F4} (f32 {val.ReferenceLoss:F4})\ntrain loss {train.Loss:F4}\ntop-1 agreement with f32 {val.Top1Agreement:P2} over {val.Positions} val positions"));
+                $"val loss {val.Loss:F4}, perplexity {Math.Exp(val.Loss):F3} (f32 {val.ReferenceLoss:F4})\ntrain loss {train.Loss:F4}\ntop-1 agreement with f32 {val.Top1Agreement:P2} over {val.Positions} val positions"));
         return 0;
     }
 }
