@@ -184,6 +184,8 @@ public sealed class KernelClient : IDisposable
             if (prefix is { Length: > 0 }) Emit(StandardOutput(prefix, token), prefix.Length);   // native text before an event on the same line
             if (e == null)
             {
+                if (raw != null && GarbledEnd(raw, token) is { } end)      // the end of the cell, with other text written into its line
+                    return new SubmissionResult(end, events, end == SubmissionEnd.Failed ? "the kernel's failure message arrived garbled (other output was written into its line)" : null);
                 if (raw != null)                                            // text on stdout that is not an event: the cell's own output
                 {
                     Emit(StandardOutput(raw + "\n", token), raw.Length + 1);
@@ -255,6 +257,22 @@ public sealed class KernelClient : IDisposable
             if (o?["eventType"] is not JsonValue type || type.GetValueKind() != JsonValueKind.String) return null;
             return new KernelEvent((string)type!, o["event"] as JsonObject ?? new JsonObject(), (string?)o["command"]?["token"]) { Size = text.Length };
         }
+    }
+
+    static readonly System.Text.RegularExpressions.Regex EndEvent = new(
+        @"""eventType""\s*:\s*""(CommandSucceeded|CommandFailed)""", System.Text.RegularExpressions.RegexOptions.Compiled);
+
+    /// <summary>
+    /// A stdout line that is no event as a whole but carries the end of this cell: the kernel's CommandSucceeded or
+    /// CommandFailed for <paramref name="token"/>, with native output written into the middle or the end of its line (a
+    /// thread of libtorch printing while the kernel writes). Without this the cell would wait out its timeout.
+    /// </summary>
+    internal static SubmissionEnd? GarbledEnd(string line, string token)
+    {
+        var m = EndEvent.Match(line);
+        // "token":"picogpt-3" with its closing quote: a child command's token (picogpt-3.1) does not end the cell
+        if (!m.Success || !line.Contains($"\"token\":\"{token}\"", StringComparison.Ordinal)) return null;
+        return m.Groups[1].Value == "CommandSucceeded" ? SubmissionEnd.Succeeded : SubmissionEnd.Failed;
     }
 
     /// <summary>Lines of a reader, a line longer than <paramref name="max"/> characters cut into pieces of that size.</summary>

@@ -60,6 +60,20 @@ public class KernelClientTests
         Assert.Null(prefix);
     }
 
+    [Fact]
+    public void The_end_of_a_cell_is_found_in_a_line_that_other_output_was_written_into()
+    {
+        // native text written after or into the kernel's CommandSucceeded/CommandFailed line: no event parses
+        const string trailing = """{"event":{},"eventType":"CommandSucceeded","command":{"token":"picogpt-3"}}[W native] tail""";
+        Assert.Null(KernelClient.ParseEvent(trailing, out _));
+        Assert.Equal(SubmissionEnd.Succeeded, KernelClient.GarbledEnd(trailing, "picogpt-3"));
+        const string middle = """{"event":{"message":"x"},"eventType":"CommandFailed",native!"command":{"token":"picogpt-3"}}""";
+        Assert.Equal(SubmissionEnd.Failed, KernelClient.GarbledEnd(middle, "picogpt-3"));
+        Assert.Null(KernelClient.GarbledEnd(trailing.Replace("picogpt-3", "picogpt-3.1"), "picogpt-3"));   // a child command's end
+        Assert.Null(KernelClient.GarbledEnd(trailing, "picogpt-4"));                         // another cell's end
+        Assert.Null(KernelClient.GarbledEnd("""printed "eventType":"CommandSucceeded" by the learner""", "picogpt-3"));
+    }
+
     [LinuxFact]
     public void A_cell_that_prints_forever_times_out_and_its_output_is_capped()
     {
