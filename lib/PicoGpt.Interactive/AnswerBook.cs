@@ -71,10 +71,19 @@ public static class AnswerBook
                     catch (Exception) { }                                       // the cell then runs as written (and says so)
                 }
                 await next(command, context);
-                if (command is SubmitCode submit && submit.Code.Contains("Checks.", StringComparison.Ordinal))
+                if (command is SubmitCode submit && submit.Code.Contains("Checks.", StringComparison.Ordinal) && kernel.ScriptState is { } state)
                 {
-                    try { Record(kernel, submit.Code); }
-                    catch (Exception) { }                                       // recording never disturbs the notebook
+                    // Recording compiles the cell again (a second or so). Done here, it would keep this command's invocation
+                    // open after the kernel has reported it done, and a cell submitted meanwhile was lost in the kernel (no
+                    // result, no error: the runner waited out its timeout). So it runs beside the kernel, on the cell's
+                    // script state, without the kernel's invocation context.
+                    var code = submit.Code;
+                    using (ExecutionContext.SuppressFlow())
+                        _ = Task.Run(() =>
+                        {
+                            try { Record(state, code); }
+                            catch (Exception) { }                               // recording never disturbs the notebook
+                        });
                 }
             }, "PicoGpt.AnswerBook");
             Installed.Add(kernel, new object());
@@ -98,10 +107,9 @@ public static class AnswerBook
         }
 
         /// <summary>After a cell ran: saves each learner method passed to a check that passed.</summary>
-        static void Record(CSharpKernel kernel, string code)
+        static void Record(ScriptState state, string code)
         {
-            var state = kernel.ScriptState;
-            if (state == null || state.Script.Code != code) return;                  // the cell did not compile
+            if (state.Script.Code != code) return;                                   // the cell did not compile
             var compilation = state.Script.GetCompilation();
             object? ValueOf(string? variable) => variable == null ? state.ReturnValue : state.GetVariable(variable)?.Value;
             foreach (var (method, result) in CheckedMethods(compilation, ValueOf))
