@@ -1,4 +1,5 @@
 using PicoGpt.Model;
+using PicoGpt.Training;
 using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -32,25 +33,14 @@ public static class QuantizedEvaluation
     {
         if (model.Config != reference.Config) throw new PicoGptException("the two models have different configs");
         int t = model.Config.ContextLength;
-        int blocks = (ids.Count - 1) / t;
-        if (blocks == 0) throw new PicoGptException($"need more than {t} tokens to evaluate, got {ids.Count}");
-        var starts = Enumerable.Range(0, blocks).Select(b => b * t).ToList();
-        if (maxBlocks is int max && max < blocks)
-            starts = Enumerable.Range(0, max).Select(i => starts[(int)((long)i * blocks / max)]).ToList();
+        var starts = Evaluation.BlockStarts(ids, t, maxBlocks);
         using var _ = torch.no_grad();
         double sum = 0, refSum = 0;
         long agree = 0, count = 0;
         foreach (var chunk in starts.Chunk(batchSize))
         {
             using var scope = torch.NewDisposeScope();
-            var x = new long[chunk.Length * t];
-            var y = new long[chunk.Length * t];
-            for (int b = 0; b < chunk.Length; b++)
-                for (int i = 0; i < t; i++)
-                {
-                    x[b * t + i] = ids[chunk[b] + i];
-                    y[b * t + i] = ids[chunk[b] + i + 1];
-                }
+            var (x, y) = Evaluation.Windows(ids, chunk, t);
             var input = torch.tensor(x, new long[] { chunk.Length, t });
             var target = torch.tensor(y);
             var a = model.Forward(input.to(model.Device)).to(ScalarType.Float32).cpu().view(-1, model.Config.VocabSize);        // [B*T, V]
