@@ -73,17 +73,10 @@ public static class AnswerBook
                 await next(command, context);
                 if (command is SubmitCode submit && submit.Code.Contains("Checks.", StringComparison.Ordinal) && kernel.ScriptState is { } state)
                 {
-                    // Recording compiles the cell again (a second or so). Done here, it would keep this command's invocation
-                    // open after the kernel has reported it done, and a cell submitted meanwhile was lost in the kernel (no
-                    // result, no error: the runner waited out its timeout). So it runs beside the kernel, on the cell's
-                    // script state, without the kernel's invocation context.
-                    var code = submit.Code;
-                    using (ExecutionContext.SuppressFlow())
-                        _ = Task.Run(() =>
-                        {
-                            try { Record(state, code); }
-                            catch (Exception) { }                               // recording never disturbs the notebook
-                        });
+                    // Recording compiles the cell again (a second or so): done here, before the kernel reports the cell
+                    // done, so a later cell's Answers.Load always finds what this cell passed.
+                    try { Record(state, submit.Code); }
+                    catch (Exception) { }                                       // recording never disturbs the notebook
                 }
             }, "PicoGpt.AnswerBook");
             Installed.Add(kernel, new object());

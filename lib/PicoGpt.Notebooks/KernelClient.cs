@@ -46,7 +46,7 @@ public sealed class KernelClient : IDisposable
         lock (Live) Live.Add(this);
         var reader = new Thread(() =>
         {
-            try { foreach (var line in ReadLines(process.StandardOutput, MaxLineChars)) _lines.Add(line); }
+            try { foreach (var line in ReadLines(process.StandardOutput.BaseStream, MaxLineChars)) _lines.Add(line); }
             catch (Exception) { }
             _lines.Add(null);
         }) { IsBackground = true, Name = "kernel stdout" };
@@ -275,27 +275,47 @@ public sealed class KernelClient : IDisposable
         return m.Groups[1].Value == "CommandSucceeded" ? SubmissionEnd.Succeeded : SubmissionEnd.Failed;
     }
 
-    /// <summary>Lines of a reader, a line longer than <paramref name="max"/> characters cut into pieces of that size.</summary>
-    internal static IEnumerable<string> ReadLines(TextReader reader, int max)
+    /// <summary>
+    /// Lines of a stream (UTF-8), a line longer than <paramref name="max"/> characters cut into pieces of that size. Each
+    /// line is yielded as soon as its newline has arrived. The bytes are read from the stream directly, because a pipe's
+    /// <c>Stream.Read</c> returns what is there, while <c>StreamReader.Read(char[], ...)</c> goes on waiting to fill its
+    /// buffer whenever a read of the pipe happened to fill its byte buffer exactly: the kernel's last line (a chart's
+    /// output, then the cell's end) then sat unread until the kernel wrote again, which it never did, and the cell waited
+    /// out its timeout.
+    /// </summary>
+    internal static IEnumerable<string> ReadLines(Stream stream, int max)
     {
+        var decoder = new UTF8Encoding(false).GetDecoder();
+        var bytes = new byte[8192];
+        var chars = new char[bytes.Length + 2];                              // UTF-8: at most one char per byte, plus a pending one
         var line = new StringBuilder();
-        var buffer = new char[8192];
-        for (int n; (n = reader.Read(buffer, 0, buffer.Length)) > 0;)
-            for (int i = 0; i < n; i++)
+        var ready = new List<string>();
+        void Take(int count)
+        {
+            for (int i = 0; i < count; i++)
             {
-                char c = buffer[i];
+                char c = chars[i];
                 if (c == '\n')
                 {
                     if (line.Length > 0 && line[^1] == '\r') line.Length--;
-                    yield return line.ToString();
+                    ready.Add(line.ToString());
                     line.Clear();
                 }
                 else
                 {
-                    if (line.Length >= max) { yield return line.ToString(); line.Clear(); }
+                    if (line.Length >= max) { ready.Add(line.ToString()); line.Clear(); }
                     line.Append(c);
                 }
             }
+        }
+        for (int n; (n = stream.Read(bytes, 0, bytes.Length)) > 0;)
+        {
+            Take(decoder.GetChars(bytes, 0, n, chars, 0, flush: false));
+            foreach (var l in ready) yield return l;
+            ready.Clear();
+        }
+        Take(decoder.GetChars(bytes, 0, 0, chars, 0, flush: true));
+        foreach (var l in ready) yield return l;
         if (line.Length > 0) yield return line.ToString();
     }
 

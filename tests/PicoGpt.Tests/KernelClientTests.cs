@@ -1,3 +1,4 @@
+using System.Text;
 using System.Diagnostics;
 using PicoGpt.Notebooks;
 
@@ -136,8 +137,52 @@ public class KernelClientTests
     [Fact]
     public void Long_lines_are_cut_and_line_ends_kept_apart()
     {
-        var lines = KernelClient.ReadLines(new StringReader("ab\r\ncdefg\n\nxyz"), 3).ToList();
+        var lines = KernelClient.ReadLines(new MemoryStream(Encoding.UTF8.GetBytes("ab\r\ncdefg\n\nxyz")), 3).ToList();
         Assert.Equal(["ab", "cde", "fg", "", "xyz"], lines);
+    }
+
+    [Fact]
+    public void A_character_split_across_reads_is_decoded_whole()
+    {
+        var text = "q kᵀ · √d_k\n" + new string('é', 5000) + "\n";                    // 2- and 3-byte characters, over 8 kB
+        var lines = KernelClient.ReadLines(new TrickleStream(Encoding.UTF8.GetBytes(text), 7), 1 << 20).ToList();
+        Assert.Equal(["q kᵀ · √d_k", new string('é', 5000)], lines);
+    }
+
+    /// <summary>
+    /// The kernel's stdout is a pipe that stays open between cells. A line must come out as soon as its newline is in the
+    /// pipe, whatever its length. With StreamReader.Read(char[]) a line of exactly 4096 bytes (one full read of its byte
+    /// buffer) was held back until more bytes arrived: a chart cell's output followed by the cell's end then waited out
+    /// the cell timeout (about 1 in 3 runs of a notebook's first chart cell).
+    /// </summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(4096)]
+    [InlineData(8192)]
+    [InlineData(3 * 4096)]
+    [InlineData(573_802)]
+    public void A_line_comes_out_while_the_pipe_stays_open(int bytes)
+    {
+        var server = new System.IO.Pipes.AnonymousPipeServerStream(System.IO.Pipes.PipeDirection.Out);
+        using var client = new System.IO.Pipes.AnonymousPipeClientStream(System.IO.Pipes.PipeDirection.In, server.ClientSafePipeHandle);
+        var got = new System.Collections.Concurrent.BlockingCollection<string>();
+        var reader = new Thread(() => { try { foreach (var l in KernelClient.ReadLines(client, 1 << 20)) got.Add(l); } catch (IOException) { } })
+            { IsBackground = true };
+        reader.Start();
+        var line = new string('x', bytes - 1) + "\n";
+        server.Write(Encoding.UTF8.GetBytes(line));
+        server.Flush();                                                    // and the writer stays open, as the kernel does
+        bool arrived = got.TryTake(out var first, TimeSpan.FromSeconds(10));
+        server.Dispose();                                                  // the writer's end closes: the reader sees the end
+        Assert.True(arrived, $"a {bytes}-byte line was not read within 10 s while the pipe stayed open");
+        Assert.Equal(bytes - 1, first!.Length);
+        Assert.True(reader.Join(TimeSpan.FromSeconds(10)), "the reader did not end when the pipe closed");
+    }
+
+    /// <summary>A stream that returns at most <c>chunk</c> bytes a read.</summary>
+    sealed class TrickleStream(byte[] data, int chunk) : MemoryStream(data)
+    {
+        public override int Read(byte[] buffer, int offset, int count) => base.Read(buffer, offset, Math.Min(count, chunk));
     }
 
     [LinuxFact]
