@@ -92,6 +92,7 @@ internal sealed class CheckEngine<TIn>
                 details.Add($"✗ {c.Name}: {problem}");
                 failure = $"case '{c.Name}': {problem}";
                 hint = SafeHint(() => ExceptionHint?.Invoke(e)) ?? CSharpOperatorHint(e) ?? LearnerExceptionHint(e);
+                if (SafeHint(() => InAskedDtype(c, e)) is { } asked) hint = hint == null ? asked : hint + ". " + asked;
                 continue;
             }
             if (got is null)
@@ -150,6 +151,64 @@ internal sealed class CheckEngine<TIn>
         if (SafeHint(() => FailedHelper(Learner)) is { } helper)
             hint = helper + (hint != null && !helper.Contains(hint) ? ". What this check sees meanwhile: " + hint : "");
         return new CheckResult(Name, false, false, failure + (hint != null ? ". Hint: " + hint : ""), hint, details);
+    }
+
+    /// <summary>
+    /// When the learner's data&lt;T&gt;() or item&lt;T&gt;() asked for another float type than the case's tensors hold (T = double
+    /// on a float32 case), runs the function again on the same inputs converted to that type and says what it finds there:
+    /// the right values (the element type is the only problem), a known mistake (a second problem, named), or other
+    /// values. Null when the exception is another one, or the inputs cannot be converted (only a tensor or a tuple of
+    /// tensors and plain values is).
+    /// </summary>
+    string? InAskedDtype(Case<TIn> c, Exception e)
+    {
+        if (!AskedFloatType(e, out var dt)) return null;
+        var name = dt == ScalarType.Float32 ? "float32" : "float64";
+        var converted = new Case<TIn>
+        {
+            Name = c.Name, View = c.View,
+            Tol = dt == ScalarType.Float32 ? Math.Max(c.Tol, 1e-4) : c.Tol,          // a float64 case's 1e-9 is below float32's rounding
+            Inputs = () => ConvertFloats(c.Inputs(), dt, out var x) ? x : throw new InvalidOperationException("no tensors to convert"),
+        };
+        if (!ConvertFloats(c.Inputs(), dt, out _)) return null;
+        using var scope = torch.NewDisposeScope();
+        Tensor got;
+        try { got = Learner(converted.Inputs()); }
+        catch (Exception) { return null; }                               // another problem there: the exception's hint stands alone
+        if (got is null || got.IsInvalid) return null;
+        var expected = Viewed(converted, Reference(converted.Inputs()));
+        var gotView = SafeView(converted, got);
+        if (Matches(expected, gotView, converted.Tol))
+            return $"Run on this case's input converted to {name}, your function gives the right values, so the element type is what fails here" +
+                   (expected.dtype != gotView.dtype ? $" (returned as {gotView.dtype.ToString().ToLowerInvariant()}: give the result the input's dtype)" : "") +
+                   ". The checks (like a model) use float32 and float64 tensors: stay in tensor operations, which work in any dtype, " +
+                   "or read x.to(ScalarType.Float64).data<double>() and turn the result back with torch.tensor(values, x.shape).to(x.dtype)";
+        if (SafeHint(() => MatchTrap(converted, gotView, expected)) is { } trap)
+            return $"A second mistake as well: run on the same input converted to {name}, your function gives a known wrong answer: {trap}";
+        var (diff, _) = Compare(expected, gotView, converted.Tol);
+        return diff == null ? null : $"Run on the same input converted to {name}, your values are still wrong ({diff})";
+    }
+
+    /// <summary>Converts the floating-point tensors of the inputs (a tensor, or the items of a value tuple) to dt; false when there are none.</summary>
+    static bool ConvertFloats(TIn inputs, ScalarType dt, out TIn converted)
+    {
+        converted = inputs;
+        int count = 0;
+        object? Convert(object? o)
+        {
+            if (o is Tensor t && t.is_floating_point() && t.dtype != dt) { count++; return t.to(dt); }
+            return o;
+        }
+        if (inputs is Tensor tensor) { converted = (TIn)Convert(tensor)!; return count > 0; }
+        if (inputs is System.Runtime.CompilerServices.ITuple tuple && typeof(TIn).IsValueType && tuple.Length <= 7
+            && typeof(TIn).FullName?.StartsWith("System.ValueTuple", StringComparison.Ordinal) == true)
+        {
+            var items = Enumerable.Range(0, tuple.Length).Select(k => Convert(tuple[k])).ToArray();
+            if (count == 0) return false;
+            converted = (TIn)Activator.CreateInstance(typeof(TIn), items)!;
+            return true;
+        }
+        return false;
     }
 
     /// <summary>The random-output hint when a second call on the same inputs gives other values, else null.</summary>
@@ -363,6 +422,21 @@ internal static class CheckEngine
     }
 
     static readonly Regex IncompatibleType = new(@"(\w+) is not compatible with (\w+)", RegexOptions.Compiled);
+
+    /// <summary>data&lt;T&gt;() or item&lt;T&gt;() asked for float or double on a tensor of the other float type: which one it asked for.</summary>
+    internal static bool AskedFloatType(Exception e, out ScalarType asked)
+    {
+        asked = default;
+        if (IncompatibleType.Match(e.Message) is not { Success: true } m) return false;
+        var dtype = m.Groups[2].Value;
+        if (dtype is not ("Float32" or "Float64")) return false;
+        switch (m.Groups[1].Value)
+        {
+            case "Single": asked = ScalarType.Float32; return dtype != "Float32";
+            case "Double": asked = ScalarType.Float64; return dtype != "Float64";
+            default: return false;
+        }
+    }
 
     internal const string InPlaceHint =
         "ops ending in _ (sub_, add_, mul_, div_, exp_) write into the tensor they are called on, so the caller's tensor changes too " +
