@@ -62,6 +62,12 @@ internal sealed class CheckEngine<TIn>
     /// it runs again, and other values the second time say that something random (dropout left on) is in it.
     /// </summary>
     public bool Deterministic { get; init; }
+    /// <summary>
+    /// How the output differs, said in the exercise's own terms: (inputs, expected, got) -> the text that replaces
+    /// "k of n values differ; first at [i]" when both have the same shape and dtype (e.g. the names of the parameters a
+    /// weight-decay rule got wrong, where an index into a list the learner never sees says nothing), or null to keep it.
+    /// </summary>
+    public Func<TIn, Tensor, Tensor, string?>? Describe { get; init; }
 
     public CheckResult Run()
     {
@@ -132,8 +138,11 @@ internal sealed class CheckEngine<TIn>
                 details.Add($"✓ {c.Name}: {note}");
                 continue;
             }
-            details.Add($"✗ {c.Name}: {diff} ({tol})");
-            failure = $"case '{c.Name}': {diff} ({tol})";
+            var described = expected.dtype == gotView.dtype && expected.shape.SequenceEqual(gotView.shape)
+                ? SafeHint(() => Describe?.Invoke(c.Inputs(), expected, gotView)) : null;
+            var what = described ?? $"{diff} ({tol})";
+            details.Add($"✗ {c.Name}: {what}");
+            failure = $"case '{c.Name}': {what}";
             hint = (Deterministic ? SafeHint(() => Random(c, gotView)) : null) ?? (SameShapeOtherFloat(expected, gotView)                    // a trap's hint would only mislead: the values may well be right
                 ? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView)) ?? DtypeHint(expected, gotView, c.Tol)
                 : SafeHint(() => MatchTrap(c, gotView, expected))
