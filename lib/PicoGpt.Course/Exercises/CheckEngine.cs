@@ -68,6 +68,13 @@ internal sealed class CheckEngine<TIn>
     /// weight-decay rule got wrong, where an index into a list the learner never sees says nothing), or null to keep it.
     /// </summary>
     public Func<TIn, Tensor, Tensor, string?>? Describe { get; init; }
+    /// <summary>
+    /// When traps with different hints all match the failing case (a small case cannot tell every mistake apart), run the
+    /// learner and those traps on the cases after it and keep the hint of the first trap that matches there too. Only for
+    /// checks whose learner function cannot end the process on a shape it was not written for (no matrix products: in
+    /// TorchSharp a raw matmul of mismatched shapes aborts), since it runs the learner on cases past the failing one.
+    /// </summary>
+    public bool RecheckAmbiguousTraps { get; init; }
 
     public CheckResult Run()
     {
@@ -145,7 +152,7 @@ internal sealed class CheckEngine<TIn>
             failure = $"case '{c.Name}': {what}";
             hint = (Deterministic ? SafeHint(() => Random(c, gotView)) : null) ?? (SameShapeOtherFloat(expected, gotView)                    // a trap's hint would only mislead: the values may well be right
                 ? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView)) ?? DtypeHint(expected, gotView, c.Tol)
-                : SafeHint(() => MatchTrap(c, gotView, expected))
+                : SafeHint(() => RecheckAmbiguousTraps ? MatchTrapOnLaterCases(c, gotView, expected) : MatchTrap(c, gotView, expected))
                 ?? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView))
                 ?? SafeHint(() => expected.dtype != gotView.dtype && Matches(expected, gotView, Math.Max(c.Tol, 1e-5)) ? DtypeHint(expected, gotView, c.Tol) : null)
                 ?? SafeHint(() => AxisOfOne(expected, gotView))
@@ -266,6 +273,43 @@ internal sealed class CheckEngine<TIn>
             if (Matches(wrong, got, c.Tol) && !Matches(wrong, expected, c.Tol)) return trap.Hint;
         }
         return null;
+    }
+
+    /// <summary>
+    /// <see cref="MatchTrap"/>, but when traps with different hints match the failing case, the first of them that also
+    /// matches the learner on every later case where the learner runs and differs from the reference.
+    /// </summary>
+    string? MatchTrapOnLaterCases(Case<TIn> failing, Tensor got, Tensor expected)
+    {
+        var matching = new List<Trap<TIn>>();
+        foreach (var trap in Traps)
+        {
+            Tensor wrong;
+            try { wrong = Viewed(failing, trap.Wrong(failing.Inputs())); }
+            catch (Exception) { continue; }
+            if (Matches(wrong, got, failing.Tol) && !Matches(wrong, expected, failing.Tol)) matching.Add(trap);
+        }
+        if (matching.Select(t => t.Hint).Distinct().Count() < 2) return matching.FirstOrDefault()?.Hint;
+        var later = Cases.SkipWhile(c => c != failing).Skip(1);
+        var left = matching.ToList();
+        foreach (var c in later)
+        {
+            using var scope = torch.NewDisposeScope();
+            Tensor learner;
+            try { learner = Viewed(c, Learner(c.Inputs())); }
+            catch (Exception) { continue; }
+            var reference = Viewed(c, Reference(c.Inputs()));
+            if (Matches(learner, reference, c.Tol)) continue;                     // right here: says nothing about which mistake
+            var still = left.Where(t =>
+            {
+                try { return Matches(Viewed(c, t.Wrong(c.Inputs())), learner, c.Tol); }
+                catch (Exception) { return false; }
+            }).ToList();
+            if (still.Count == 0) break;                                             // none explains this case: keep what the failing case said
+            left = still;
+            if (left.Select(t => t.Hint).Distinct().Count() == 1) break;
+        }
+        return left[0].Hint;
     }
 
     Tensor Viewed(Case<TIn> c, Tensor t) => c.View == null ? t : c.View(t);
