@@ -276,7 +276,7 @@ public class MatMulMistakeTests
         Assert.Equal(new CheckCounts(0, 3, 0), run.Checks);
         string Check(int cell) => NotebookFile.DataText(NotebookFile.Data(run.Cells[cell].Outputs.Single())!, "text/plain")!;
         Assert.Contains("threw PicoGptException: matmul shapes do not fit: [3, 3] @ [2, 3]", Check(2));
-        Assert.Contains("Hint: the shapes do not line up", Check(2));
+        Assert.Contains("Hint: your product is w @ x (w.matmul(x)", Check(2));                    // found by running it on square x and w
         Assert.Contains("threw PicoGptException: matmul shapes do not fit: [2, 4, 8] @ [8, 4, 2]", Check(3)); // k.T reverses all three axes
         Assert.Contains("Hint: the scores are q @ kᵀ", Check(3));
         Assert.Contains("threw PicoGptException: matmul shapes do not fit", Check(4));

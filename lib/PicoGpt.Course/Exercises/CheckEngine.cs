@@ -62,6 +62,19 @@ internal sealed class CheckEngine<TIn>
     /// it runs again, and other values the second time say that something random (dropout left on) is in it.
     /// </summary>
     public bool Deterministic { get; init; }
+    /// <summary>
+    /// How the output differs, said in the exercise's own terms: (inputs, expected, got) -> the text that replaces
+    /// "k of n values differ; first at [i]" when both have the same shape and dtype (e.g. the names of the parameters a
+    /// weight-decay rule got wrong, where an index into a list the learner never sees says nothing), or null to keep it.
+    /// </summary>
+    public Func<TIn, Tensor, Tensor, string?>? Describe { get; init; }
+    /// <summary>
+    /// When traps with different hints all match the failing case (a small case cannot tell every mistake apart), run the
+    /// learner and those traps on the cases after it and keep the hint of the first trap that matches there too. Only for
+    /// checks whose learner function cannot end the process on a shape it was not written for (no matrix products: in
+    /// TorchSharp a raw matmul of mismatched shapes aborts), since it runs the learner on cases past the failing one.
+    /// </summary>
+    public bool RecheckAmbiguousTraps { get; init; }
 
     public CheckResult Run()
     {
@@ -92,6 +105,7 @@ internal sealed class CheckEngine<TIn>
                 details.Add($"✗ {c.Name}: {problem}");
                 failure = $"case '{c.Name}': {problem}";
                 hint = SafeHint(() => ExceptionHint?.Invoke(e)) ?? CSharpOperatorHint(e) ?? LearnerExceptionHint(e);
+                if (SafeHint(() => InAskedDtype(c, e)) is { } asked) hint = hint == null ? asked : hint + ". " + asked;
                 continue;
             }
             if (got is null)
@@ -131,11 +145,14 @@ internal sealed class CheckEngine<TIn>
                 details.Add($"✓ {c.Name}: {note}");
                 continue;
             }
-            details.Add($"✗ {c.Name}: {diff} ({tol})");
-            failure = $"case '{c.Name}': {diff} ({tol})";
+            var described = expected.dtype == gotView.dtype && expected.shape.SequenceEqual(gotView.shape)
+                ? SafeHint(() => Describe?.Invoke(c.Inputs(), expected, gotView)) : null;
+            var what = described ?? $"{diff} ({tol})";
+            details.Add($"✗ {c.Name}: {what}");
+            failure = $"case '{c.Name}': {what}";
             hint = (Deterministic ? SafeHint(() => Random(c, gotView)) : null) ?? (SameShapeOtherFloat(expected, gotView)                    // a trap's hint would only mislead: the values may well be right
                 ? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView)) ?? DtypeHint(expected, gotView, c.Tol)
-                : SafeHint(() => MatchTrap(c, gotView, expected))
+                : SafeHint(() => RecheckAmbiguousTraps ? MatchTrapOnLaterCases(c, gotView, expected) : MatchTrap(c, gotView, expected))
                 ?? SafeHint(() => Diagnose?.Invoke(c.Inputs(), expected, gotView))
                 ?? SafeHint(() => expected.dtype != gotView.dtype && Matches(expected, gotView, Math.Max(c.Tol, 1e-5)) ? DtypeHint(expected, gotView, c.Tol) : null)
                 ?? SafeHint(() => AxisOfOne(expected, gotView))
@@ -150,6 +167,64 @@ internal sealed class CheckEngine<TIn>
         if (SafeHint(() => FailedHelper(Learner)) is { } helper)
             hint = helper + (hint != null && !helper.Contains(hint) ? ". What this check sees meanwhile: " + hint : "");
         return new CheckResult(Name, false, false, failure + (hint != null ? ". Hint: " + hint : ""), hint, details);
+    }
+
+    /// <summary>
+    /// When the learner's data&lt;T&gt;() or item&lt;T&gt;() asked for another float type than the case's tensors hold (T = double
+    /// on a float32 case), runs the function again on the same inputs converted to that type and says what it finds there:
+    /// the right values (the element type is the only problem), a known mistake (a second problem, named), or other
+    /// values. Null when the exception is another one, or the inputs cannot be converted (only a tensor or a tuple of
+    /// tensors and plain values is).
+    /// </summary>
+    string? InAskedDtype(Case<TIn> c, Exception e)
+    {
+        if (!AskedFloatType(e, out var dt)) return null;
+        var name = dt == ScalarType.Float32 ? "float32" : "float64";
+        var converted = new Case<TIn>
+        {
+            Name = c.Name, View = c.View,
+            Tol = dt == ScalarType.Float32 ? Math.Max(c.Tol, 1e-4) : c.Tol,          // a float64 case's 1e-9 is below float32's rounding
+            Inputs = () => ConvertFloats(c.Inputs(), dt, out var x) ? x : throw new InvalidOperationException("no tensors to convert"),
+        };
+        if (!ConvertFloats(c.Inputs(), dt, out _)) return null;
+        using var scope = torch.NewDisposeScope();
+        Tensor got;
+        try { got = Learner(converted.Inputs()); }
+        catch (Exception) { return null; }                               // another problem there: the exception's hint stands alone
+        if (got is null || got.IsInvalid) return null;
+        var expected = Viewed(converted, Reference(converted.Inputs()));
+        var gotView = SafeView(converted, got);
+        if (Matches(expected, gotView, converted.Tol))
+            return $"Run on this case's input converted to {name}, your function gives the right values, so the element type is what fails here" +
+                   (expected.dtype != gotView.dtype ? $" (returned as {gotView.dtype.ToString().ToLowerInvariant()}: give the result the input's dtype)" : "") +
+                   ". The checks (like a model) use float32 and float64 tensors: stay in tensor operations, which work in any dtype, " +
+                   "or read x.to(ScalarType.Float64).data<double>() and turn the result back with torch.tensor(values, x.shape).to(x.dtype)";
+        if (SafeHint(() => MatchTrap(converted, gotView, expected)) is { } trap)
+            return $"A second mistake as well: run on the same input converted to {name}, your function gives a known wrong answer: {trap}";
+        var (diff, _) = Compare(expected, gotView, converted.Tol);
+        return diff == null ? null : $"Run on the same input converted to {name}, your values are still wrong ({diff})";
+    }
+
+    /// <summary>Converts the floating-point tensors of the inputs (a tensor, or the items of a value tuple) to dt; false when there are none.</summary>
+    static bool ConvertFloats(TIn inputs, ScalarType dt, out TIn converted)
+    {
+        converted = inputs;
+        int count = 0;
+        object? Convert(object? o)
+        {
+            if (o is Tensor t && t.is_floating_point() && t.dtype != dt) { count++; return t.to(dt); }
+            return o;
+        }
+        if (inputs is Tensor tensor) { converted = (TIn)Convert(tensor)!; return count > 0; }
+        if (inputs is System.Runtime.CompilerServices.ITuple tuple && typeof(TIn).IsValueType && tuple.Length <= 7
+            && typeof(TIn).FullName?.StartsWith("System.ValueTuple", StringComparison.Ordinal) == true)
+        {
+            var items = Enumerable.Range(0, tuple.Length).Select(k => Convert(tuple[k])).ToArray();
+            if (count == 0) return false;
+            converted = (TIn)Activator.CreateInstance(typeof(TIn), items)!;
+            return true;
+        }
+        return false;
     }
 
     /// <summary>The random-output hint when a second call on the same inputs gives other values, else null.</summary>
@@ -198,6 +273,43 @@ internal sealed class CheckEngine<TIn>
             if (Matches(wrong, got, c.Tol) && !Matches(wrong, expected, c.Tol)) return trap.Hint;
         }
         return null;
+    }
+
+    /// <summary>
+    /// <see cref="MatchTrap"/>, but when traps with different hints match the failing case, the first of them that also
+    /// matches the learner on every later case where the learner runs and differs from the reference.
+    /// </summary>
+    string? MatchTrapOnLaterCases(Case<TIn> failing, Tensor got, Tensor expected)
+    {
+        var matching = new List<Trap<TIn>>();
+        foreach (var trap in Traps)
+        {
+            Tensor wrong;
+            try { wrong = Viewed(failing, trap.Wrong(failing.Inputs())); }
+            catch (Exception) { continue; }
+            if (Matches(wrong, got, failing.Tol) && !Matches(wrong, expected, failing.Tol)) matching.Add(trap);
+        }
+        if (matching.Select(t => t.Hint).Distinct().Count() < 2) return matching.FirstOrDefault()?.Hint;
+        var later = Cases.SkipWhile(c => c != failing).Skip(1);
+        var left = matching.ToList();
+        foreach (var c in later)
+        {
+            using var scope = torch.NewDisposeScope();
+            Tensor learner;
+            try { learner = Viewed(c, Learner(c.Inputs())); }
+            catch (Exception) { continue; }
+            var reference = Viewed(c, Reference(c.Inputs()));
+            if (Matches(learner, reference, c.Tol)) continue;                     // right here: says nothing about which mistake
+            var still = left.Where(t =>
+            {
+                try { return Matches(Viewed(c, t.Wrong(c.Inputs())), learner, c.Tol); }
+                catch (Exception) { return false; }
+            }).ToList();
+            if (still.Count == 0) break;                                             // none explains this case: keep what the failing case said
+            left = still;
+            if (left.Select(t => t.Hint).Distinct().Count() == 1) break;
+        }
+        return left[0].Hint;
     }
 
     Tensor Viewed(Case<TIn> c, Tensor t) => c.View == null ? t : c.View(t);
@@ -363,6 +475,21 @@ internal static class CheckEngine
     }
 
     static readonly Regex IncompatibleType = new(@"(\w+) is not compatible with (\w+)", RegexOptions.Compiled);
+
+    /// <summary>data&lt;T&gt;() or item&lt;T&gt;() asked for float or double on a tensor of the other float type: which one it asked for.</summary>
+    internal static bool AskedFloatType(Exception e, out ScalarType asked)
+    {
+        asked = default;
+        if (IncompatibleType.Match(e.Message) is not { Success: true } m) return false;
+        var dtype = m.Groups[2].Value;
+        if (dtype is not ("Float32" or "Float64")) return false;
+        switch (m.Groups[1].Value)
+        {
+            case "Single": asked = ScalarType.Float32; return dtype != "Float32";
+            case "Double": asked = ScalarType.Float64; return dtype != "Float64";
+            default: return false;
+        }
+    }
 
     internal const string InPlaceHint =
         "ops ending in _ (sub_, add_, mul_, div_, exp_) write into the tensor they are called on, so the caller's tensor changes too " +

@@ -191,11 +191,15 @@ public static partial class Checks
     static readonly Mistakes.Way NormedResidualFirst = new(NormedResidual);
     static readonly Mistakes.Way NormedResidualSecond = new(NormedResidual);
     static readonly Mistakes.Way PostNorm = new("GPT-2 is pre-norm: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x)); the norm goes inside each residual branch");
+    static readonly Mistakes.Way PostNormMlp = new("your MLP branch is post-norm, ln_2(x + mlp(x)), as in the 2017 Transformer (your attention branch is right): " +
+        "GPT-2 is pre-norm in both branches, x = x + mlp(ln_2(x)); the norm goes on the branch's input, and the residual stream x is never normalised inside a block");
+    static readonly Mistakes.Way PostNormAttn = new("your attention branch is post-norm, ln_1(x + attn(x)), as in the 2017 Transformer (your MLP branch is right): " +
+        "GPT-2 is pre-norm in both branches, x = x + attn(ln_1(x)); the norm goes on the branch's input, and the residual stream x is never normalised inside a block");
     static readonly Mistakes.Way BlockNoNorm = new("normalise with ln_1 before attention and ln_2 before the MLP");
     static readonly Mistakes.Way Ln1BeforeMlp = new("use ln_2 (not ln_1) before the MLP");
     static readonly Mistakes.Way Parallel = new("the MLP works on the attention step's result: x = x + attn(ln_1(x)); then x = x + mlp(ln_2(x)) with the new x");
     static readonly Mistakes.Step Residual = new(NoResiduals, NormedResidualBoth, NormedResidualFirst, NormedResidualSecond);
-    static readonly Mistakes.Step[] BlockSteps = [Residual, new(PostNorm, BlockNoNorm), new(Ln1BeforeMlp), new(Parallel)];
+    static readonly Mistakes.Step[] BlockSteps = [Residual, new(PostNorm, PostNormMlp, PostNormAttn, BlockNoNorm), new(Ln1BeforeMlp), new(Parallel)];
 
     /// <summary>
     /// The block with the mistakes chosen in c (ways of <see cref="BlockSteps"/>): residual (none, added to the normalised
@@ -206,17 +210,19 @@ public static partial class Checks
     {
         var ln2 = c.Took(Ln1BeforeMlp) ? i.P.Ln1 : i.P.Ln2;
         bool noResidual = c.Took(NoResiduals);
-        // one residual branch: rest is what the branch is added to, input what it reads
-        Tensor Branch(Tensor rest, Tensor input, LayerNormParams norm, Func<Tensor, Tensor> f, bool normedResidual)
+        // one residual branch: rest is what the branch is added to, input what it reads; post-norm in both branches or in one
+        Tensor Branch(Tensor rest, Tensor input, LayerNormParams norm, Func<Tensor, Tensor> f, bool normedResidual, bool postNorm)
         {
             Tensor N(Tensor t) => Ops.LayerNorm(t, norm.G, norm.B);
-            return c.Took(PostNorm) ? (noResidual ? N(f(input)) : N(rest + f(input)))
+            return postNorm ? (noResidual ? N(f(input)) : N(rest + f(input)))
                 : c.Took(BlockNoNorm) ? (noResidual ? f(input) : rest + f(input))
                 : noResidual ? f(N(input))
                 : (normedResidual ? N(rest) : rest) + f(N(input));                         // pre-norm
         }
-        var x = Branch(i.X, i.X, i.P.Ln1, h => Ops.MultiHeadAttention(h, i.P.Attn, i.H), c.TookAny(NormedResidualBoth, NormedResidualFirst));
-        return Branch(x, c.Took(Parallel) ? i.X : x, ln2, h => Ops.FeedForward(h, i.P.Mlp), c.TookAny(NormedResidualBoth, NormedResidualSecond));
+        var x = Branch(i.X, i.X, i.P.Ln1, h => Ops.MultiHeadAttention(h, i.P.Attn, i.H), c.TookAny(NormedResidualBoth, NormedResidualFirst),
+            c.TookAny(PostNorm, PostNormAttn));
+        return Branch(x, c.Took(Parallel) ? i.X : x, ln2, h => Ops.FeedForward(h, i.P.Mlp), c.TookAny(NormedResidualBoth, NormedResidualSecond),
+            c.TookAny(PostNorm, PostNormMlp));
     }
 
     /// <summary>The pre-norm block with another MLP.</summary>
@@ -239,6 +245,33 @@ public static partial class Checks
         return mlpFirst ? Attn(Mlp(i.X)) : Mlp(Attn(i.X));
     }
 
+    /// <summary>
+    /// The known wrong blocks (pre-norm done wrong, post-norm in one branch or both, a wrong MLP, norms swapped, ...), each
+    /// with its hint: the TransformerBlock check's traps, and the Gpt2 check's for a learner who writes the blocks inline.
+    /// </summary>
+    static List<Trap<(Tensor X, BlockParams P, int H)>> BlockTraps() =>
+    [
+            .. Mistakes.Combine<(Tensor X, BlockParams P, int H)>(BlockSteps, WrongBlock,
+                distinct: c => !(c.TookAny(NormedResidualBoth, NormedResidualFirst, NormedResidualSecond) && !c.Right(BlockSteps[1]))),        // a normalised residual needs pre-norm to mean anything
+            // the right block around a FeedForward that fails its own check (the learner's, called from the block)
+            .. Mistakes.Combine<(Tensor X, BlockParams P, int H)>(FfnSteps, (c, i) => RightBlock(i, (h, p) => WrongFfn(c, h, p)), maxMistakes: 1)
+                .Select(t => new Trap<(Tensor X, BlockParams P, int H)>("the block is right, but its MLP is not Ops.FeedForward: make your FeedForward pass its check first ("
+                    + t.Hint + ")", t.Wrong)),
+            new("do not normalise the block's output: pre-norm leaves the residual stream as it is (GPT-2 normalises it once, with ln_f, after the last block)",
+                i => Ops.LayerNorm(Ops.TransformerBlock(i.X, i.P, i.H), i.P.Ln2.G, i.P.Ln2.B)),
+            new("attention comes first, then the MLP: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x))",
+                i => OtherBlock(i, mlpFirst: true)),
+            new("ln_1 goes before attention and ln_2 before the MLP: you swapped them", i => OtherBlock(i, ln1: i.P.Ln2, ln2: i.P.Ln1)),
+            new("keep both residual connections: add the attention's output to x too, x = x + attn(ln_1(x))", i => OtherBlock(i, attnResidual: false)),
+            new("keep both residual connections: add the MLP's output to x too, x = x + mlp(ln_2(x))", i => OtherBlock(i, mlpResidual: false)),
+            new("normalise the attention's input too: x = x + attn(ln_1(x))", i => OtherBlock(i, ln1: NoNorm())),
+            new("normalise the MLP's input too: x = x + mlp(ln_2(x))", i => OtherBlock(i, ln2: NoNorm())),
+            new("Ops.LayerNorm(x, g, b) takes the gain first, then the shift: Ops.LayerNorm(x, p.Ln1.G, p.Ln1.B)",
+                i => OtherBlock(i, ln1: new(i.P.Ln1.B, i.P.Ln1.G), ln2: new(i.P.Ln2.B, i.P.Ln2.G))),
+            new("GPT-2's layer norm uses eps = 1e-5 (Ops.LayerNorm's default, layer_norm_epsilon in its config); 1e-12 is BERT's",
+                i => OtherBlock(i, eps: 1e-12)),
+    ];
+
     /// <summary>Pre-norm block: x + mha(ln_1(x)), then x + ffn(ln_2(x)).</summary>
     public static CheckResult TransformerBlock(Func<Tensor, BlockParams, int, Tensor> block)
     {
@@ -256,28 +289,7 @@ public static partial class Checks
                 C("n_embd 12, 3 heads, 4 tokens (float32)", F32Deep, () => (R(83, Float32, 4, 12), Block(84, 12, Float32), 3)),
                 C("batch [2, 4, 8], 2 heads (float64)", F64, () => (R(85, Float64, 2, 4, 8), Block(86, 8, Float64), 2)),
             ],
-            Traps =
-            [
-                .. Mistakes.Combine<(Tensor X, BlockParams P, int H)>(BlockSteps, WrongBlock,
-                    distinct: c => !(c.TookAny(NormedResidualBoth, NormedResidualFirst, NormedResidualSecond) && !c.Right(BlockSteps[1]))),        // a normalised residual needs pre-norm to mean anything
-                // the right block around a FeedForward that fails its own check (the learner's, called from the block)
-                .. Mistakes.Combine<(Tensor X, BlockParams P, int H)>(FfnSteps, (c, i) => RightBlock(i, (h, p) => WrongFfn(c, h, p)), maxMistakes: 1)
-                    .Select(t => new Trap<(Tensor X, BlockParams P, int H)>("the block is right, but its MLP is not Ops.FeedForward: make your FeedForward pass its check first ("
-                        + t.Hint + ")", t.Wrong)),
-                new("do not normalise the block's output: pre-norm leaves the residual stream as it is (GPT-2 normalises it once, with ln_f, after the last block)",
-                    i => Ops.LayerNorm(Ops.TransformerBlock(i.X, i.P, i.H), i.P.Ln2.G, i.P.Ln2.B)),
-                new("attention comes first, then the MLP: x = x + attn(ln_1(x)), then x = x + mlp(ln_2(x))",
-                    i => OtherBlock(i, mlpFirst: true)),
-                new("ln_1 goes before attention and ln_2 before the MLP: you swapped them", i => OtherBlock(i, ln1: i.P.Ln2, ln2: i.P.Ln1)),
-                new("keep both residual connections: add the attention's output to x too, x = x + attn(ln_1(x))", i => OtherBlock(i, attnResidual: false)),
-                new("keep both residual connections: add the MLP's output to x too, x = x + mlp(ln_2(x))", i => OtherBlock(i, mlpResidual: false)),
-                new("normalise the attention's input too: x = x + attn(ln_1(x))", i => OtherBlock(i, ln1: NoNorm())),
-                new("normalise the MLP's input too: x = x + mlp(ln_2(x))", i => OtherBlock(i, ln2: NoNorm())),
-                new("Ops.LayerNorm(x, g, b) takes the gain first, then the shift: Ops.LayerNorm(x, p.Ln1.G, p.Ln1.B)",
-                    i => OtherBlock(i, ln1: new(i.P.Ln1.B, i.P.Ln1.G), ln2: new(i.P.Ln2.B, i.P.Ln2.G))),
-                new("GPT-2's layer norm uses eps = 1e-5 (Ops.LayerNorm's default, layer_norm_epsilon in its config); 1e-12 is BERT's",
-                    i => OtherBlock(i, eps: 1e-12)),
-            ],
+            Traps = BlockTraps(),
             Probe = () => FutureLeaks(x => block(x, Block(82, 8, Float64), 2), () => R(81, Float64, 5, 8)),
         }.Run();
     }

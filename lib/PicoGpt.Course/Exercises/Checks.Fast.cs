@@ -82,6 +82,7 @@ public static partial class Checks
                 : null,
             Diagnose = (w, expected, got) =>
                 got.dim() == 2 && got.shape[0] == 1 && got.shape[1] == w.shape[1] ? null                  // keepdim: the engine's axis-of-one hint
+                : got.shape.SequenceEqual(expected.shape) && !HasNonFinite(got) && ScaleFormula(w, got) is { } formula ? formula
                 : got.numel() == w.shape[0] && w.shape[0] != w.shape[1] ? ColumnAxis + "; yours has one scale per input (row), [n_in]"
                 : got.numel() == 1 ? "one scale per output channel (column), not one for the whole tensor (per-tensor): a single large weight would then coarsen every column"
                 : got.shape.SequenceEqual(w.shape) ? "return the scales, one per column ([n_out]), not a tensor shaped like the weight"
@@ -153,6 +154,44 @@ public static partial class Checks
     }
 
     /// <summary>
+    /// What a wrong per-column scale is proportional to, when it is: max|w| with another divisor than 127 (/127.5, /126),
+    /// the range max - min (the asymmetric scale of uint8 quantization), or the standard deviation. Null otherwise.
+    /// </summary>
+    static string? ScaleFormula(Tensor w, Tensor got) // [n_in, n_out], [n_out]
+    {
+        var x = w.to(Float64);
+        var g = got.to(Float64);
+        if (ConstantRatio(g, x.abs().amax(new long[] { 0 })) is { } r && Math.Abs(1 / r - 127) > 1e-3)    // at 127 the values are right (another dtype)
+            return $"your scale is max|w| / {Divisor(1 / r)}: divide by exactly 127, the largest int8 code, so that the largest |w| of a column becomes ±127 " +
+                   "(a smaller divisor makes it round past 127, a larger one wastes codes)";
+        if (ConstantRatio(g, x.amax(new long[] { 0 }) - x.amin(new long[] { 0 })) is { } range)
+            return $"your scale is (max - min) / {Divisor(1 / range)}, the asymmetric scale of uint8 quantization with a zero point: here the codes are symmetric int8, " +
+                   "-127..127 around 0 with no zero point, so scale = max|w| / 127 (max of the absolute values, w.abs().amax(new long[] { 0 }))";
+        foreach (var unbiased in new[] { true, false })
+            if (ConstantRatio(g, x.std(new long[] { 0 }, unbiased: unbiased)) is { } s)
+                return $"your scale is {Divisor(s * 127)} × std / 127, from each column's standard deviation: the scale comes from the LARGEST |w| of the column, " +
+                       "max|w| / 127, so that no weight falls outside ±127 and gets clipped; a rare large weight (this case has one) is exactly what a scale from the std clips";
+        return null;
+    }
+
+    /// <summary>A factor computed in float32, as the learner wrote it: 254, not 253.999996; 127.5 stays 127.5.</summary>
+    static string Divisor(double d)
+    {
+        var near = Math.Round(d, 2);
+        return CheckEngine.Num(Math.Abs(d - near) <= 1e-5 * Math.Abs(d) ? near : d);
+    }
+
+    /// <summary>got / basis when it is one number for every element whose basis is above 0 (at least two of them), else null.</summary>
+    static double? ConstantRatio(Tensor got, Tensor basis)
+    {
+        var keep = basis > 0;
+        if (keep.sum().item<long>() < 2 || !got.shape.SequenceEqual(basis.shape)) return null;
+        var ratio = (got / basis).masked_select(keep);
+        double lo = ratio.min().item<double>(), hi = ratio.max().item<double>();
+        return double.IsFinite(lo) && double.IsFinite(hi) && hi - lo <= 1e-5 * Math.Abs(hi) && hi != 0 ? (lo + hi) / 2 : null;
+    }
+
+    /// <summary>
     /// dequantize(q, scale): int8 codes [n_in, n_out] and one scale per column [n_out] -> the weights q * scale
     /// [n_in, n_out] in the scale's dtype, against <see cref="QuantOps.DequantizeInt8"/>.
     /// </summary>
@@ -195,6 +234,22 @@ public static partial class Checks
             ExceptionHint = e => ShapeError(e) || e.Message.Contains("must match")
                 ? "each COLUMN has its scale: q [n_in, n_out] * scale [n_out] broadcasts along the last axis as it is (no unsqueeze, no transpose)"
                 : null,
+            Diagnose = (i, expected, got) =>
+            {
+                if (!got.shape.SequenceEqual(expected.shape)) return null;
+                if (!got.is_floating_point())
+                    return $"return the weights as floating-point numbers in the scale's dtype ({expected.dtype.ToString().ToLowerInvariant()}): q.to(scale.dtype) * scale; " +
+                           $"as {got.dtype.ToString().ToLowerInvariant()} every weight, most of them between -1 and 1, is cut to a whole number";
+                var g = got.to(Float64); var e = expected.to(Float64);
+                if ((g == g.round()).all().item<bool>() && !(e == e.round()).all().item<bool>())
+                    return "do not round the weights: they are small fractions (q * scale is well below 1 here), and rounding makes almost all of them 0; " +
+                           "the rounding happened once, in QuantizeInt8, and dequantizing only multiplies: q * scale";
+                if (CheckEngine.Matches(g, i.Q.to(Float64) + i.Scale.to(Float64), 1e-4))          // float32 sums near 127 round to 1e-5
+                    return "multiply the codes by their column's scale, w ≈ q * scale: the scale is the size of one step, and q + scale only shifts every code by a small number";
+                if (ConstantRatio(g.flatten(), e.flatten()) is { } r && Math.Abs(r - 1) > 1e-6 && CheckEngine.Matches(g, e * r, 1e-6))   // the ratio over the positive weights holds for all
+                    return $"your weights are {(r > 1 ? $"{Divisor(r)} × q * scale" : $"q * scale / {Divisor(1 / r)}")}: w ≈ q * scale exactly, with no further factor (the scale already is max|w| / 127, the size of one step)";
+                return null;
+            },
             InputsUnchanged = true,
         }.Run();
     }
@@ -241,9 +296,10 @@ public static partial class Checks
             Learner = i => Num(agreement(i.A, i.B)),
             Cases =
             [
-                C("logits [2, 3, 4] written out: the top token moved at 2 of 6 positions, a small change at a third (agreement 2/3)", () => new(
+                // every mistake below gives another number here (the first sequence alone 2/3, the last positions 1, the first ones 1/2, equal logits 1/3 ...)
+                C("logits [2, 3, 4] written out: the top token moved at 1 of 6 positions (in the first sequence), small changes at 3 others (agreement 5/6)", () => new(
                     torch.tensor(new float[] { 3, 8, -9, 0, -5, 9, -9, 5, -5, -9, -8, 4, -1, -6, 3, 8, -5, 1, -7, 0, -4, -5, -1, 6 }, new long[] { 2, 3, 4 }),
-                    torch.tensor(new float[] { 3, 8, -9, 0, -5, 9, -9, 5, -5, -9, 7, 4, -0.5f, -5.5f, 3.5f, 8.25f, -5, 1, -7, 0, 7, -5, -1, 6 }, new long[] { 2, 3, 4 }))),
+                    torch.tensor(new float[] { 3, 8, 9, 0, -5, 9.5f, -9, 5, -5, -9, -8.5f, 4, -1, -6, 3.5f, 8.25f, -5, 1, -7, 0, -4, -5, -1, 6 }, new long[] { 2, 3, 4 }))),
                 C("logits [1, 12, 5]: small changes everywhere, the top token moved at 3 of 12 positions (agreement 0.75)", () => AgreementCase(1421, 1, 12, 5, 3)),
                 C("logits [2, 10, 7]: the top token moved at 6 of 20 positions (agreement 0.7)", () => AgreementCase(1422, 2, 10, 7, 6)),
                 C("logits [3, 4, 65]: the same logits twice (agreement 1)", () => AgreementCase(1423, 3, 4, 65, 0, exactCopies: true)),
@@ -271,6 +327,17 @@ public static partial class Checks
                     i => Num((i.A.argmax(-1) == i.B.argmax(-1)).sum().item<long>() / (double)i.A.numel())),
                 new("divide by the number of positions, B·T (every sequence of the batch), not by T alone",
                     i => Num((i.A.argmax(-1) == i.B.argmax(-1)).sum().item<long>() / (double)i.A.shape[^2])),
+                new("divide by the number of positions, B·T, not by B alone (the batch size)",
+                    i => Num((i.A.argmax(-1) == i.B.argmax(-1)).sum().item<long>() / (double)i.A.shape[0])),
+                new("return a fraction in [0, 1], not a percentage: no × 100 (the notebook prints it as a percentage itself)",
+                    i => Num(100 * QuantOps.Top1Agreement(i.A, i.B))),
+                new("count every sequence of the batch: you compared only the first one (a[0], b[0]); a.argmax(-1) == b.argmax(-1) is [B, T], and the agreement is the mean over all B·T positions",
+                    i => Num(QuantOps.Top1Agreement(i.A[0].unsqueeze(0), i.B[0].unsqueeze(0)))),
+                new("count every position: you compared only the last position of each sequence (a[.., -1], the one generation samples from); " +
+                    "a.argmax(-1) == b.argmax(-1) is [B, T], and the agreement is the mean over all B·T positions",
+                    i => Num(QuantOps.Top1Agreement(i.A[.., -1].unsqueeze(1), i.B[.., -1].unsqueeze(1)))),
+                new("count every position: you compared only the first position of each sequence (a[.., 0]); a.argmax(-1) == b.argmax(-1) is [B, T], and the agreement is the mean over all B·T positions",
+                    i => Num(QuantOps.Top1Agreement(i.A[.., 0].unsqueeze(1), i.B[.., 0].unsqueeze(1)))),
             ],
             Diagnose = (i, expected, got) =>
             {
@@ -283,6 +350,7 @@ public static partial class Checks
                 ? "a comparison gives a bool tensor: convert it before averaging, (a.argmax(-1) == b.argmax(-1)).to(ScalarType.Float64).mean()"
                 : null,
             InputsUnchanged = true,
+            RecheckAmbiguousTraps = true,                       // one number per case: e.g. the last positions only and a flattened argmax both give 1 on the first case
         }.Run();
     }
 }

@@ -59,8 +59,11 @@ public static partial class Checks
                     i => KeepWhere(i.L, i.L >= i.L.sort(-1).Values.narrow(-1, i.K - 1, 1), double.NegativeInfinity)),
                 new("return logits with the removed ones set to -inf, not probabilities with zeros: the caller takes the softmax, where a 0 still becomes e⁰ = 1",
                     i => i.K >= i.L.shape[^1] ? i.L.softmax(-1) : i.L.softmax(-1).masked_fill(i.L < Kth(i.L, i.K), 0)),
+                new(OneRowsThreshold("first"), i => KeepWhere(i.L, i.L >= Kth(i.L.reshape(-1, i.L.shape[^1])[0], i.K), double.NegativeInfinity)),
+                new(OneRowsThreshold("last"), i => KeepWhere(i.L, i.L >= Kth(i.L.reshape(-1, i.L.shape[^1])[-1], i.K), double.NegativeInfinity)),
             ],
-            ExceptionHint = e => e.Message.Contains("out of range") && e.Message.Contains("selected index")
+            ExceptionHint = e => (e.Message.Contains("out of range") || ShapeError(e) ? CheckEngine.SafeHint(() => TopKAxis(topK)) : null)
+                ?? (e.Message.Contains("out of range") && e.Message.Contains("selected index")
                     ? "when k is at least the vocabulary size, nothing is removed: return the logits unchanged (topk(k) needs k <= V); "
                       + "and take the top k along the last axis, topk(k, dim: -1)"
                 : e.Message.Contains("must match the size")
@@ -68,10 +71,36 @@ public static partial class Checks
                       + "(values[.., k - 1] drops that axis, and values[-1] is the last row, not the k-th value of each row)"
                 : e.Message.Contains("too many indices")
                     ? "the logits can be [V] or [..., V]: take the k-th largest with values.narrow(-1, k - 1, 1), which works on the last axis of both and keeps it as size 1"
-                : null,
+                : null),
             Diagnose = (i, expected, got) => got.shape.Length > 0 && got.shape[^1] == i.K && i.K != i.L.shape[^1]
                 ? "return a tensor shaped like the logits ([..., V]) with the removed entries set to -inf, not just the k kept values" : null,
         }.Run();
+    }
+
+    static string OneRowsThreshold(string which) =>
+        $"each row has its own k-th largest logit: you took the {which} row's k-th value and used it as the threshold of every row (one number, e.g. from [0] or .item()); " +
+        "logits.topk(k, dim: -1).values.narrow(-1, k - 1, 1) is [..., 1], one threshold per row, and compares with every row's own logits";
+
+    /// <summary>
+    /// After an exception on a batch: runs the learner's top-k on logits [5, 6, 10] with k = 4, where every axis is long
+    /// enough for a k-th value, and names the axis when the function keeps the top k along axis 0 or 1 instead of the last.
+    /// </summary>
+    static string? TopKAxis(Func<Tensor, int, Tensor> topK)
+    {
+        using var scope = torch.NewDisposeScope();
+        const int k = 4;
+        var logits = R(105, Float32, 5, 6, 10) * 3;                                           // [5, 6, 10]
+        var got = topK(logits.clone(), k).softmax(-1);
+        foreach (var dim in new[] { 0, 1 })
+        {
+            var kth = logits.topk(k, dim: dim).values.narrow(dim, k - 1, 1);                      // the k-th largest along dim, kept as size 1
+            var wrong = logits.masked_fill(logits < kth, double.NegativeInfinity).softmax(-1);
+            if (CheckEngine.Matches(got, wrong, 1e-6))
+                return $"work along the last axis (dim: -1), the vocabulary: your function takes the k-th largest along axis {dim} (a sort or topk over dim {dim}; on logits [5, 6, 10] with k = 4 " +
+                       $"its output is that), which for one row of logits [V] is the last axis too, so the 1-D cases passed; with a batch [B, T, V], axis 0 is B and axis 1 is T: " +
+                       "sort(-1, descending: true), or topk(k, dim: -1), then narrow(-1, k - 1, 1)";
+        }
+        return null;
     }
 
     /// <summary>The top-k example's logits (9 tokens), float64.</summary>

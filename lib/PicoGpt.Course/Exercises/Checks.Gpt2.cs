@@ -18,6 +18,15 @@ public static partial class Checks
     const string OtherHeads = "pass nHead on to every block, Ops.TransformerBlock(x, block, nHead): the check's tiny GPT-2 has 2 heads of size 4, "
         + "and a hard-coded number of heads (GPT-2's 12) splits its n_embd of 8 differently or not at all";
 
+    const string OwnBlocks = "your blocks are not GPT-2's block (Ops.TransformerBlock(x, block, nHead), or your TransformerBlock once it passes notebook 07's check): ";
+
+    const string NoLnFAfterBlocks = "apply the final layer norm ln_f after the last block, before the output head: the 2017 Transformer's post-norm blocks end with a norm, " +
+        "so it has no final one, but GPT-2's pre-norm blocks leave the residual stream unnormalised, and ln_f normalises it once";
+
+    /// <summary>Runs one block function (a wrong block of <see cref="BlockTraps"/>) for every block of the model, in order.</summary>
+    static GptStack EachBlock(Func<(Tensor X, BlockParams P, int H), Tensor> block) =>
+        (x, p, h) => { foreach (var b in p.Blocks) x = block((x, b, h)); return x; };
+
     const string PositionsAlongLastAxis =
         "the positions run along the last axis of ids: torch.arange(ids.shape[^1]) (with a batch [B, n_seq] there are n_seq positions, not B = ids.shape[0])";
 
@@ -81,6 +90,10 @@ public static partial class Checks
                 new("Ops.TransformerBlock already adds its residual connections (it returns x + ...): x = block(x), not x = x + block(x)",
                     i => Wrong(i, blocks: ResidualAroundBlocks)),
                 .. new[] { 1, 2, 3, 4, 8, 12 }.Select(h => new Trap<(Tensor Ids, Gpt2Params P, int H)>(OtherHeads, i => Ops.Gpt2(i.Ids, i.P, h))),
+                // blocks written inline with one of the block's known mistakes (notebook 07's traps), with ln_f and without it
+                .. BlockTraps().Select(t => new Trap<(Tensor Ids, Gpt2Params P, int H)>(OwnBlocks + t.Hint, i => Wrong(i, blocks: EachBlock(t.Wrong)))),
+                .. BlockTraps().Select(t => new Trap<(Tensor Ids, Gpt2Params P, int H)>($"two mistakes at once: (1) {OwnBlocks}{t.Hint}; (2) {NoLnFAfterBlocks}",
+                    i => Wrong(i, blocks: EachBlock(t.Wrong), final: NoLnF))),
             ],
             ExceptionHint = e =>
                 e.Message.Contains("tensors used as indices must be") ? "index wpe with int64 positions: torch.arange(ids.shape[^1]) (a long count gives int64; torch.arange(0.0, ...) or a float dtype gives floats, which cannot index)"

@@ -39,8 +39,34 @@ public static partial class Checks
             ],
             InputsUnchanged = true,
             ExceptionHint = e => MatrixOnly(e, "x.matmul(w)") ?? ElementWise(e, "x @ w") ?? InPlaceShape(e)
+                ?? (ShapeError(e) || e.Message.Contains("einsum") ? CheckEngine.SafeHint(() => ProductOrder(linear)) : null)
                 ?? (ShapeError(e) ? "the shapes do not line up: x is [..., n_in] and w is [n_in, n_out] (GPT-2's Conv1D layout), so compute x @ w (not x @ w.T or w @ x)" : null),
         }.Run();
+    }
+
+    /// <summary>
+    /// After a shape error: runs the learner's linear on square x, w [3, 3] (where every product of the two fits, so it
+    /// cannot fail on shapes) and names the product it computes when that is x and w in another order or transposed.
+    /// </summary>
+    static string? ProductOrder(Func<Tensor, Tensor, Tensor, Tensor> linear)
+    {
+        using var scope = torch.NewDisposeScope();
+        var (x, w, b) = (R(61, Float64, 3, 3), R(62, Float64, 3, 3), R(63, Float64, 3));
+        var got = linear(x, w, b);
+        const string Right = "x [n_seq, n_in] comes first and w [n_in, n_out] second: x.matmul(w), or torch.einsum(\"ij,jk->ik\", x, w) " +
+                             "(einsum takes its operands in the order of the equation's terms, so the letters ij are x's axes)";
+        (Tensor Product, string Name)[] orders =
+        [
+            (Ops.MatMul(w, x), "w @ x (w.matmul(x), or einsum(\"ij,jk->ik\", w, x))"),
+            (Ops.MatMul(x.T, w), "x.T @ w"),
+            (Ops.MatMul(w.T, x), "w.T @ x"),
+            (Ops.MatMul(w, x.T), "w @ x.T"),
+            (Ops.MatMul(x.T, w.T), "x.T @ w.T"),
+        ];
+        foreach (var (product, name) in orders)
+            if (CheckEngine.Matches(got, product + b, 1e-9))
+                return $"your product is {name}: with square x and w [3, 3], where every order fits, your function computes that instead of x @ w; {Right}";
+        return null;
     }
 
     /// <summary>A hint when the learner used a 2-D-only product (mm, einsum without "...") on an input with batch dimensions.</summary>

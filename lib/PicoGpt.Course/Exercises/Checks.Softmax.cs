@@ -94,7 +94,9 @@ public static partial class Checks
     static readonly Mistakes.Way LogOfMean = new("take the log of the sum Σ exp(x - m), not of the mean (the mean divides by n, so every value is off by log n)");
     static readonly Mistakes.Step LsmFormula = new(LogOfSoftmax, MaxNotAddedBack, LseAdded, LogOfMean);
     static readonly Mistakes.Way LsmSumNoKeepdim = new("sum with keepdim: true (sum(-1, keepdim: true)), so each row subtracts its own log-sum-exp");
-    static readonly Mistakes.Step LsmSum = new(LsmSumNoKeepdim);
+    static readonly Mistakes.Way LsmSumWhole = new("sum over the last axis, one log-sum-exp per row (sum(-1, keepdim: true)): a sum over the whole tensor " +
+        "(sum() without an axis, or Math.Log of one .item()) gives every row the same number, right only when there is one row");
+    static readonly Mistakes.Step LsmSum = new(LsmSumNoKeepdim, LsmSumWhole);
 
     /// <summary>log(softmax(x)) over the last axis, computed stably with the log-sum-exp trick.</summary>
     public static CheckResult LogSoftmax(Func<Tensor, Tensor> logSoftmax)
@@ -124,11 +126,11 @@ public static partial class Checks
                 .. Mistakes.Combine<Tensor>([LsmMax, LsmFormula, LsmSum], (c, x) =>
                     {
                         var s = c.Took(LsmNoMax) ? x : c.Took(LsmGlobalMax) ? x - x.max() : x - x.amax([-1], keepdim: true);
-                        Tensor Sum(Tensor t) => c.Took(LsmSumNoKeepdim) ? t.sum(-1) : t.sum(-1, keepdim: true);
+                        Tensor Sum(Tensor t) => c.Took(LsmSumNoKeepdim) ? t.sum(-1) : c.Took(LsmSumWhole) ? t.sum() : t.sum(-1, keepdim: true);
                         return c.Took(LogOfSoftmax) ? (s.exp() / Sum(s.exp())).log()
                             : c.Took(MaxNotAddedBack) ? x - Sum(s.exp()).log()
                             : c.Took(LseAdded) ? s + Sum(s.exp()).log()
-                            : c.Took(LogOfMean) ? s - (c.Took(LsmSumNoKeepdim) ? s.exp().mean([-1]) : s.exp().mean([-1], keepdim: true)).log()
+                            : c.Took(LogOfMean) ? s - (c.Took(LsmSumNoKeepdim) ? s.exp().mean([-1]) : c.Took(LsmSumWhole) ? s.exp().mean() : s.exp().mean([-1], keepdim: true)).log()
                             : s - Sum(s.exp()).log();
                     },
                     distinct: c => !(c.Took(LsmNoMax) && c.Took(MaxNotAddedBack))),  // without a max there is nothing to add back

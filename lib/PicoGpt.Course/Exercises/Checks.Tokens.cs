@@ -211,6 +211,10 @@ public static partial class Checks
                     ? "a word of one symbol (or one piece) has no pairs: stop when there is no pair left, before taking the minimum"
                 : e is ArgumentOutOfRangeException or IndexOutOfRangeException
                     ? "an index ran past the end: the pairs are (word[i], word[i + 1]) for i = 0, 1, ..., n - 2"
+                : e is InvalidCastException
+                    ? "a cast to another collection type failed: symbols is an IReadOnlyList<string>, and this check passes a string[], " +
+                      "so (List<string>)symbols works only when a caller happens to pass a List. Make a new list instead, symbols.ToList(), " +
+                      "also for a word of one symbol, where there is nothing to merge"
                 : null,
             diagnose: (symbols, got) =>
                 got.SequenceEqual(symbols)

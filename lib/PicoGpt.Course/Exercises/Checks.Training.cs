@@ -246,21 +246,24 @@ public static partial class Checks
                 new("the other way round: decay the matrices (p.dim() >= 2), not the 1-D tensors",
                     m => DecayMask(m, (_, p) => p.dim() < 2)),
             ],
+            // the message names the parameters (an index into the model's list of parameters says nothing); the hint gives the rule
+            Describe = (m, expected, got) => DecayDifferences(m, expected, got),
             Diagnose = (m, expected, got) =>
-            {
-                var names = m.named_parameters().Select(p => $"{p.name} [{string.Join(", ", p.parameter.shape)}]").ToArray();
-                var e = expected.data<double>().ToArray();
-                var g = got.data<double>().ToArray();
-                var missing = names.Where((_, k) => e[k] == 1 && g[k] != 1).ToArray();
-                var extra = names.Where((_, k) => e[k] == 0 && g[k] != 0).ToArray();
-                return string.Join("; ", new[]
-                {
-                    missing.Length > 0 ? "should be decayed (2 or more dimensions): " + string.Join(", ", missing.Take(4)) + (missing.Length > 4 ? ", …" : "") : null,
-                    extra.Length > 0 ? "should not be decayed (1-D): " + string.Join(", ", extra.Take(4)) + (extra.Length > 4 ? ", …" : "") : null,
-                }.Where(s => s != null));
-            },
+                "the rule is the number of dimensions: every tensor with p.dim() >= 2 (the linear weights and the embeddings wte, wpe) is decayed, " +
+                "every 1-D tensor (the biases, the layer norms' gains and shifts) is not; p.dim() decides it for any model, whatever its parameters are called",
         }.Run();
     });
+
+    /// <summary>"2 of 28 parameters are decided wrong: wte.weight [11, 8] should be decayed, yours is not; …" (at most 4 named).</summary>
+    static string DecayDifferences(Gpt model, Tensor expected, Tensor got)
+    {
+        var names = model.named_parameters().Select(p => $"{p.name} [{string.Join(", ", p.parameter.shape)}]").ToArray();
+        var e = expected.data<double>().ToArray();
+        var g = got.data<double>().ToArray();
+        var wrong = Enumerable.Range(0, e.Length).Where(k => e[k] != g[k]).ToArray();
+        var listed = wrong.Take(4).Select(k => e[k] == 1 ? $"{names[k]} should be decayed, yours is not" : $"{names[k]} should not be decayed, yours is");
+        return $"{wrong.Length} of {e.Length} parameters are decided wrong: {string.Join("; ", listed)}{(wrong.Length > 4 ? $"; and {wrong.Length - 4} more" : "")}";
+    }
 
     static Tensor DecayMask(Gpt model, Func<string, Parameter, bool> decays) =>
         torch.tensor(model.named_parameters().Select(p => decays(p.name, p.parameter) ? 1.0 : 0.0).ToArray(), dtype: Float64);

@@ -218,6 +218,17 @@ public class BlockCheckTests
                 x = x + Attn(Norm(x, p.Ln1), p, h);
                 return x + Mlp(Norm(x, p.Ln2), p);
             }, "1e-12 is BERT's" },
+        { "TransformerBlock_post_norm_mlp_branch_only_fails", (x, p, h) =>
+            {
+                // the learner review's 07-T6: pre-norm attention, then the 2017 Transformer's LN(x + sublayer(x)) for the MLP
+                x = x + Attn(Ln(x, p.Ln1), p, h);
+                return Ln(x + Mlp(x, p), p.Ln2);
+            }, "your MLP branch is post-norm" },
+        { "TransformerBlock_post_norm_attention_branch_only_fails", (x, p, h) =>
+            {
+                x = Ln(x + Attn(x, p, h), p.Ln1);
+                return x + Mlp(Ln(x, p.Ln2), p);
+            }, "your attention branch is post-norm" },
     };
 
     [Theory, MemberData(nameof(TransformerBlockMistakes))]

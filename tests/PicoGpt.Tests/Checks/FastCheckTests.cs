@@ -131,6 +131,25 @@ public class FastCheckTests
         Assert.Contains("mean", r.Hint);
     }
 
+    /// <summary>Wrong scales found by trying notebook 14 as a learner (each once without a specific hint), and the hint each must get.</summary>
+    public static TheoryData<string, Func<Tensor, Tensor>, string> QuantizeScaleMistakes => new()
+    {
+        { "QuantizeInt8_asymmetric_range_over_255_fails", x => Guard(x.amax(new long[] { 0 }) - x.amin(new long[] { 0 })) / 255, "the asymmetric scale of uint8 quantization" },
+        { "QuantizeInt8_range_over_254_fails", x => Guard(x.amax(new long[] { 0 }) - x.amin(new long[] { 0 })) / 254, "(max - min) / 254" },
+        { "QuantizeInt8_three_std_over_127_fails", x => Guard(3 * x.std(new long[] { 0 })) / 127, "from each column's standard deviation" },
+        { "QuantizeInt8_four_population_std_over_127_fails", x => Guard(4 * x.std(new long[] { 0 }, unbiased: false)) / 127, "from each column's standard deviation" },
+        { "QuantizeInt8_divide_by_127_5_fails", x => Guard(x.abs().amax(new long[] { 0 })) / 127.5, "your scale is max|w| / 127.5" },
+        { "QuantizeInt8_divide_by_126_fails", x => Guard(x.abs().amax(new long[] { 0 })) / 126, "your scale is max|w| / 126" },
+    };
+
+    [Theory, MemberData(nameof(QuantizeScaleMistakes))]
+    public void QuantizeInt8_scale_mistake_fails_with_its_hint(string mistake, Func<Tensor, Tensor> scale, string hint) =>
+        FailsWith(Checks.QuantizeInt8(w => Learner(w, scaleOf: scale)), hint, mistake);
+
+    [Fact]
+    public void QuantizeInt8_scale_in_float64_gets_the_dtype_hint_not_a_formula() =>
+        FailsWith(Checks.QuantizeInt8(w => Learner(w, scaleOf: x => Guard(x.abs().amax(new long[] { 0 })).to(ScalarType.Float64) / 127)), "the numbers are right");
+
     [Fact]
     public void QuantizeInt8_stub_is_not_implemented() =>
         NotImplemented(Checks.QuantizeInt8(_ => throw new NotImplementedException()));
@@ -167,6 +186,20 @@ public class FastCheckTests
     public void DequantizeInt8_dividing_by_127_again_fails() =>
         FailsWith(Checks.DequantizeInt8((q, s) => q.to(s.dtype) * s / 127), "no further / 127");
 
+    /// <summary>Wrong answers to DequantizeInt8 found by trying notebook 14 as a learner (each once without a specific hint), and the hint each must get.</summary>
+    public static TheoryData<string, Func<Tensor, Tensor, Tensor>, string> DequantizeMistakes => new()
+    {
+        { "DequantizeInt8_plus_instead_of_times_fails", (q, s) => q.to(s.dtype) + s, "q + scale only shifts every code" },
+        { "DequantizeInt8_times_two_fails", (q, s) => q.to(s.dtype) * s * 2, "your weights are 2 × q * scale" },
+        { "DequantizeInt8_over_128_fails", (q, s) => q.to(s.dtype) * s / 128, "your weights are q * scale / 128" },
+        { "DequantizeInt8_rounded_fails", (q, s) => (q.to(s.dtype) * s).round(), "do not round the weights" },
+        { "DequantizeInt8_int8_result_fails", (q, s) => (q.to(s.dtype) * s).to(ScalarType.Int8), "return the weights as floating-point numbers in the scale's dtype (float32)" },
+        { "DequantizeInt8_scale_cast_to_int8_fails", (q, s) => q * s.to(ScalarType.Int8), "return the weights as floating-point numbers" },
+    };
+
+    [Theory, MemberData(nameof(DequantizeMistakes))]
+    public void DequantizeInt8_mistake_fails_with_its_hint(string mistake, Func<Tensor, Tensor, Tensor> wrong, string hint) => FailsWith(Checks.DequantizeInt8(wrong), hint, mistake);
+
     [Fact]
     public void DequantizeInt8_float64_result_fails() =>
         FailsWith(Checks.DequantizeInt8((q, s) => q.to(ScalarType.Float64) * s.to(ScalarType.Float64)), "dtype");
@@ -179,7 +212,7 @@ public class FastCheckTests
     [Fact]
     public void Top1Agreement_the_agreements_in_the_case_names_are_right() =>
         // each case's name states its agreement: an answer that returns those numbers passes every case
-        Passes(Checks.Top1Agreement((a, b) => a.shape[1] switch { 3 => 2.0 / 3, 12 => 0.75, 10 => 0.7, 4 => 1.0, _ => 0.0 }));
+        Passes(Checks.Top1Agreement((a, b) => a.shape[1] switch { 3 => 5.0 / 6, 12 => 0.75, 10 => 0.7, 4 => 1.0, _ => 0.0 }));
 
     [Fact]
     public void Top1Agreement_loop_over_positions_passes() =>
@@ -232,6 +265,23 @@ public class FastCheckTests
     [Fact]
     public void Top1Agreement_mean_of_a_bool_tensor_gets_a_hint() =>
         FailsWith(Checks.Top1Agreement((a, b) => (a.argmax(-1) == b.argmax(-1)).mean().item<double>()), "bool");
+
+    /// <summary>Wrong answers to Top1Agreement found by trying notebook 14 as a learner, and the hint each must get.</summary>
+    public static TheoryData<string, Func<Tensor, Tensor, double>, string> Top1AgreementMistakes => new()
+    {
+        { "Top1Agreement_first_sequence_only_fails", (a, b) => (a[0].argmax(-1) == b[0].argmax(-1)).to(ScalarType.Float64).mean().item<double>(), "you compared only the first one (a[0], b[0])" },
+        { "Top1Agreement_last_position_only_fails", (a, b) =>
+            {
+                var last = a.shape[1] - 1;                                   // the position generation samples from
+                return (a[.., last].argmax(-1) == b[.., last].argmax(-1)).to(ScalarType.Float64).mean().item<double>();
+            }, "only the last position of each sequence" },
+        { "Top1Agreement_first_position_only_fails", (a, b) => (a[.., 0].argmax(-1) == b[.., 0].argmax(-1)).to(ScalarType.Float64).mean().item<double>(), "only the first position of each sequence" },
+        { "Top1Agreement_divided_by_B_fails", (a, b) => (a.argmax(-1) == b.argmax(-1)).sum().item<long>() / (double)a.shape[0], "not by B alone" },
+        { "Top1Agreement_percentage_fails", (a, b) => 100.0 * (a.argmax(-1) == b.argmax(-1)).to(ScalarType.Float64).mean().item<double>(), "not a percentage" },
+    };
+
+    [Theory, MemberData(nameof(Top1AgreementMistakes))]
+    public void Top1Agreement_mistake_fails_with_its_hint(string mistake, Func<Tensor, Tensor, double> wrong, string hint) => FailsWith(Checks.Top1Agreement(wrong), hint, mistake);
 
     [Fact]
     public void Top1Agreement_stub_is_not_implemented() =>

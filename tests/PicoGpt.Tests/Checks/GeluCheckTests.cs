@@ -56,6 +56,31 @@ public class GeluCheckTests
     public void Gelu_mistake_fails_with_its_hint(string mistake, Func<Tensor, Tensor> wrong, string hint) => FailsWith(Checks.Gelu(wrong), hint, mistake);
 
     [Fact]
+    public void Gelu_linq_over_float_data_says_the_element_type_is_what_fails()
+    {
+        // the learner review's 03-T11: LINQ over data<float>() (float32 assumed); the first case is float64
+        var r = Checks.Gelu(x =>
+        {
+            var vals = x.data<float>().Select(v => (float)(0.5 * v * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (v + 0.044715 * v * v * v))))).ToArray();
+            return torch.tensor(vals).reshape(x.shape);
+        });
+        FailsWith(r, "you asked for Single, but the tensor is float64");
+        Assert.Contains("converted to float32, your function gives the right values, so the element type is what fails here", r.Hint);
+    }
+
+    [Fact]
+    public void Gelu_linq_over_float_data_with_a_wrong_formula_names_the_formula_too()
+    {
+        var r = Checks.Gelu(x =>
+        {
+            var vals = x.data<float>().Select(v => (float)(0.5 * v * (1 + Math.Tanh(Math.Sqrt(2 / Math.PI) * (v - 0.044715 * v * v * v))))).ToArray();
+            return torch.tensor(vals).reshape(x.shape);
+        });
+        FailsWith(r, "you asked for Single, but the tensor is float64");
+        Assert.Contains("the cubic term is added", r.Hint);
+    }
+
+    [Fact]
     public void Gelu_missing_half_and_square_fails_with_both_hints()
     {
         var r = Checks.Gelu(x => x * (1 + torch.tanh(Math.Sqrt(2 / Math.PI) * (x + 0.044715 * x.pow(2)))));

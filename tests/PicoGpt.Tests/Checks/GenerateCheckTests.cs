@@ -85,6 +85,35 @@ public class GenerateCheckTests
                 var kth = l.topk(k).values[TensorIndex.Ellipsis, TensorIndex.Slice(k - 1, k)];
                 return probs.masked_fill(l < kth, 0);
             }, "not probabilities with zeros" },
+        { "TopK_first_row_s_threshold_for_every_row_fails", (logits, k) =>
+            {
+                // the learner review's 09-K5: the k-th value of the first row, used for every row
+                if (k >= logits.shape[^1]) return logits;
+                var kth = logits.reshape(-1, logits.shape[^1])[0].topk(k).values[k - 1].item<float>();
+                return logits.masked_fill(logits < kth, double.NegativeInfinity);
+            }, "you took the first row's k-th value" },
+        { "TopK_last_row_s_threshold_for_every_row_fails", (logits, k) =>
+            {
+                if (k >= logits.shape[^1]) return logits;
+                var rows = logits.reshape(-1, logits.shape[^1]);
+                var kth = rows[rows.shape[0] - 1].sort(descending: true).Values[k - 1];
+                return logits.masked_fill(logits < kth, double.NegativeInfinity);
+            }, "you took the last row's k-th value" },
+        { "TopK_sort_over_axis_0_names_the_axis", (logits, k) =>
+            {
+                // the learner review's 09-K8: right for the 1-D cases, an exception on the batch [2, 3, 10]
+                if (k >= logits.shape[^1]) return logits;
+                var (sorted, _) = logits.sort(dim: 0, descending: true);
+                var kth = sorted.narrow(0, k - 1, 1);
+                return logits.masked_fill(logits < kth, double.NegativeInfinity);
+            }, "takes the k-th largest along axis 0" },
+        { "TopK_topk_over_axis_1_names_the_axis", (logits, k) =>
+            {
+                if (k >= logits.shape[^1]) return logits;
+                int dim = logits.dim() > 1 ? 1 : 0;                        // "the vocabulary is axis 1", true for [B, V] only
+                var kth = logits.topk(k, dim: dim).values.narrow(dim, k - 1, 1);
+                return logits.masked_fill(logits < kth, double.NegativeInfinity);
+            }, "takes the k-th largest along axis 1" },
     };
 
     [Theory, MemberData(nameof(TopKMistakes))]

@@ -88,10 +88,49 @@ public class Gpt2CheckTests
                 foreach (var b in p.Blocks) x = x + Ops.TransformerBlock(x, b, h);
                 return Ln(x, p.LnF).matmul(p.Wte.T);
             }, "already adds its residual connections" },
+        { "Gpt2_own_post_norm_blocks_with_ln_f_fail", (ids, p, h) =>
+            {
+                var x = Embed(ids, p);
+                foreach (var b in p.Blocks)
+                {
+                    x = Ln(x + Ops.MultiHeadAttention(x, b.Attn, h), b.Ln1);
+                    x = Ln(x + Ops.FeedForward(x, b.Mlp), b.Ln2);
+                }
+                return Ops.MatMul(Ln(x, p.LnF), p.Wte.T);
+            }, "your blocks are not GPT-2's block (Ops.TransformerBlock(x, block, nHead), or your TransformerBlock once it passes notebook 07's check): GPT-2 is pre-norm" },
+        { "Gpt2_own_blocks_with_a_post_norm_mlp_fail", (ids, p, h) =>
+            {
+                var x = Embed(ids, p);
+                foreach (var b in p.Blocks)
+                {
+                    x = x + Ops.MultiHeadAttention(Ln(x, b.Ln1), b.Attn, h);
+                    x = Ln(x + Ops.FeedForward(x, b.Mlp), b.Ln2);
+                }
+                return Ops.MatMul(Ln(x, p.LnF), p.Wte.T);
+            }, "your MLP branch is post-norm" },
     };
 
     [Theory, MemberData(nameof(Gpt2Mistakes))]
     public void Gpt2_mistake_fails_with_its_hint(string mistake, Func<Tensor, Gpt2Params, int, Tensor> wrong, string hint) => FailsWith(Checks.Gpt2(wrong), hint, mistake);
+
+    [Fact]
+    public void Gpt2_with_the_2017_Transformer_s_post_norm_blocks_and_no_ln_f_names_both()
+    {
+        // the learner review's 08-G11: a paper reader's own blocks, LN(x + sublayer(x)), and no final layer norm
+        var r = Checks.Gpt2((ids, p, h) =>
+        {
+            var x = p.Wte[ids] + p.Wpe[torch.arange(ids.shape[^1], device: ids.device)];
+            foreach (var b in p.Blocks)
+            {
+                x = Ops.LayerNorm(x + Ops.MultiHeadAttention(x, b.Attn, h), b.Ln1.G, b.Ln1.B);
+                x = Ops.LayerNorm(x + Ops.FeedForward(x, b.Mlp), b.Ln2.G, b.Ln2.B);
+            }
+            return Ops.MatMul(x, p.Wte.T);
+        });
+        FailsWith(r, "two mistakes at once: (1) your blocks are not GPT-2's block");
+        Assert.Contains("GPT-2 is pre-norm: x = x + attn(ln_1(x))", r.Hint);
+        Assert.Contains("(2) apply the final layer norm ln_f after the last block", r.Hint);
+    }
 
     static Tensor Gpt2With(Tensor ids, Gpt2Params p, int h, Tensor positions)
     {

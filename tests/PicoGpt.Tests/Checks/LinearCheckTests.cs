@@ -31,6 +31,9 @@ public class LinearCheckTests
         { "Linear_bias_subtracted_fails", (x, w, b) => x.matmul(w) - b, "do not subtract it" },
         { "Linear_bias_add_in_place_into_b_gets_the_in_place_hint", (x, w, b) => b.add_(torch.einsum("ij,jk->ik", x, w)), "writes its result into the tensor it is called on" },
         { "Linear_bmm_gets_a_hint", (x, w, b) => torch.bmm(x, w) + b, "torch.bmm works on 3-D batches" },
+        { "Linear_einsum_with_the_operands_swapped_names_the_order", (x, w, b) => torch.einsum("ij,jk->ik", w, x) + b, "your product is w @ x" },
+        { "Linear_einsum_reading_x_transposed_names_the_product", (x, w, b) => torch.einsum("ji,jk->ik", x, w) + b, "your product is x.T @ w" },
+        { "Linear_checked_w_times_x_names_the_order", (x, w, b) => Ops.MatMul(w, x) + b, "your product is w @ x" },
     };
 
     [Theory, MemberData(nameof(LinearMistakes))]
@@ -41,7 +44,8 @@ public class LinearCheckTests
     {
         // mm, not matmul: TorchSharp 0.107's matmul aborts the process on mismatched shapes instead of throwing
         var r = Checks.Linear((x, w, b) => w.mm(x) + b);
-        FailsWith(r, "x is [..., n_in] and w is [n_in, n_out]");
+        FailsWith(r, "your product is w @ x");
+        Assert.Contains("x [n_seq, n_in] comes first and w [n_in, n_out] second", r.Hint);
         Assert.Contains("threw", r.Message);
     }
 

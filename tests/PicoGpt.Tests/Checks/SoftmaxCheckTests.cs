@@ -194,12 +194,51 @@ public class SoftmaxCheckTests
         { "LogSoftmax_in_place_fails", x => { x.sub_(x.amax(new long[] { -1 }, keepdim: true)); return x.sub_(x.exp().sum(-1, keepdim: true).log()); }, "ops ending in _" },
         { "LogSoftmax_in_float64_gets_the_dtype_hint_not_a_trap", x => x.to(ScalarType.Float64).log_softmax(-1), "yours is float64" },
         { "LogSoftmax_negated_fails", x => x.logsumexp(-1, keepdim: true) - x, "negative log-likelihood" },
+        { "LogSoftmax_one_sum_for_the_whole_tensor_fails", x =>
+            {
+                var m = x.amax(new long[] { -1 }, keepdim: true);
+                return x - m - (x - m).exp().sum().log();                  // one log-sum-exp for every row
+            }, "one log-sum-exp per row" },
     };
 
     [Theory, MemberData(nameof(LogSoftmaxMistakes))]
     public void LogSoftmax_mistake_fails_with_its_hint(string mistake, Func<Tensor, Tensor> wrong, string hint) => FailsWith(Checks.LogSoftmax(wrong), hint, mistake);
 
     // ---------------------------------------------------------------- mistakes found by trying the notebook as a learner
+
+    [Fact]
+    public void LogSoftmax_with_one_item_of_the_whole_sum_names_the_element_type_and_the_sum()
+    {
+        // the learner review's 02-L6: item<double>() on a float32 case, and one scalar log-sum-exp for the whole tensor
+        var r = Checks.LogSoftmax(x =>
+        {
+            var m = x.amax(new long[] { -1 }, keepdim: true);
+            var lse = Math.Log((x - m).exp().sum().item<double>());
+            return x - m - lse;
+        });
+        FailsWith(r, "you asked for Double, but the tensor is float32");
+        Assert.Contains("A second mistake as well: run on the same input converted to float64", r.Hint);
+        Assert.Contains("one log-sum-exp per row", r.Hint);
+    }
+
+    [Fact]
+    public void Softmax_with_item_float_on_a_float64_case_says_the_values_are_right_there()
+    {
+        var r = Checks.Softmax(x =>
+        {
+            var rows = x.reshape(-1, x.shape[^1]);
+            var outRows = new List<Tensor>();
+            for (long i = 0; i < rows.shape[0]; i++)
+            {
+                var m = rows[i].max().item<float>();                    // float32 assumed; the first case is float64
+                var e = (rows[i] - m).exp();
+                outRows.Add(e / e.sum());
+            }
+            return torch.stack(outRows).reshape(x.shape);
+        });
+        FailsWith(r, "you asked for Single, but the tensor is float64");
+        Assert.Contains("converted to float32, your function gives the right values", r.Hint);
+    }
 
     [Fact]
     public void Softmax_mean_instead_of_max_fails_on_a_widely_spread_row()

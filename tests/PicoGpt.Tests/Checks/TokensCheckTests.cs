@@ -296,6 +296,11 @@ public class TokensCheckTests
         { "Bpe_merging_from_the_right_fails", (s, r) => BpeOrder(s, r, fromTheRight: true), "from left to right" },
         { "Bpe_stopping_at_two_pieces_fails", (s, r) => BpeOrder(s, r, stopAt: 2), "you stopped at two" },
         { "Bpe_returning_the_symbols_says_nothing_was_merged", (s, r) => s.ToList(), "nothing was merged" },
+        { "Bpe_casting_the_symbols_to_a_list_gets_a_hint", (s, r) =>
+            {
+                if (s.Count < 2) return (List<string>)s;                  // a C# shortcut: fine for a List, an InvalidCastException for the string[] passed here
+                return LearnerBpe(s, r);
+            }, "symbols.ToList()" },
     };
 
     [Theory, MemberData(nameof(BpeMistakes))]

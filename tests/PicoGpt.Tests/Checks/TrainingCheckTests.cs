@@ -204,11 +204,30 @@ public class TrainingCheckTests
         { "WeightDecay_by_name_fails", (name, p) => name.EndsWith("weight"), "not the name" },
         { "WeightDecay_inverted_fails", (name, p) => p.shape.Length == 1, "the other way round" },
         { "WeightDecay_more_than_two_dimensions_fails", (name, p) => p.dim() > 2, "nothing is decayed" },
-        { "WeightDecay_attention_only_names_the_tensors", (name, p) => name.Contains("attn") && p.dim() == 2, "should be decayed (2 or more dimensions): wte.weight" },
+        { "WeightDecay_attention_only_gets_the_rule", (name, p) => name.Contains("attn") && p.dim() == 2, "the rule is the number of dimensions" },
     };
 
     [Theory, MemberData(nameof(WeightDecayMistakes))]
     public void WeightDecay_mistake_fails_with_its_hint(string mistake, Func<string, Parameter, bool> wrong, string hint) => FailsWith(Checks.WeightDecay(wrong), hint, mistake);
+
+    [Fact]
+    public void WeightDecay_failure_names_the_parameters_not_an_index()
+    {
+        // minGPT's rule: the embeddings are left out
+        var r = Checks.WeightDecay((name, p) => p.dim() >= 2 && !name.StartsWith("wte") && !name.StartsWith("wpe"));
+        FailsWith(r, "decays the embeddings too");
+        Assert.Contains("2 of 28 parameters are decided wrong: wte.weight [11, 8] should be decayed, yours is not; wpe.weight [8, 8] should be decayed, yours is not", r.Message);
+        Assert.DoesNotContain("first at [", r.Message);
+    }
+
+    [Fact]
+    public void WeightDecay_failure_lists_at_most_four_parameters()
+    {
+        // wte, wpe and the two MLP weights of each of the 2 blocks are left out: 6 wrong, 4 named
+        var r = Checks.WeightDecay((name, p) => name.Contains("attn") && p.dim() == 2);
+        Assert.Contains("6 of 28 parameters are decided wrong: wte.weight [11, 8] should be decayed, yours is not; wpe.weight [8, 8] should be decayed, yours is not; ", r.Message);
+        Assert.Contains("; and 2 more. Hint:", r.Message);
+    }
 
     // ---------------------------------------------------------------- learning-rate schedule
 
