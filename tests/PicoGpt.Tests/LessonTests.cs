@@ -54,6 +54,46 @@ public class LessonTests
     }
 
     [Fact]
+    public void Names_a_later_cell_declares_again_are_numbered_so_the_cells_compile_as_one_program()
+    {
+        var nb = Notebook(
+            "# 99 · Test",
+            "var layer = 1;\nvar x = 10;\nint Loss() => layer;",
+            "foreach (var layer in new[] { 2, 3 })\n{\n    var p = new { layer };\n    Console.WriteLine($\"layer {p.layer} {layer}\");\n}\nFunc<int, int> f = layer => layer + 1;  // a lambda may shadow: kept",
+            "Console.WriteLine(x + Loss());",
+            "var x = \"ten\";\nint Loss(int n) => n * layer;\nConsole.WriteLine(x + Loss(2) + f(layer));",
+            "x");
+        var lesson = LessonGenerator.Generate(nb, "notebooks/solutions/99-test.ipynb", 1, learner: false);
+        var lines = lesson.Split('\n');
+        Assert.Contains("foreach (var layer2 in new[] { 2, 3 })", lines);                       // a loop variable named like a top-level one
+        Assert.Contains("    var p = new { layer = layer2 };", lines);                            // the anonymous member keeps its name
+        Assert.Contains("    Console.WriteLine($\"layer {p.layer} {layer2}\");", lines);        // member access and strings kept
+        Assert.Contains("Func<int, int> f = layer => layer + 1;  // a lambda may shadow: kept", lines);
+        Assert.Contains("Console.WriteLine(x + Loss());", lines);                                // before the redeclaration: the first ones
+        Assert.Contains("var x2 = \"ten\";", lines);                                             // declared again: numbered, with its uses
+        Assert.Contains("int Loss2(int n) => n * layer;", lines);
+        Assert.Contains("Console.WriteLine(x2 + Loss2(2) + f(layer));", lines);
+        Assert.Contains("display(x2);", lines);
+        Assert.Contains("numbered here (layer → layer2, x → x2, Loss → Loss2).", lesson);        // the header says so
+
+        // and the program compiles (it does not without the numbering: CS0136, CS0128)
+        var runtime = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
+        var references = Directory.GetFiles(runtime, "System*.dll").Append(Path.Combine(runtime, "netstandard.dll"))
+            .Where(p => { try { System.Reflection.AssemblyName.GetAssemblyName(p); return true; } catch (BadImageFormatException) { return false; } })
+            .Append(typeof(Terminal).Assembly.Location)
+            .Select(p => (Microsoft.CodeAnalysis.MetadataReference)Microsoft.CodeAnalysis.MetadataReference.CreateFromFile(p));
+        Microsoft.CodeAnalysis.Diagnostic[] Errors(string program) => Microsoft.CodeAnalysis.CSharp.CSharpCompilation.Create("lesson",
+                [Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(System.Text.RegularExpressions.Regex.Replace(program, "(?m)^#:.*$", "")),
+                 Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText("global using System; global using System.Linq;")],
+                references, new(Microsoft.CodeAnalysis.OutputKind.ConsoleApplication))
+            .GetDiagnostics().Where(d => d.Severity == Microsoft.CodeAnalysis.DiagnosticSeverity.Error).ToArray();
+        Assert.Empty(Errors(lesson));
+        var unrenamed = lesson.Replace("layer2", "layer").Replace("x2", "x").Replace("Loss2", "Loss");
+        Assert.Contains(Errors(unrenamed), d => d.Id == "CS0136");
+        Assert.Contains(Errors(unrenamed), d => d.Id == "CS0128");
+    }
+
+    [Fact]
     public void A_kernel_command_with_no_file_based_equivalent_is_an_error_naming_the_cell()
     {
         var e = Assert.Throws<PicoGptException>(() => LessonGenerator.Generate(Notebook("#!time\nvar x = 1;"), "nb.ipynb", 1, learner: true));
