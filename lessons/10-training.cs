@@ -9,6 +9,8 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
+// A notebook cell is a scope of its own; this program is one scope, so names that the notebook declares again are
+// numbered here (xs → xs2).
 #:project ../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
@@ -142,9 +144,9 @@ display(batchCheck);
 var (bx, by) = Yours(batchCheck) ? GetBatch(data.Train, 3, 24, new Random(2024)) : TrainingOps.GetBatch(data.Train, 3, 24, new Random(2024));
 for (int b = 0; b < 3; b++)
 {
-    var xs = bx[b].data<long>().Select(id => Show.TokenLabel(tokenizer.Decode(new[] { (int)id })));
+    var xs2 = bx[b].data<long>().Select(id => Show.TokenLabel(tokenizer.Decode(new[] { (int)id })));
     var ys = by[b].data<long>().Select(id => Show.TokenLabel(tokenizer.Decode(new[] { (int)id })));
-    Console.WriteLine("x " + string.Concat(xs.Select(c => c.PadLeft(3))));
+    Console.WriteLine("x " + string.Concat(xs2.Select(c => c.PadLeft(3))));
     Console.WriteLine("y " + string.Concat(ys.Select(c => c.PadLeft(3))) + "\n");
 }
 

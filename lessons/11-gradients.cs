@@ -9,6 +9,8 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
+// A notebook cell is a scope of its own; this program is one scope, so names that the notebook declares again are
+// numbered here (Loss → Loss2).
 #:project ../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
@@ -265,9 +267,9 @@ var rng = new Random(11);
 }
 var W = torch.zeros(vocab, vocab);                                                                     // [65, 65]: uniform at first
 var b = torch.zeros(vocab);                                                                            // [65]
-double Loss(Tensor x, Tensor y) { using (torch.no_grad()) return torch.nn.functional.cross_entropy(x.matmul(W) + b, y).item<float>(); }
+double Loss2(Tensor x, Tensor y) { using (torch.no_grad()) return torch.nn.functional.cross_entropy(x.matmul(W) + b, y).item<float>(); }
 var (valX, valY) = Batch(valIds, 20_000);
-Console.WriteLine($"before training: val loss {Loss(valX, valY):F3}, perplexity {Math.Exp(Loss(valX, valY)):F1} (uniform: ln {vocab} = {Math.Log(vocab):F3}, perplexity {vocab})");
+Console.WriteLine($"before training: val loss {Loss2(valX, valY):F3}, perplexity {Math.Exp(Loss2(valX, valY)):F1} (uniform: ln {vocab} = {Math.Log(vocab):F3}, perplexity {vocab})");
 
 int steps = quick ? 40 : 300;
 double lr = 20.0;                          // large: one-hot inputs make each row of W see few examples
@@ -280,7 +282,7 @@ for (int step = 0; step <= steps; step++)
     var dlogits = crossEntropyBackward(logits, y);                          // [4096, 65]
     var (_, dW, db) = linearBackward(x, W, b, dlogits);                     // [65, 65], [65]
     using (torch.no_grad()) { W.sub_(lr * dW); b.sub_(lr * db); }          // the update, in place, not recorded
-    if (step % (steps / 10) == 0) { stepsAt.Add(step); trainLoss.Add(Loss(x, y)); valLoss.Add(Loss(valX, valY)); }
+    if (step % (steps / 10) == 0) { stepsAt.Add(step); trainLoss.Add(Loss2(x, y)); valLoss.Add(Loss2(valX, valY)); }
 }
 Console.WriteLine($"after {steps} steps: train loss {trainLoss[^1]:F3} (perplexity {Math.Exp(trainLoss[^1]):F1}), " +
                   $"val loss {valLoss[^1]:F3} (perplexity {Math.Exp(valLoss[^1]):F1})");

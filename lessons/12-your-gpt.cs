@@ -9,6 +9,8 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
+// A notebook cell is a scope of its own; this program is one scope, so names that the notebook declares again are
+// numbered here (mine → mine2).
 #:project ../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
@@ -213,9 +215,9 @@ else
     var prompt = torch.tensor(gpt2Tokenizer.Encode("The meaning of life is").Select(i => (long)i).ToArray()).unsqueeze(0); // [1, T]
     using (torch.no_grad())
     {
-        var mine = yours.forward(prompt); var theirs = library.forward(prompt);          // [1, T, V]
+        var mine2 = yours.forward(prompt); var theirs = library.forward(prompt);          // [1, T, V]
         Console.WriteLine($"GPT-2 ({gpt2Config.NLayer} layers, n_embd {gpt2Config.NEmbd}): your loader + your model vs the library, " +
-                          $"max abs difference of the logits {(mine - theirs).abs().max().item<float>():E2}");
+                          $"max abs difference of the logits {(mine2 - theirs).abs().max().item<float>():E2}");
     }
 }
 

@@ -9,6 +9,8 @@
 // do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole
 // tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.
 // Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.
+// A notebook cell is a scope of its own; this program is one scope, so names that the notebook declares again are
+// numbered here (layer → layer2).
 #:project ../../lib/PicoGpt.Course/PicoGpt.Course.csproj
 #:property CopyLocalLockFileAssemblies=false
 #:property GenerateRuntimeConfigDevFile=true
@@ -203,8 +205,8 @@ LinearParams[] Layers(BlockParams blk) => [blk.Attn.CAttn, blk.Attn.CProj, blk.M
 long Count(LinearParams l) => l.W.numel() + l.B.numel();
 long Flops(LinearParams l) => 2 * l.W.numel();        // 2 · n_in · n_out per token
 string[] names = ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"];
-foreach (var (name, layer) in names.Zip(Layers(block0)))
-    Console.WriteLine($"h.0.{name,-12} w {Shape(layer.W),-12} b {Shape(layer.B),-8} {Count(layer),10:N0} parameters {Flops(layer),12:N0} FLOPs per token");
+foreach (var (name, layer2) in names.Zip(Layers(block0)))
+    Console.WriteLine($"h.0.{name,-12} w {Shape(layer2.W),-12} b {Shape(layer2.B),-8} {Count(layer2),10:N0} parameters {Flops(layer2),12:N0} FLOPs per token");
 long linear = p.Blocks.Sum(blk => Layers(blk).Sum(Count));
 long flops = p.Blocks.Sum(blk => Layers(blk).Sum(Flops));
 Console.WriteLine($"the linear layers of all {config.NLayer} blocks: {linear:N0} of {model.ParameterCount:N0} parameters " +

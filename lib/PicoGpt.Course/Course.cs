@@ -33,7 +33,7 @@ public static class Course
             AnswerBook.LibraryCode = name => Answers.Library.TryGetValue(name, out var code) ? code : null;
             AnswerBook.Install();                                  // passing answers saved, Answers.Load(...) cells served
         }
-        else Live.Outside = Notebook.Terminal.Live;                   // a lesson: Live.Display writes its chart to a file
+        else Live.Outside = Notebook.Terminal.LiveToFile;             // a lesson: Live.Display writes its chart to a file
         var (torchSharp, _) = TorchRuntime.Versions();
         var device = TorchRuntime.DefaultDevice;
         return $"PicoGPT.NET: TorchSharp {torchSharp}, device {device.type.ToString().ToLowerInvariant()}, {torch.get_num_threads()} threads{kernel}";

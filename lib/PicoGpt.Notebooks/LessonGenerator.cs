@@ -22,6 +22,9 @@ namespace PicoGpt.Notebooks;
 /// <item>A cell that ends in an expression (the notebook shows its value) ends in <c>display(expression);</c>, and
 /// <c>display</c> is <see cref="PicoGpt.Notebook.Terminal.display"/>: check verdicts in colour, charts to HTML files.</item>
 /// <item>Methods declared in a cell become local functions of the program: the same text.</item>
+/// <item>Names that one program cannot hold, because each kernel cell is a scope of its own (a name declared again in a
+/// later cell, a loop variable named like a top-level variable), are numbered (<see cref="OneScope"/>), and the header
+/// lists them.</item>
 /// <item>Each exercise cell (one with a solution block) sits between <c>// ── exercise N: NAME (cell ID)</c> and
 /// <c>// ── end of exercise N</c> lines, so answers can move between a lesson and a notebook (<see cref="LessonAnswers"/>).</item>
 /// </list>
@@ -56,7 +59,7 @@ public static class LessonGenerator
         var directives = new List<string>();
         var usings = new List<string>();
         var types = new List<string>();
-        var body = new StringBuilder();
+        var parts = new List<(string? Comment, string Code, string? Exercise)>();   // in notebook order
         int exercises = 0;
         string title = name;
 
@@ -67,7 +70,7 @@ public static class LessonGenerator
             if (!cell.IsCode())
             {
                 if (i == 0 && cell.Contents.Split('\n')[0].TrimStart('#', ' ') is { Length: > 0 } heading) title = heading.Trim();
-                body.Append('\n').Append(Comment(cell.Contents));
+                parts.Add((Comment(cell.Contents), "", null));
                 continue;
             }
             bool exercise = cell.Contents.Contains(NotebookStripper.Begin, StringComparison.Ordinal);
@@ -75,12 +78,25 @@ public static class LessonGenerator
                 : learner ? NotebookStripper.StripSource(cell.Contents, where) : cell.Contents;
             if (AnswersLoad.Match(source.Trim()) is { Success: true } load) source = LibraryAnswers(load, where);
             var code = TopLevel(source, where, up, directives, usings, types);
-            if (exercise)
+            parts.Add((null, code, exercise ? $"{++exercises}: {FirstFunction(source) ?? "exercise " + exercises} (cell {cell.Id})" : null));
+        }
+
+        // one program is one scope, where each cell was its own: names declared again are numbered (OneScope)
+        var codeParts = parts.Select((p, i) => (p, i)).Where(x => x.p.Comment == null).Select(x => x.i).ToList();
+        var (renamedCode, renames) = OneScope.Apply(codeParts.Select(i => parts[i].Code).ToList());
+        for (int k = 0; k < codeParts.Count; k++) parts[codeParts[k]] = parts[codeParts[k]] with { Code = renamedCode[k] };
+
+        var body = new StringBuilder();
+        foreach (var (comment, code, exercise) in parts)
+        {
+            if (comment != null)
+                body.Append('\n').Append(comment);
+            else if (exercise != null)
             {
-                exercises++;
-                body.Append('\n').Append($"{ExerciseStart}{exercises}: {FirstFunction(source) ?? "exercise " + exercises} (cell {cell.Id}) ── your answer goes here ──\n");
+                var number = exercise[..exercise.IndexOf(':')];
+                body.Append('\n').Append($"{ExerciseStart}{exercise} ── your answer goes here ──\n");
                 body.Append(code.TrimEnd('\n')).Append('\n');
-                body.Append($"{ExerciseEnd}{exercises} ──\n");
+                body.Append($"{ExerciseEnd}{number} ──\n");
             }
             else if (code.Trim().Length > 0)
                 body.Append('\n').Append(code.TrimEnd('\n')).Append('\n');
@@ -98,6 +114,9 @@ public static class LessonGenerator
         sb.Append("// do not fit (use Ops.MatMul, which checks them and throws), and x.sum(0) reads the 0 as a dtype, summing the whole\n");
         sb.Append("// tensor into a byte (write x.sum(dim: 0)). `picogpt learn` looks for both before it runs the lesson.\n");
         sb.Append("// Charts are written as HTML files into charts/ beside this file; the lesson prints their paths.\n");
+        if (renames.Count > 0)
+            sb.Append(Comment("A notebook cell is a scope of its own; this program is one scope, so names that the notebook declares " +
+                $"again are numbered here ({string.Join(", ", renames.Select(r => $"{r.From} → {r.To}").Distinct())})."));
         foreach (var d in directives.Distinct()) sb.Append(d).Append('\n');
         // Package assets (TorchSharp, libtorch: 1 GB) stay in the NuGet cache, where the runtime finds them through
         // runtimeconfig.dev.json, instead of being copied into every lesson's build folder (~/.local/share/dotnet/runfile).

@@ -54,6 +54,46 @@ public class LessonTests
     }
 
     [Fact]
+    public void Names_a_later_cell_declares_again_are_numbered_so_the_cells_compile_as_one_program()
+    {
+        var nb = Notebook(
+            "# 99 · Test",
+            "var layer = 1;\nvar x = 10;\nint Loss() => layer;",
+            "foreach (var layer in new[] { 2, 3 })\n{\n    var p = new { layer };\n    Console.WriteLine($\"layer {p.layer} {layer}\");\n}\nFunc<int, int> f = layer => layer + 1;  // a lambda may shadow: kept",
+            "Console.WriteLine(x + Loss());",
+            "var x = \"ten\";\nint Loss(int n) => n * layer;\nConsole.WriteLine(x + Loss(2) + f(layer));",
+            "x");
+        var lesson = LessonGenerator.Generate(nb, "notebooks/solutions/99-test.ipynb", 1, learner: false);
+        var lines = lesson.Split('\n');
+        Assert.Contains("foreach (var layer2 in new[] { 2, 3 })", lines);                       // a loop variable named like a top-level one
+        Assert.Contains("    var p = new { layer = layer2 };", lines);                            // the anonymous member keeps its name
+        Assert.Contains("    Console.WriteLine($\"layer {p.layer} {layer2}\");", lines);        // member access and strings kept
+        Assert.Contains("Func<int, int> f = layer => layer + 1;  // a lambda may shadow: kept", lines);
+        Assert.Contains("Console.WriteLine(x + Loss());", lines);                                // before the redeclaration: the first ones
+        Assert.Contains("var x2 = \"ten\";", lines);                                             // declared again: numbered, with its uses
+        Assert.Contains("int Loss2(int n) => n * layer;", lines);
+        Assert.Contains("Console.WriteLine(x2 + Loss2(2) + f(layer));", lines);
+        Assert.Contains("display(x2);", lines);
+        Assert.Contains("numbered here (layer → layer2, x → x2, Loss → Loss2).", lesson);        // the header says so
+
+        // and the program compiles (it does not without the numbering: CS0136, CS0128)
+        var runtime = Path.GetDirectoryName(typeof(object).Assembly.Location)!;
+        var references = Directory.GetFiles(runtime, "System*.dll").Append(Path.Combine(runtime, "netstandard.dll"))
+            .Where(p => { try { System.Reflection.AssemblyName.GetAssemblyName(p); return true; } catch (BadImageFormatException) { return false; } })
+            .Append(typeof(Terminal).Assembly.Location)
+            .Select(p => (Microsoft.CodeAnalysis.MetadataReference)Microsoft.CodeAnalysis.MetadataReference.CreateFromFile(p));
+        Microsoft.CodeAnalysis.Diagnostic[] Errors(string program) => Microsoft.CodeAnalysis.CSharp.CSharpCompilation.Create("lesson",
+                [Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText(System.Text.RegularExpressions.Regex.Replace(program, "(?m)^#:.*$", "")),
+                 Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText("global using System; global using System.Linq;")],
+                references, new(Microsoft.CodeAnalysis.OutputKind.ConsoleApplication))
+            .GetDiagnostics().Where(d => d.Severity == Microsoft.CodeAnalysis.DiagnosticSeverity.Error).ToArray();
+        Assert.Empty(Errors(lesson));
+        var unrenamed = lesson.Replace("layer2", "layer").Replace("x2", "x").Replace("Loss2", "Loss");
+        Assert.Contains(Errors(unrenamed), d => d.Id == "CS0136");
+        Assert.Contains(Errors(unrenamed), d => d.Id == "CS0128");
+    }
+
+    [Fact]
     public void A_kernel_command_with_no_file_based_equivalent_is_an_error_naming_the_cell()
     {
         var e = Assert.Throws<PicoGptException>(() => LessonGenerator.Generate(Notebook("#!time\nvar x = 1;"), "nb.ipynb", 1, learner: true));
@@ -236,7 +276,8 @@ public class LearnSessionTests
 /// <summary>
 /// Every lesson as a learner runs it, <c>dotnet run lessons/NAME.cs</c> from the repository root (through
 /// <see cref="LessonRunner"/>, as <c>picogpt learn</c> does), with PICOGPT_NOTEBOOK_QUICK=1 as the notebook tests.
-/// Solutions: exit 0, one passing verdict per exercise. Learner lessons: exit 0, every verdict "not implemented yet".
+/// Solutions: exit 0, a passing verdict per exercise (and any further checks passing). Learner lessons: exit 0, one
+/// verdict per exercise, every one "not implemented yet".
 /// One build is shared: the lessons reference the course library that this test project's build has already built,
 /// so each run compiles only its own file (cached in ~/.local/share/dotnet/runfile until the file changes); package
 /// assets stay in the NuGet cache (CopyLocalLockFileAssemblies=false), so a lesson's build folder is 2 MB, not 1 GB.
@@ -248,10 +289,9 @@ public class LessonRunTests(Xunit.Abstractions.ITestOutputHelper output)
     public void Every_lesson_runs_solutions_pass_and_learner_versions_say_not_implemented()
     {
         var lessons = Directory.GetFiles(LessonTests.LessonsDir, "*.cs").OrderBy(f => f, StringComparer.Ordinal)
-            .Where(f => !NotYetOneProgram.Contains(Path.GetFileNameWithoutExtension(f)))
             .SelectMany(f => new[] { (Path: Path.Combine(LessonTests.LessonsDir, "solutions", Path.GetFileName(f)), Solution: true), (Path: f, Solution: false) })
             .ToList();
-        Assert.True(lessons.Count >= 22, $"{lessons.Count} lessons");
+        Assert.True(lessons.Count >= 30, $"{lessons.Count} lessons");
         var failures = new System.Collections.Concurrent.ConcurrentBag<string>();
         var lines = new System.Collections.Concurrent.ConcurrentBag<string>();
         var env = Environment.GetEnvironmentVariable("PICOGPT_NOTEBOOK_QUICK");
@@ -267,7 +307,9 @@ public class LessonRunTests(Xunit.Abstractions.ITestOutputHelper output)
                 lines.Add($"{rel}: {started.Elapsed.TotalSeconds:0.0} s, exit {run.ExitCode}, verdicts: {string.Join(", ", run.Checks.Select(c => $"{c.Name} {c.Status}"))}");
                 var problems = new List<string>();
                 if (run.ExitCode != 0) problems.Add($"exit code {run.ExitCode}");
-                if (run.Checks.Count != exercises || exercises < 2) problems.Add($"{run.Checks.Count} verdicts for {exercises} exercises");
+                // a solution may show a check beyond its exercises (12 checks the model it trained against the library's)
+                if ((lesson.Solution ? run.Checks.Count < exercises : run.Checks.Count != exercises) || exercises < 2)
+                    problems.Add($"{run.Checks.Count} verdicts for {exercises} exercises");
                 var wrong = run.Checks.Where(c => lesson.Solution ? !c.Passed : !c.NotImplemented).ToList();
                 if (wrong.Count > 0) problems.Add(string.Join("; ", wrong.Select(c => $"{c.Name} {c.Status}: {c.Message}")));
                 var noise = run.Output.Split('\n').Where(l => System.Text.RegularExpressions.Regex.IsMatch(l, @": (warning|error) [A-Z]+\d+|^Unhandled exception|^⚠ ")).Take(5).ToList();
@@ -277,22 +319,6 @@ public class LessonRunTests(Xunit.Abstractions.ITestOutputHelper output)
         }
         finally { Environment.SetEnvironmentVariable("PICOGPT_NOTEBOOK_QUICK", env); }
         foreach (var l in lines.OrderBy(l => l, StringComparer.Ordinal)) output.WriteLine(l);
-        output.WriteLine($"not run: {string.Join(", ", NotYetOneProgram)} (see NotYetOneProgram)");
         Assert.True(failures.IsEmpty, string.Join("\n\n", failures));
-    }
-
-    /// <summary>
-    /// KNOWN GAP, not a pass: these lessons do not compile as one top-level program yet. Their notebooks reuse a name in a
-    /// later cell that an earlier cell declares in a nested scope, or declare one local function twice (CS0136, CS0128:
-    /// each kernel cell is its own scope, a program is one), and 10 and 12 call Live.Display, which the lessons' `using
-    /// static Terminal` hides behind Terminal.Live (CS0119). The generator does not rename such names yet.
-    /// </summary>
-    internal static readonly string[] NotYetOneProgram = ["01-linear", "10-training", "11-gradients", "12-your-gpt"];
-
-    [Fact]
-    public void The_lessons_known_not_to_compile_yet_are_still_there_to_fix()
-    {
-        foreach (var name in NotYetOneProgram)
-            Assert.True(File.Exists(Path.Combine(LessonTests.LessonsDir, name + ".cs")), $"{name}: remove it from NotYetOneProgram");
     }
 }

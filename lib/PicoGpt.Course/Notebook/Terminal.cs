@@ -55,9 +55,11 @@ public static class Terminal
 
     /// <summary>
     /// A chart that a cell redraws (PicoGpt's Live.Display outside a kernel): written to one HTML file, rewritten on every
-    /// update, its path printed once. Values other than charts print once and ignore updates.
+    /// update, its path printed once. Values other than charts print once and ignore updates. Internal, and not named
+    /// Live: the lessons import this class's public members with <c>using static</c>, and a member named Live would hide
+    /// the type in their <c>Live.Display(...)</c> (CS0119).
     /// </summary>
-    public static Action<object?> Live(object? value, string file)
+    internal static Action<object?> LiveToFile(object? value, string file)
     {
         if (value is not Chart chart) { display(value, file); return _ => { }; }
         var path = SaveChart(chart, file, null);
