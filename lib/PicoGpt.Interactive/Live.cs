@@ -27,7 +27,7 @@ public sealed class Live
 
     /// <summary>
     /// Set by the course's setup outside a kernel: shows a value in the terminal for the calling file and returns how to
-    /// update it (the course's Terminal.Live).
+    /// update it (the course's Terminal.LiveToFile).
     /// </summary>
     internal static Func<object?, string, Action<object?>>? Outside;
 
