@@ -16,7 +16,8 @@ public sealed record DecodeProfile(double MatVecMs, double AttentionMs, double O
 
 /// <summary>
 /// GPT-2 decoding one position at a time in C#: every weight packed once into native memory (float32, float16 or int8
-/// with per-row scales), mat-vecs by <see cref="Kernels"/> split over output rows on a <see cref="WorkerPool"/>, the
+/// with a scale per block of 32; under int8 the tied head may stay float16, see <see cref="Int8Quantization.HeadFormat"/>),
+/// mat-vecs by <see cref="Kernels"/> split over output rows on a <see cref="WorkerPool"/>, the
 /// keys/values of past positions in a <see cref="DecodeSession"/>. It computes what <see cref="Gpt.Forward"/> computes
 /// for one new position (same ops, float32 accumulation), so its greedy ids equal the TorchSharp path's in float32.
 /// Prompts are fed through the same single-position step (the head only runs for the last one). Steps of one decoder
@@ -49,6 +50,10 @@ public sealed unsafe class FastDecoder : IDisposable
 
     public GptConfig Config { get; }
     public DecodeDType DType { get; }
+
+    /// <summary>The format of the tied head and token embedding: <see cref="DType"/>, except under int8 where
+    /// <see cref="Int8Quantization.HeadFormat"/> may keep it in float16.</summary>
+    public DecodeDType HeadDType => _wte.DType;
     public int Threads => _pool.Threads;
 
     /// <summary>Bytes of weights one decoded token reads: every linear layer and the head once (codes plus int8 scales).</summary>
@@ -108,7 +113,7 @@ public sealed unsafe class FastDecoder : IDisposable
                 };
                 made.Add(layers[l]);
             }
-            var wte = new PackedLinear(Get("wte.weight"), default, c.VocabSize, C, dtype);
+            var wte = new PackedLinear(Get("wte.weight"), default, c.VocabSize, C, dtype == DecodeDType.Int8 ? Int8Quantization.HeadFormat(model) : dtype);
             made.Add(wte);
             var wpe = Buf(Get("wpe.weight"));
             made.Add(wpe);

@@ -7,7 +7,7 @@ public enum DecodeDType
     F32,
     /// <summary>IEEE float16: 2 bytes a weight, widened to float32 in the kernel.</summary>
     F16,
-    /// <summary>int8 with one float32 scale per output row: 1 byte a weight.</summary>
+    /// <summary>int8 with one float32 scale per block of 32 weights of a row: 1 byte a weight (1.125 with the scales).</summary>
     Int8,
 }
 
@@ -25,7 +25,7 @@ public static class DecodeDTypes
 
     public static string Name(this DecodeDType d) => d switch { DecodeDType.F32 => "f32", DecodeDType.F16 => "f16", _ => "int8" };
 
-    /// <summary>Bytes one weight takes (the int8 scales come on top: 4 bytes per row).</summary>
+    /// <summary>Bytes one weight takes (the int8 scales come on top: 4 bytes per block of 32).</summary>
     public static int BytesPerWeight(this DecodeDType d) => d switch { DecodeDType.F32 => 4, DecodeDType.F16 => 2, _ => 1 };
 }
 
