@@ -83,6 +83,36 @@ public class FastDecoderTests
         finally { Kernels.UseAvx2 = was; }
     }
 
+    /// <summary>The fast float16 widening (sign-extend, shift, mask; x pre-scaled by 2^112) gives DotF16's sums bit for
+    /// bit over every finite half (subnormals, both zeros, the largest), with tails; inputs it cannot scale are refused.</summary>
+    [Fact]
+    public unsafe void F16ScaledKernelGivesDotF16sSumsBitForBit()
+    {
+        Assert.True(Kernels.UseAvx2, "this machine runs the AVX2 kernels (the fallback has its own tests)");
+        var bits = Enumerable.Range(0, 65536).Where(b => (b & 0x7C00) != 0x7C00).Select(b => (ushort)b).ToArray();   // 63,488 finite halves
+        var g = new Random(7);
+        foreach (int n in new[] { 1024, 776, 37 })                          // whole groups of 32, groups of 8, a tail
+        {
+            var x = Enumerable.Range(0, n).Select(_ => (float)(g.NextDouble() * 2 - 1) * (g.Next(4) == 0 ? 1e-3f : 3f)).ToArray();
+            x[0] = 65535f; x[1] = -1e-40f;                                   // the largest input it scales, a subnormal input
+            var xs = new float[n];
+            fixed (float* px = x, pxs = xs)
+            fixed (ushort* pw = bits)
+            {
+                Assert.True(Kernels.ScaleForHalf(px, pxs, n));
+                for (int r = 0; r + n <= bits.Length; r += n)
+                {
+                    float a = Kernels.DotF16(pw + r, px, n), b = Kernels.DotF16Scaled(pw + r, pxs, px, n);
+                    Assert.True(BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b), $"n {n}, row at {r}: {a:R} vs {b:R}");
+                }
+                x[n / 2] = 65536f;
+                Assert.False(Kernels.ScaleForHalf(px, pxs, n));                 // x * 2^112 would overflow: the caller uses DotF16
+                x[n / 2] = float.NaN;
+                Assert.False(Kernels.ScaleForHalf(px, pxs, n));
+            }
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
