@@ -83,6 +83,36 @@ public class FastDecoderTests
         finally { Kernels.UseAvx2 = was; }
     }
 
+    /// <summary>The fast float16 widening (sign-extend, shift, mask; x pre-scaled by 2^112) gives DotF16's sums bit for
+    /// bit over every finite half (subnormals, both zeros, the largest), with tails; inputs it cannot scale are refused.</summary>
+    [Fact]
+    public unsafe void F16ScaledKernelGivesDotF16sSumsBitForBit()
+    {
+        Assert.True(Kernels.UseAvx2, "this machine runs the AVX2 kernels (the fallback has its own tests)");
+        var bits = Enumerable.Range(0, 65536).Where(b => (b & 0x7C00) != 0x7C00).Select(b => (ushort)b).ToArray();   // 63,488 finite halves
+        var g = new Random(7);
+        foreach (int n in new[] { 1024, 776, 37 })                          // whole groups of 32, groups of 8, a tail
+        {
+            var x = Enumerable.Range(0, n).Select(_ => (float)(g.NextDouble() * 2 - 1) * (g.Next(4) == 0 ? 1e-3f : 3f)).ToArray();
+            x[0] = 65535f; x[1] = -1e-40f;                                   // the largest input it scales, a subnormal input
+            var xs = new float[n];
+            fixed (float* px = x, pxs = xs)
+            fixed (ushort* pw = bits)
+            {
+                Assert.True(Kernels.ScaleForHalf(px, pxs, n));
+                for (int r = 0; r + n <= bits.Length; r += n)
+                {
+                    float a = Kernels.DotF16(pw + r, px, n), b = Kernels.DotF16Scaled(pw + r, pxs, px, n);
+                    Assert.True(BitConverter.SingleToInt32Bits(a) == BitConverter.SingleToInt32Bits(b), $"n {n}, row at {r}: {a:R} vs {b:R}");
+                }
+                x[n / 2] = 65536f;
+                Assert.False(Kernels.ScaleForHalf(px, pxs, n));                 // x * 2^112 would overflow: the caller uses DotF16
+                x[n / 2] = float.NaN;
+                Assert.False(Kernels.ScaleForHalf(px, pxs, n));
+            }
+        }
+    }
+
     [Theory]
     [InlineData(true)]
     [InlineData(false)]
@@ -252,16 +282,18 @@ public class FastDecoderTests
     }
 
     /// <summary>
-    /// Greedy texts of int8 against f32 on 5 prompts, 64 tokens each. Issue #19 asks that at most 1 of 5 part; on these
-    /// prompts 3 do (blocks of 32: "ROMEO:" at token 53, "JULIET:" at 40, "KING HENRY:" at 19; per-row scales parted
-    /// earlier: 22, 47 and 5). This pins what holds: none parts in its first 16 tokens and at least 2 of 5 never part.
+    /// Greedy texts of int8 against f32 on 5 prompts, 64 tokens each: issue #19 allows at most 1 of 5 to part. With the
+    /// head in int8 3 parted ("ROMEO:" at token 53, "JULIET:\nO " at 40, "KING HENRY:\n" at 19); with the head in float16
+    /// (<see cref="Int8Quantization.HeadFormat"/>) only "KING HENRY:\n" parts, at token 19, where f32's two best logits
+    /// are 0.0011 apart (it parts too when only one layer's weights are int8). None may part in its first 16 tokens.
     /// </summary>
     [Fact]
-    public void Int8GreedyTextsFollowF32ForTheirFirst16TokensAndTwoOfFiveThroughout()
+    public void Int8GreedyTextsFollowF32OnAtLeastFourOfFivePrompts()
     {
         using var model = Gpt2Checkpoint.Load(Shipped, CPU);
         using var f32 = FastDecoder.FromModel(model, DecodeDType.F32, threads: 2);
         using var int8 = FastDecoder.FromModel(model, DecodeDType.Int8, threads: 2);
+        Assert.Equal(DecodeDType.F16, int8.HeadDType);
         var tok = Tokenizer.Load(Shipped);
         var parted = new List<(string Prompt, int At)>();
         foreach (var p in Prompts)
@@ -272,7 +304,7 @@ public class FastDecoderTests
         }
         var where = string.Join("; ", parted.Select(x => $"{x.Prompt.Replace("\n", "\\n")} at token {x.At}"));
         Assert.True(parted.All(x => x.At >= 16), "parted: " + where);
-        Assert.True(parted.Count <= 3, "parted: " + where);
+        Assert.True(parted.Count <= 1, "parted: " + where);
     }
 
     [Fact]
@@ -283,11 +315,17 @@ public class FastDecoderTests
         using var int8 = FastDecoder.FromModel(model, DecodeDType.Int8, threads: 2);
         double ratio = (double)int8.ResidentBytes / (model.ParameterCount * 4.0);
         Assert.InRange(ratio, 0.25, 0.3);                                      // 1 byte a weight, a scale per 32, the float32 position table
+        Assert.Equal(DecodeDType.Int8, int8.HeadDType);                        // a float16 head would take GPT-2's layout past 0.3x
         long weights = cfg.VocabSize * (long)cfg.NEmbd + 12L * cfg.NLayer * cfg.NEmbd * cfg.NEmbd;   // the head and every linear weight
-        Assert.Equal(weights + weights / 32 * 4, int8.BytesPerToken);                                  // 1 byte each + a float32 scale per 32                                               // every linear weight and the head: codes + row scales
+        Assert.Equal(weights + weights / 32 * 4, int8.BytesPerToken);                                  // 1 byte each + a float32 scale per 32
 
         using var shipped = Gpt2Checkpoint.Load(Shipped, CPU);
         using var small = FastDecoder.FromModel(shipped, DecodeDType.Int8, threads: 2);
+        Assert.Equal(DecodeDType.F16, small.HeadDType);                        // the shipped model's head is small: float16 fits the budget
+        double shippedRatio = (double)small.ResidentBytes / (shipped.ParameterCount * 4.0);
+        Assert.InRange(shippedRatio, 0.25, 0.3);
+        long body = 12L * 4 * 192 * 192;                                       // 4 layers of C = 192: int8 codes + a scale per 32; the 65 x 192 head in float16
+        Assert.Equal(body + body / 32 * 4 + 65 * 192 * 2, small.BytesPerToken);
         using var s = small.NewSession();
         for (int i = 0; i < 100; i++) small.Step(s, i % 65);                  // warm up
         s.Reset();

@@ -16,7 +16,8 @@ public sealed record DecodeProfile(double MatVecMs, double AttentionMs, double O
 
 /// <summary>
 /// GPT-2 decoding one position at a time in C#: every weight packed once into native memory (float32, float16 or int8
-/// with per-row scales), mat-vecs by <see cref="Kernels"/> split over output rows on a <see cref="WorkerPool"/>, the
+/// with a scale per block of 32; under int8 the tied head may stay float16, see <see cref="Int8Quantization.HeadFormat"/>),
+/// mat-vecs by <see cref="Kernels"/> split over output rows on a <see cref="WorkerPool"/>, the
 /// keys/values of past positions in a <see cref="DecodeSession"/>. It computes what <see cref="Gpt.Forward"/> computes
 /// for one new position (same ops, float32 accumulation), so its greedy ids equal the TorchSharp path's in float32.
 /// Prompts are fed through the same single-position step (the head only runs for the last one). Steps of one decoder
@@ -45,10 +46,15 @@ public sealed unsafe class FastDecoder : IDisposable
     readonly object _stepLock = new();
     readonly MatVecJob _matVec = new();
     readonly AttentionJob _attention = new();
+    readonly NativeBuffer? _xHalf;              // [4C]: a float16 mat-vec's input times 2^112 (Kernels.ScaleForHalf)
     long _tMatVec, _tAttention, _tTotal, _profiledTokens;
 
     public GptConfig Config { get; }
     public DecodeDType DType { get; }
+
+    /// <summary>The format of the tied head and token embedding: <see cref="DType"/>, except under int8 where
+    /// <see cref="Int8Quantization.HeadFormat"/> may keep it in float16.</summary>
+    public DecodeDType HeadDType => _wte.DType;
     public int Threads => _pool.Threads;
 
     /// <summary>Bytes of weights one decoded token reads: every linear layer and the head once (codes plus int8 scales).</summary>
@@ -64,6 +70,7 @@ public sealed unsafe class FastDecoder : IDisposable
     {
         (Config, DType, _layers, _wte, _wpe, _lnfW, _lnfB) = (config, dtype, layers, wte, wpe, lnfW, lnfB);
         _pool = new WorkerPool(threads);
+        if (dtype == DecodeDType.F16 || wte.DType == DecodeDType.F16) _xHalf = new NativeBuffer(4L * config.NEmbd * 4);
         BytesPerToken = _wte.WeightBytes + layers.Sum(l => l.Attn.WeightBytes + l.AttnProj.WeightBytes + l.Fc.WeightBytes + l.MlpProj.WeightBytes);
         ResidentBytes = _wte.ResidentBytes + _wpe.Bytes + _lnfW.Bytes + (_lnfB?.Bytes ?? 0) + layers.Sum(l =>
             l.Attn.ResidentBytes + l.AttnProj.ResidentBytes + l.Fc.ResidentBytes + l.MlpProj.ResidentBytes
@@ -108,7 +115,7 @@ public sealed unsafe class FastDecoder : IDisposable
                 };
                 made.Add(layers[l]);
             }
-            var wte = new PackedLinear(Get("wte.weight"), default, c.VocabSize, C, dtype);
+            var wte = new PackedLinear(Get("wte.weight"), default, c.VocabSize, C, dtype == DecodeDType.Int8 ? Int8Quantization.HeadFormat(model) : dtype);
             made.Add(wte);
             var wpe = Buf(Get("wpe.weight"));
             made.Add(wpe);
@@ -187,7 +194,8 @@ public sealed unsafe class FastDecoder : IDisposable
     {
         long t0 = Profiling ? Stopwatch.GetTimestamp() : 0;
         var job = _matVec;
-        job.Set(w, x, y, accumulate, gelu, w.Chunks(_pool.Threads));
+        float* xs = w.DType == DecodeDType.F16 && _xHalf != null && Kernels.UseAvx2 && Kernels.ScaleForHalf(x, _xHalf.As<float>(), w.In) ? _xHalf.As<float>() : null;
+        job.Set(w, x, xs, y, accumulate, gelu, w.Chunks(_pool.Threads));
         _pool.Run(job.Count, job);
         if (Profiling) _tMatVec += Stopwatch.GetTimestamp() - t0;
     }
@@ -289,24 +297,25 @@ public sealed unsafe class FastDecoder : IDisposable
         _wpe.Dispose();
         _lnfW.Dispose();
         _lnfB?.Dispose();
+        _xHalf?.Dispose();
     }
 
     sealed class MatVecJob : IChunkJob
     {
         PackedLinear _w = null!;
-        float* _x, _y;
+        float* _x, _xs, _y;
         bool _acc, _gelu;
         public int Count;
 
-        public void Set(PackedLinear w, float* x, float* y, bool accumulate, bool gelu, int chunks)
+        public void Set(PackedLinear w, float* x, float* xHalfScaled, float* y, bool accumulate, bool gelu, int chunks)
         {
-            _w = w; _x = x; _y = y; _acc = accumulate; _gelu = gelu; Count = chunks;
+            _w = w; _x = x; _xs = xHalfScaled; _y = y; _acc = accumulate; _gelu = gelu; Count = chunks;
         }
 
         public void Run(int chunk)
         {
             int r0 = (int)((long)_w.Out * chunk / Count), r1 = (int)((long)_w.Out * (chunk + 1) / Count);
-            _w.Rows(r0, r1, _x, _y, _acc);
+            _w.Rows(r0, r1, _x, _y, _acc, _xs);
             if (_gelu) Kernels.GeluTanh(_y + r0, r1 - r0);
         }
     }

@@ -7,7 +7,7 @@ public enum DecodeDType
     F32,
     /// <summary>IEEE float16: 2 bytes a weight, widened to float32 in the kernel.</summary>
     F16,
-    /// <summary>int8 with one float32 scale per output row: 1 byte a weight.</summary>
+    /// <summary>int8 with one float32 scale per block of 32 weights of a row: 1 byte a weight (1.125 with the scales).</summary>
     Int8,
 }
 
@@ -25,7 +25,7 @@ public static class DecodeDTypes
 
     public static string Name(this DecodeDType d) => d switch { DecodeDType.F32 => "f32", DecodeDType.F16 => "f16", _ => "int8" };
 
-    /// <summary>Bytes one weight takes (the int8 scales come on top: 4 bytes per row).</summary>
+    /// <summary>Bytes one weight takes (the int8 scales come on top: 4 bytes per block of 32).</summary>
     public static int BytesPerWeight(this DecodeDType d) => d switch { DecodeDType.F32 => 4, DecodeDType.F16 => 2, _ => 1 };
 }
 
@@ -107,8 +107,12 @@ public sealed unsafe class PackedLinear : IDisposable
         }
     }
 
-    /// <summary>y[r] (+)= w[r]·x + b[r] for r in [r0, r1). With <paramref name="accumulate"/>, adds to y (a residual connection).</summary>
-    public void Rows(int r0, int r1, float* x, float* y, bool accumulate)
+    /// <summary>
+    /// y[r] (+)= w[r]·x + b[r] for r in [r0, r1). With <paramref name="accumulate"/>, adds to y (a residual connection).
+    /// For float16 weights, <paramref name="xHalfScaled"/> may give x * 2^112 (<see cref="Kernels.ScaleForHalf"/>, done
+    /// once per mat-vec by the caller): the AVX2 kernel then widens with half the instructions, to the same sums.
+    /// </summary>
+    public void Rows(int r0, int r1, float* x, float* y, bool accumulate, float* xHalfScaled = null)
     {
         float* b = _bias != null ? _bias.As<float>() : null;
         int n = In;
@@ -127,9 +131,11 @@ public sealed unsafe class PackedLinear : IDisposable
             case DecodeDType.F16:
                 {
                     ushort* w = _w.As<ushort>();
+                    bool scaled = xHalfScaled != null && Kernels.UseAvx2;
                     for (int r = r0; r < r1; r++)
                     {
-                        float v = Kernels.DotF16(w + (long)r * n, x, n) + (b != null ? b[r] : 0f);
+                        float v = (scaled ? Kernels.DotF16Scaled(w + (long)r * n, xHalfScaled, x, n) : Kernels.DotF16(w + (long)r * n, x, n))
+                                  + (b != null ? b[r] : 0f);
                         y[r] = accumulate ? y[r] + v : v;
                     }
                     break;
@@ -155,7 +161,9 @@ public sealed unsafe class PackedLinear : IDisposable
     {
         if (x.Length != In || y.Length != Out)
             throw new PicoGptException($"packed linear [{Out}, {In}]: expected x of {In} and y of {Out} floats, got {x.Length} and {y.Length}");
-        fixed (float* px = x, py = y) Rows(0, Out, px, py, accumulate: false);
+        var xs = DType == DecodeDType.F16 ? new float[In] : null;
+        fixed (float* px = x, py = y, pxs = xs)
+            Rows(0, Out, px, py, accumulate: false, xs != null && Kernels.ScaleForHalf(px, pxs, In) ? pxs : null);
     }
 
     /// <summary>How many parallel chunks a mat-vec over this weight is cut into: about 64 KB of weights each, at most 32 per thread.</summary>

@@ -13,8 +13,9 @@ public sealed record AgreementResult(double Loss, double ReferenceLoss, double T
 public static class QuantizedEvaluation
 {
     /// <summary>
-    /// The int8 counterpart of the model in <paramref name="dir"/>: a float32 copy whose linear weights
-    /// and tied head are rounded through per-row int8 (<see cref="Int8Quantization.RoundTripWeights"/>). It computes in
+    /// The int8 counterpart of the model in <paramref name="dir"/>: a float32 copy whose linear weights are rounded
+    /// through int8 in blocks of 32 and whose tied head through the format <see cref="Int8Quantization.HeadFormat"/>
+    /// picks (<see cref="Int8Quantization.RoundTripWeights"/>). It computes in
     /// float on TorchSharp with exactly the weights the int8 decoder reads, so whole sequences (prefill, evaluation) run
     /// at GEMM speed.
     /// </summary>
